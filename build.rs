@@ -1,0 +1,84 @@
+//! Generates the Shipping v2 client from `spec/shipping-v2.json` into
+//! `OUT_DIR` with progenitor, plus a table of per-operation facts (usage
+//! plan, query parameters sent comma-separated) for the runtime layer.
+//! Reads only the spec; reaches no network.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use serde_json::Value;
+
+const SPEC: &str = "spec/shipping-v2.json";
+
+fn main() {
+    println!("cargo:rerun-if-changed={SPEC}");
+    let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| panic!("cannot read {SPEC}: {e}"));
+    let json: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{SPEC} is not JSON: {e}"));
+    let spec: openapiv3::OpenAPI = serde_json::from_value(json.clone())
+        .unwrap_or_else(|e| panic!("{SPEC} is not OpenAPI 3.0: {e}"));
+
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_inner_type(quote::quote!(crate::hooks::Inner))
+        .with_hooks(HooksMode::Expected)
+        .with_derive("PartialEq");
+    let mut generator = Generator::new(&settings);
+    let tokens = generator
+        .generate_tokens(&spec)
+        .unwrap_or_else(|e| panic!("progenitor could not generate the client from {SPEC}: {e}"));
+    let file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
+    let code = prettyplease::unparse(&file);
+
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    write(Path::new(&out).join("generated.rs"), &code);
+    write(
+        Path::new(&out).join("operations.rs"),
+        &operations_table(&json),
+    );
+}
+
+fn write(path: impl AsRef<Path>, contents: &str) {
+    let path = path.as_ref();
+    std::fs::write(path, contents)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
+fn operations_table(spec: &Value) -> String {
+    let mut rows = String::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let Some(id) = op["operationId"].as_str() else {
+                continue;
+            };
+            let plan = &op["x-amzn-usage-plan"];
+            let rate = plan["rate"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{id}: usage plan rate"));
+            let burst = plan["burst"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{id}: usage plan burst"));
+            let comma_separated: Vec<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query" && p["explode"] == false)
+                .map(|p| format!("{:?}", p["name"].as_str().unwrap_or_default()))
+                .collect();
+            writeln!(
+                rows,
+                "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
+                method.to_uppercase(),
+                comma_separated.join(", ")
+            )
+            .expect("writing to a String");
+        }
+    }
+    format!(
+        "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
+    )
+}

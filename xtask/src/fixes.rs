@@ -1,0 +1,509 @@
+//! The deliberate differences between Amazon's model and our spec.
+//!
+//! Every fix has an id; `spec/README.md` explains each id and the regen check
+//! fails if one is not listed there. Fixes are written so that applying them
+//! to a model that lacks the defect does nothing (the 2023 model has fewer
+//! operations), and so that applying them twice changes nothing.
+
+use serde_json::{Map, Value, json};
+
+use crate::json_ext::{JsonError, select_mut};
+
+/// The vendor extension carrying an operation's usage plan.
+pub const USAGE_PLAN: &str = "x-amzn-usage-plan";
+/// The shared schema for the `x-amzn-shipping-business-id` header.
+pub const BUSINESS_ID_SCHEMA: &str = "ShippingBusinessId";
+/// The header that selects the Amazon shipping business.
+pub const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
+
+/// Ids of all fixes, in the order they are applied; each is documented in
+/// `spec/README.md`.
+pub const FIX_IDS: &[&str] = &[
+    "F1-distinct-operation-ids",
+    "F2-csv-on-scalars",
+    "F3-usage-plan-extension",
+    "F4-shared-business-id",
+    "E1-payload-wrapper",
+    "E2-example-values",
+];
+
+/// Applies every fix to a freshly converted document; returns what each did.
+pub fn apply_all(spec: &mut Value, dropped_csv: &[String]) -> Result<Vec<String>, JsonError> {
+    let mut log = Vec::new();
+    distinct_operation_ids(spec, &mut log);
+    for d in dropped_csv {
+        log.push(format!(
+            "F2-csv-on-scalars: dropped collectionFormat on scalar {d}"
+        ));
+    }
+    usage_plans(spec, &mut log)?;
+    shared_business_id(spec, &mut log)?;
+    wrap_payloads(spec, &mut log);
+    example_values(spec, &mut log);
+    Ok(log)
+}
+
+/// F1: Amazon's 2025 model gives the PUT and the POST on
+/// `/shipping/v2/carrierAccounts/{carrierId}` the same operationId.
+fn distinct_operation_ids(spec: &mut Value, log: &mut Vec<String>) {
+    let item = "/paths/~1shipping~1v2~1carrierAccounts~1{carrierId}";
+    let put_id = spec.pointer(&format!("{item}/put/operationId")).cloned();
+    let Some(post) = spec.pointer_mut(&format!("{item}/post/operationId")) else {
+        return;
+    };
+    if Some(&*post) == put_id.as_ref() {
+        *post = json!("linkCarrierAccountPost");
+        log.push(
+            "F1-distinct-operation-ids: POST /shipping/v2/carrierAccounts/{carrierId} is now linkCarrierAccountPost".into(),
+        );
+    }
+}
+
+/// F3: the usage plan lives only in a Markdown table in each description.
+fn usage_plans(spec: &mut Value, log: &mut Vec<String>) -> Result<(), JsonError> {
+    let mut count = 0;
+    for (path, method, op) in operations_mut(spec) {
+        let description = op["description"].as_str().unwrap_or_default();
+        let (rate, burst) = parse_usage_plan(description).ok_or_else(|| {
+            JsonError::new(
+                &crate::convert::pointer(&["paths", &path, &method, "description"]),
+                "no usage plan table (| Rate (requests per second) | Burst |) found",
+            )
+        })?;
+        op.as_object_mut()
+            .expect("operation is an object")
+            .insert(USAGE_PLAN.into(), json!({ "rate": rate, "burst": burst }));
+        count += 1;
+    }
+    log.push(format!(
+        "F3-usage-plan-extension: {USAGE_PLAN} set on {count} operations"
+    ));
+    Ok(())
+}
+
+/// Reads `(rate, burst)` from the first data row after the usage-plan header.
+pub fn parse_usage_plan(description: &str) -> Option<(Value, Value)> {
+    let mut lines = description.lines().map(str::trim);
+    lines.find(|l| l.starts_with("| Rate"))?;
+    let row = lines.find(|l| l.starts_with('|') && !l.contains("---"))?;
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    match cells.as_slice() {
+        [rate, burst] => Some((number(rate)?, number(burst)?)),
+        _ => None,
+    }
+}
+
+fn number(text: &str) -> Option<Value> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(json!(n));
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| *f > 0.0)
+        .map(|f| json!(f))
+}
+
+/// F4: every operation repeats the same inline enum for the business-id
+/// header; one named schema gives callers one Rust type for all of them.
+fn shared_business_id(spec: &mut Value, log: &mut Vec<String>) -> Result<(), JsonError> {
+    let mut shared: Option<Value> = None;
+    let mut count = 0;
+    for (path, method, op) in operations_mut(spec) {
+        for param in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if param["name"] != BUSINESS_ID_HEADER || param["in"] != "header" {
+                continue;
+            }
+            let schema = param["schema"].clone();
+            if schema.get("$ref").is_some() {
+                continue;
+            }
+            match &shared {
+                None => shared = Some(schema),
+                Some(s) if s["enum"] == schema["enum"] => {}
+                Some(_) => {
+                    return Err(JsonError::new(
+                        &crate::convert::pointer(&["paths", &path, &method]),
+                        format!("{BUSINESS_ID_HEADER} enum differs from other operations"),
+                    ));
+                }
+            }
+            param["schema"] =
+                json!({ "$ref": format!("#/components/schemas/{BUSINESS_ID_SCHEMA}") });
+            count += 1;
+        }
+    }
+    if let Some(mut schema) = shared {
+        schema.as_object_mut().expect("schema object").insert(
+            "description".into(),
+            json!("Amazon shipping business to assume for a request. Amazon's default is AmazonShipping_UK."),
+        );
+        spec["components"]["schemas"]
+            .as_object_mut()
+            .expect("components/schemas")
+            .insert(BUSINESS_ID_SCHEMA.into(), schema);
+        log.push(format!(
+            "F4-shared-business-id: {count} header parameters now use #/components/schemas/{BUSINESS_ID_SCHEMA}"
+        ));
+    }
+    Ok(())
+}
+
+/// E1: most success examples leave out the `payload` wrapper that their
+/// response schema (and Amazon's live service) has.
+fn wrap_payloads(spec: &mut Value, log: &mut Vec<String>) {
+    let schemas = spec["components"]["schemas"].clone();
+    for (_, _, op) in operations_mut(spec) {
+        let op_id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        for (status, response) in op
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(media) = response.pointer_mut("/content/application~1json") else {
+                continue;
+            };
+            let Some(name) = media["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            else {
+                continue;
+            };
+            let wants_payload = schemas[name]["properties"].get("payload").is_some();
+            let Some(example) = media.get_mut("example") else {
+                continue;
+            };
+            let lacks_payload = example
+                .as_object()
+                .is_some_and(|e| !e.contains_key("payload") && !e.contains_key("errors"));
+            if wants_payload && lacks_payload {
+                *example = json!({ "payload": example.take() });
+                log.push(format!(
+                    "E1-payload-wrapper: {op_id} {status} example wrapped in payload"
+                ));
+            }
+        }
+    }
+}
+
+/// One correction of an example value.
+enum Edit {
+    /// Replace one string by another.
+    Replace(&'static str, &'static str),
+    /// A number written as a string becomes the number.
+    StringToNumber,
+    /// A number becomes its decimal string.
+    NumberToString,
+    /// Epoch milliseconds become an RFC 3339 UTC timestamp string.
+    EpochMillisToRfc3339,
+    /// A key of the object at the path is renamed.
+    RenameKey(&'static str, &'static str),
+    /// A key of the object at the path is removed.
+    RemoveKey(&'static str),
+    /// A key of the object at the path moves up to the object at the path's parent.
+    HoistKey(&'static str, &'static str),
+    /// A redacted string becomes a sample object.
+    Redacted(fn() -> Value),
+    /// The object at the path (a map of type to one access point) becomes
+    /// `{ "accessPointsMap": { type: [access point] } }`.
+    AccessPointsMap,
+    /// Any other correction; returns whether it changed the value.
+    Custom(fn(&mut Value) -> bool),
+}
+
+/// E2: examples whose values contradict their own schema. (operation, status,
+/// wildcard pointer into the example, edit.)
+const EXAMPLE_EDITS: &[(&str, &str, &str, Edit)] = &[
+    (
+        "getRates",
+        "200",
+        "/payload/rates/*/billedWeight/unit",
+        Edit::Replace("GRAMS", "GRAM"),
+    ),
+    (
+        "getRates",
+        "200",
+        "/payload/rates/*/rateItemList/*/rateItemCharge/value",
+        Edit::StringToNumber,
+    ),
+    (
+        "purchaseShipment",
+        "200",
+        "/payload/packageDocumentDetails/*/trackingId",
+        Edit::NumberToString,
+    ),
+    (
+        "oneClickShipment",
+        "200",
+        "/payload/packageDocumentDetails/*/trackingId",
+        Edit::NumberToString,
+    ),
+    (
+        "getShipmentDocuments",
+        "200",
+        "/payload",
+        Edit::HoistKey("packageDocumentDetail", "benefits"),
+    ),
+    (
+        "getCarrierAccountFormInputs",
+        "200",
+        "",
+        Edit::RenameKey("linkableCarriers", "linkableCarriersList"),
+    ),
+    (
+        "getCarrierAccountFormInputs",
+        "200",
+        "/linkableCarriersList/*/linkableAccountTypes/*",
+        Edit::RemoveKey("accountTypeId"),
+    ),
+    (
+        "unlinkCarrierAccount",
+        "200",
+        "",
+        Edit::RemoveKey("merchantId"),
+    ),
+    (
+        "getCollectionFormHistory",
+        "200",
+        "/collectionFormsHistoryRecordList/*/creationDate",
+        Edit::EpochMillisToRfc3339,
+    ),
+    (
+        "getCollectionFormHistory",
+        "200",
+        "/collectionFormsHistoryRecordList/*/generationStatus",
+        Edit::Replace("COMPLETED", "Completed"),
+    ),
+    (
+        "getCollectionFormHistory",
+        "200",
+        "/collectionFormsHistoryRecordList/*/shipFromAddress",
+        Edit::Redacted(sample_address),
+    ),
+    (
+        "getUnmanifestedShipments",
+        "200",
+        "/unmanifestedCarrierInformationList/*/unmanifestedShipmentLocationList/*/address",
+        Edit::Redacted(sample_address),
+    ),
+    (
+        "getUnmanifestedShipments",
+        "200",
+        "/unmanifestedCarrierInformationList/*/unmanifestedShipmentLocationList/*/lastManifestDate",
+        Edit::EpochMillisToRfc3339,
+    ),
+    ("getAccessPoints", "200", "/payload", Edit::AccessPointsMap),
+    (
+        "getAccessPoints",
+        "200",
+        "/payload/accessPointsMap/*/*/accessibilityAttributes/driveTime",
+        Edit::StringToNumber,
+    ),
+    (
+        "getAccessPoints",
+        "200",
+        "/payload/accessPointsMap/*/*",
+        Edit::Custom(access_point_address),
+    ),
+];
+
+/// The access point example nests its address as `{addressObject, geocode}`
+/// with `zipOrPostalCode`; the `Address` schema is flat, with `postalCode`
+/// and a required `name` and `stateOrRegion`.
+fn access_point_address(access_point: &mut Value) -> bool {
+    let Some(nested) = access_point["address"].get("addressObject").cloned() else {
+        return false;
+    };
+    let mut address = nested.as_object().cloned().unwrap_or_default();
+    if let Some(zip) = address.remove("zipOrPostalCode") {
+        address.insert("postalCode".into(), zip);
+    }
+    let mut flat = Map::new();
+    flat.insert("name".into(), access_point["name"].clone());
+    flat.extend(address);
+    flat.entry("stateOrRegion").or_insert(json!("Devon"));
+    if let Some(geocode) = access_point["address"].get("geocode") {
+        flat.insert("geocode".into(), geocode.clone());
+    }
+    access_point["address"] = Value::Object(flat);
+    true
+}
+
+fn sample_address() -> Value {
+    json!({
+        "name": "Jane Doe",
+        "addressLine1": "1 Main Street",
+        "city": "Seattle",
+        "stateOrRegion": "WA",
+        "postalCode": "98101",
+        "countryCode": "US"
+    })
+}
+
+fn example_values(spec: &mut Value, log: &mut Vec<String>) {
+    for (_, _, op) in operations_mut(spec) {
+        let op_id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        for (edit_op, status, pattern, edit) in EXAMPLE_EDITS {
+            if *edit_op != op_id {
+                continue;
+            }
+            let at = format!("/responses/{status}/content/application~1json/example");
+            let Some(example) = op.pointer_mut(&at) else {
+                continue;
+            };
+            let changed = select_mut(example, pattern)
+                .into_iter()
+                .map(|v| apply_edit(v, edit))
+                .filter(|changed| *changed)
+                .count();
+            if changed > 0 {
+                log.push(format!(
+                    "E2-example-values: {op_id} {status} {pattern}: {changed} value(s) corrected"
+                ));
+            }
+        }
+    }
+}
+
+fn apply_edit(value: &mut Value, edit: &Edit) -> bool {
+    match (edit, &*value) {
+        (Edit::Replace(from, to), Value::String(s)) if s == from => *value = json!(to),
+        (Edit::StringToNumber, Value::String(s)) => match s.parse::<f64>() {
+            Ok(f) if f.fract() == 0.0 && f.abs() < 1e15 => *value = json!(f as i64),
+            Ok(f) => *value = json!(f),
+            Err(_) => return false,
+        },
+        (Edit::NumberToString, Value::Number(n)) => *value = json!(n.to_string()),
+        (Edit::EpochMillisToRfc3339, Value::Number(n)) => match n.as_i64() {
+            Some(ms) => *value = json!(rfc3339_from_millis(ms)),
+            None => return false,
+        },
+        (Edit::RenameKey(from, to), Value::Object(_)) => {
+            let map = value.as_object_mut().expect("object");
+            let Some(v) = map.remove(*from) else {
+                return false;
+            };
+            map.insert((*to).into(), v);
+        }
+        (Edit::RemoveKey(key), Value::Object(_)) => {
+            return value
+                .as_object_mut()
+                .expect("object")
+                .remove(*key)
+                .is_some();
+        }
+        (Edit::HoistKey(child, key), Value::Object(_)) => {
+            let map = value.as_object_mut().expect("object");
+            let Some(moved) = map
+                .get_mut(*child)
+                .and_then(Value::as_object_mut)
+                .and_then(|c| c.remove(*key))
+            else {
+                return false;
+            };
+            map.insert((*key).into(), moved);
+        }
+        (Edit::Redacted(sample), Value::String(s)) if s.contains("redacted") => *value = sample(),
+        (Edit::AccessPointsMap, Value::Object(map)) if !map.contains_key("accessPointsMap") => {
+            let lists: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| {
+                    let list = if v.is_array() { v.clone() } else { json!([v]) };
+                    (k.clone(), list)
+                })
+                .collect();
+            *value = json!({ "accessPointsMap": lists });
+        }
+        (Edit::Custom(f), _) => return f(value),
+        _ => return false,
+    }
+    true
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic
+/// Gregorian, UTC). Hand-written: xtask needs nothing else from a date crate.
+fn rfc3339_from_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days, Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Every operation as (path, method, operation object).
+pub fn operations_mut(spec: &mut Value) -> Vec<(String, String, &mut Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object_mut().into_iter().flatten() {
+        for (method, op) in item.as_object_mut().into_iter().flatten() {
+            if op.get("operationId").is_some() {
+                out.push((path.clone(), method.clone(), op));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_plan_is_read_from_the_markdown_table() {
+        let d = "Does things.\n\n**Usage Plan:**\n\n| Rate (requests per second) | Burst |\n| ---- | ---- |\n| 5 | 10 |\n\nMore.";
+        assert_eq!(parse_usage_plan(d), Some((json!(5), json!(10))));
+        let fractional = "| Rate (requests per second) | Burst |\n|---|---|\n| 0.5 | 2 |";
+        assert_eq!(parse_usage_plan(fractional), Some((json!(0.5), json!(2))));
+        assert_eq!(parse_usage_plan("no table here"), None);
+    }
+
+    #[test]
+    fn epoch_millis_become_utc_timestamps() {
+        assert_eq!(rfc3339_from_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_from_millis(1_650_163_712_052),
+            "2022-04-17T02:48:32.052Z"
+        );
+        assert_eq!(
+            rfc3339_from_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn edits_apply_once_and_only_to_matching_values() {
+        let mut v = json!("2.00000");
+        assert!(apply_edit(&mut v, &Edit::StringToNumber));
+        assert_eq!(v, json!(2));
+        assert!(!apply_edit(&mut v, &Edit::StringToNumber));
+        let mut s = json!("GRAMS");
+        assert!(apply_edit(&mut s, &Edit::Replace("GRAMS", "GRAM")));
+        assert!(!apply_edit(&mut s, &Edit::Replace("GRAMS", "GRAM")));
+        let mut m = json!({"HELIX": {"accessPointId": "a"}});
+        assert!(apply_edit(&mut m, &Edit::AccessPointsMap));
+        assert_eq!(
+            m,
+            json!({"accessPointsMap": {"HELIX": [{"accessPointId": "a"}]}})
+        );
+        assert!(!apply_edit(&mut m, &Edit::AccessPointsMap));
+    }
+}
