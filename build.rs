@@ -71,7 +71,8 @@ fn operations_table(spec: &Value) -> String {
                 .collect();
             writeln!(
                 rows,
-                "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
+                "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
+                snake_case(id),
                 method.to_uppercase(),
                 comma_separated.join(", ")
             )
@@ -81,4 +82,21 @@ fn operations_table(spec: &Value) -> String {
     format!(
         "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
     )
+}
+
+/// `getRates` -> `get_rates`: the method name progenitor generates, which is
+/// also what it passes to the hooks as `OperationInfo::operation_id`.
+fn snake_case(id: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in id.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -1,0 +1,261 @@
+//! Shared machinery of the contract tests: fixtures, a recording mock
+//! server on 127.0.0.1, and a JSON comparison that names the first difference.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use httpmock::MockServer;
+use serde_json::{Map, Value};
+
+/// Root of the repository, where `spec/` and `tests/fixtures/` live.
+pub fn root() -> &'static str {
+    env!("CARGO_MANIFEST_DIR")
+}
+
+/// Reads a JSON file below the repository root.
+pub fn read_json(relative: &str) -> Value {
+    let path = format!("{}/{relative}", root());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The spec, parsed.
+pub fn spec() -> Value {
+    read_json("spec/shipping-v2.json")
+}
+
+/// A request fixture (`tests/fixtures/requests/<op>.json`) together with the
+/// operation's examples (`tests/fixtures/responses/<op>.json`, derived from
+/// the spec by `cargo xtask regen`).
+pub struct Fixture {
+    pub op: String,
+    pub method: String,
+    pub path_template: String,
+    pub request: Value,
+    pub examples: Map<String, Value>,
+}
+
+impl Fixture {
+    pub fn load(op: &str) -> Self {
+        let responses = read_json(&format!("tests/fixtures/responses/{op}.json"));
+        let request = read_json(&format!("tests/fixtures/requests/{op}.json"));
+        assert_eq!(
+            request["operationId"], op,
+            "request fixture names its operation"
+        );
+        Self {
+            op: op.to_owned(),
+            method: responses["method"].as_str().unwrap().to_owned(),
+            path_template: responses["path"].as_str().unwrap().to_owned(),
+            request,
+            examples: responses["examples"].as_object().unwrap().clone(),
+        }
+    }
+
+    /// A path parameter's value.
+    pub fn path(&self, name: &str) -> String {
+        str_at(&self.request["path"], name, &self.op)
+    }
+
+    /// A query parameter's value as a string.
+    pub fn query(&self, name: &str) -> String {
+        str_at(&self.request["query"], name, &self.op)
+    }
+
+    /// A query parameter's raw JSON value.
+    pub fn query_value(&self, name: &str) -> &Value {
+        &self.request["query"][name]
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> String {
+        str_at(&self.request["headers"], name, &self.op)
+    }
+
+    /// The request body decoded into its typed value.
+    pub fn body<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.request["body"].clone())
+            .unwrap_or_else(|e| panic!("{}: request fixture body does not decode: {e}", self.op))
+    }
+
+    /// A JSON value decoded into a typed value (enums such as the business id).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self, value: &Value) -> T {
+        serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("{}: {value} does not decode: {e}", self.op))
+    }
+
+    /// The path Amazon should receive: the template with every parameter
+    /// percent-encoded as one path segment.
+    pub fn expected_path(&self) -> String {
+        let mut path = self.path_template.clone();
+        for (name, value) in self.request["path"].as_object().into_iter().flatten() {
+            let encoded = encode_segment(value.as_str().unwrap());
+            path = path.replace(&format!("{{{name}}}"), &encoded);
+        }
+        path
+    }
+}
+
+fn str_at(map: &Value, name: &str, op: &str) -> String {
+    match &map[name] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("{op}: fixture has no string {name} (found {other})"),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What the mock server saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// The raw path, as sent (still percent-encoded).
+    pub path: String,
+    /// The raw query string, as sent.
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// The value of a header (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The decoded query pairs, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let query = self.query.as_deref().unwrap_or_default();
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+}
+
+/// A loopback server that answers every request with one canned response
+/// and records what it received.
+pub struct Recorder {
+    pub server: MockServer,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    /// Starts a server answering `status` with `body` (JSON, or nothing).
+    pub async fn start(status: u16, body: Option<&Value>) -> Self {
+        let server = MockServer::start_async().await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let body = body.map(|b| serde_json::to_vec(b).unwrap());
+        server
+            .mock_async(move |when, then| {
+                when.is_true(move |req| {
+                    let uri = req.uri();
+                    log.lock().unwrap().push(Seen {
+                        method: req.method().to_string(),
+                        path: uri.path().to_owned(),
+                        query: uri.query().map(str::to_owned),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect(),
+                        body: req.body_vec(),
+                    });
+                    true
+                });
+                let then = then
+                    .status(status)
+                    .header("x-amzn-RequestId", "b7e6b7a4-2f4e-4c36-9d0b-000000000001")
+                    .header("x-amzn-RateLimit-Limit", "80.0");
+                if let Some(body) = body {
+                    then.header("content-type", "application/json").body(body);
+                }
+            })
+            .await;
+        Self { server, seen }
+    }
+
+    /// The base URL to point a client at.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// The single request received; fails if there were none or several.
+    pub fn only_request(&self) -> Seen {
+        let seen = self.seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "expected exactly one request, got {seen:#?}");
+        seen[0].clone()
+    }
+}
+
+/// Compares two JSON values. Numbers compare by value (`5` equals `5.0`),
+/// and an RFC 3339 timestamp equals another for the same instant; everything
+/// else must match exactly, including every object key. Returns the JSON
+/// pointer and both sides of the first difference.
+pub fn json_diff(expected: &Value, actual: &Value) -> Option<String> {
+    diff_at(expected, actual, String::new())
+}
+
+fn diff_at(expected: &Value, actual: &Value, at: String) -> Option<String> {
+    let differ = || Some(format!("at {at:?}: expected {expected}, got {actual}"));
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) => (e.as_f64() != a.as_f64()).then(differ).flatten(),
+        (Value::String(e), Value::String(a)) if e != a => {
+            let (pe, pa) = (
+                chrono::DateTime::parse_from_rfc3339(e),
+                chrono::DateTime::parse_from_rfc3339(a),
+            );
+            match (pe, pa) {
+                (Ok(pe), Ok(pa)) if pe == pa => None,
+                _ => differ(),
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return Some(format!(
+                    "at {at:?}: expected {} items, got {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .find_map(|(i, (e, a))| diff_at(e, a, format!("{at}/{i}")))
+        }
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => {
+                        if let Some(d) = diff_at(ev, av, format!("{at}/{k}")) {
+                            return Some(d);
+                        }
+                    }
+                    // An empty list and no list mean the same: typify leaves
+                    // empty optional arrays out when encoding.
+                    None if ev.as_array().is_some_and(Vec::is_empty) => {}
+                    None => return Some(format!("at {at:?}: key {k:?} missing, expected {ev}")),
+                }
+            }
+            a.keys()
+                .find(|k| !e.contains_key(*k))
+                .map(|k| format!("at {at:?}: unexpected key {k:?} = {}", a[k]))
+        }
+        _ => (expected != actual).then(differ).flatten(),
+    }
+}
