@@ -1,25 +1,396 @@
-//! The seam between the generated client and the hand-written runtime:
-//! progenitor calls these hooks around every operation.
+//! The seam between the generated client and the runtime: progenitor calls
+//! these hooks around every one of the 20 operations, so auth, business id,
+//! idempotency keys, rate limiting, retries and tracing need no
+//! per-operation code.
 
-use progenitor_client::{ClientHooks, Error, OperationInfo};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use progenitor_client::{ClientHooks, ClientInfo, Error as ProgenitorError, OperationInfo};
+use reqwest::header::HeaderValue;
+use tracing::Instrument;
 
 use crate::Client;
-use crate::operations;
+use crate::auth::{AccessToken, TokenProvider};
+use crate::error::{ATTEMPTS_HEADER, HookFailure, OPERATION_HEADER, Undecodable, body_prefix};
+use crate::operations::{self, Operation};
+use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::retry::{self, Failure, OperationClass, RetryPolicy};
+use crate::types::ShippingBusinessId;
 
-/// State shared by a [`Client`] and its clones, reached from the hooks.
-#[derive(Debug, Clone, Default)]
-pub struct Inner {}
+const ACCESS_TOKEN_HEADER: &str = "x-amz-access-token";
+const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
+const IDEMPOTENCY_HEADER: &str = "x-amzn-idempotencykey";
+const RATE_LIMIT_HEADER: &str = "x-amzn-ratelimit-limit";
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// The runtime state behind a [`Client`], shared by all its clones.
+///
+/// Build it with [`Client::builder`](crate::Client::builder); the default
+/// has no credentials (no auth header), no default business id, Amazon's
+/// usage plans as rate limits, and the default [`RetryPolicy`].
+#[derive(Clone, Debug, Default)]
+pub struct Inner {
+    runtime: Arc<Runtime>,
+}
+
+/// What the hooks need; see [`crate::ClientBuilder`] for each setting.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) tokens: Option<TokenProvider>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) business_id: Option<ShippingBusinessId>,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) idempotency_keys: bool,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            tokens: None,
+            limiter: RateLimiter::new(RateLimitSettings::default()),
+            retry: RetryPolicy::default(),
+            business_id: None,
+            user_agent: HeaderValue::from_str(&crate::config::user_agent(None))
+                .expect("the default user agent is a valid header"),
+            idempotency_keys: true,
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn new(runtime: Runtime) -> Self {
+        Self {
+            runtime: Arc::new(runtime),
+        }
+    }
+
+    /// The rate limiter shared by this client's clones.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.runtime.limiter
+    }
+
+    /// The access-token cache, when the client has credentials.
+    pub fn token_provider(&self) -> Option<&TokenProvider> {
+        self.runtime.tokens.as_ref()
+    }
+}
 
 impl ClientHooks<Inner> for Client {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
-        if let Some(op) = operations::find(info.operation_id) {
+    ) -> Result<(), ProgenitorError<E>> {
+        let rt = &self.inner().runtime;
+        let op = operations::find(info.operation_id);
+        if let Some(op) = op {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
         }
+        let headers = request.headers_mut();
+        headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
+        // The per-call header parameter, when set, wins over the default.
+        if let Some(business) = rt.business_id
+            && !headers.contains_key(BUSINESS_ID_HEADER)
+        {
+            let value =
+                HeaderValue::from_str(&business.to_string()).expect("business ids are header-safe");
+            headers.insert(BUSINESS_ID_HEADER, value);
+        }
+        let keyed = op.is_some_and(|op| retry::takes_idempotency_key(op.id));
+        if keyed && rt.idempotency_keys && !headers.contains_key(IDEMPOTENCY_HEADER) {
+            // One key per call, set before the first attempt: every retry
+            // of this call sends the same key, so Amazon buys at most once.
+            let key = uuid::Uuid::new_v4().to_string();
+            headers.insert(
+                IDEMPOTENCY_HEADER,
+                HeaderValue::from_str(&key).expect("a UUID is header-safe"),
+            );
+        }
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let op = operations::find(info.operation_id);
+        let span = tracing::info_span!(
+            "spapi_shipping.call",
+            operation = op.map(|o| o.id).unwrap_or(info.operation_id),
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            rate_limit_wait_ms = tracing::field::Empty,
+        );
+        match op {
+            Some(op) => Call::new(self, op).run(request).instrument(span).await,
+            None => self.client().execute(request).instrument(span).await,
+        }
+    }
+
+    async fn post<E>(
+        &self,
+        result: &reqwest::Result<reqwest::Response>,
+        _info: &OperationInfo,
+    ) -> Result<(), ProgenitorError<E>> {
+        match result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.extensions().get::<HookFailure>())
+        {
+            Some(failure) => Err(ProgenitorError::Custom(crate::Error::to_custom(failure))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One call of one operation: its attempts, waits and token.
+struct Call<'a> {
+    client: &'a Client,
+    rt: &'a Runtime,
+    op: &'static Operation,
+    class: OperationClass,
+    started: tokio::time::Instant,
+    attempt: u32,
+    waited: Duration,
+    renewed_token: bool,
+    last_try: bool,
+}
+
+/// What to do after one attempt.
+enum Next {
+    Done(reqwest::Result<reqwest::Response>),
+    RetryAfter(Duration),
+    RetryNow,
+}
+
+impl<'a> Call<'a> {
+    fn new(client: &'a Client, op: &'static Operation) -> Self {
+        Self {
+            client,
+            rt: &client.inner().runtime,
+            op,
+            class: retry::class_of(op.id),
+            started: tokio::time::Instant::now(),
+            attempt: 0,
+            waited: Duration::ZERO,
+            renewed_token: false,
+            last_try: false,
+        }
+    }
+
+    async fn run(mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        let mut original = Some(request);
+        loop {
+            self.attempt += 1;
+            tracing::Span::current().record("attempt", self.attempt);
+            // Bodies here are buffered JSON, so a copy is always possible; a
+            // request that could not be copied is sent once, never retried.
+            let this_try = match original.as_ref().and_then(reqwest::Request::try_clone) {
+                Some(copy) => copy,
+                None => {
+                    self.last_try = true;
+                    original
+                        .take()
+                        .expect("a request remains until the last try")
+                }
+            };
+            match self.attempt_once(this_try).await {
+                Next::Done(result) => return result.map(|r| self.annotate(r)),
+                Next::RetryNow => {}
+                Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    async fn attempt_once(&mut self, mut request: reqwest::Request) -> Next {
+        self.waited += self.rt.limiter.acquire(self.op).await;
+        tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
+        let token = match self.authorize(&mut request).await {
+            Ok(token) => token,
+            Err(failure) => return Next::Done(Ok(failure_response(failure))),
+        };
+        match self.client.client().execute(request).await {
+            Ok(response) => self.on_response(response, token).await,
+            Err(e) => self.on_transport_error(e),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        request: &mut reqwest::Request,
+    ) -> Result<Option<AccessToken>, HookFailure> {
+        let Some(tokens) = &self.rt.tokens else {
+            return Ok(None);
+        };
+        let token = tokens.access_token().await.map_err(HookFailure::Auth)?;
+        let mut value = HeaderValue::from_str(token.expose()).map_err(|_| {
+            HookFailure::Auth(crate::auth::AuthError::Unexpected {
+                status: 200,
+                body_prefix: "LWA returned an access token that is not a valid header value".into(),
+            })
+        })?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(ACCESS_TOKEN_HEADER, value);
+        Ok(Some(token))
+    }
+
+    async fn on_response(
+        &mut self,
+        response: reqwest::Response,
+        token: Option<AccessToken>,
+    ) -> Next {
+        let status = response.status().as_u16();
+        let span = tracing::Span::current();
+        span.record("status", status);
+        if let Some(id) = header(&response, REQUEST_ID_HEADER) {
+            span.record("request_id", id);
+        }
+        if let Some(rate) =
+            header(&response, RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
+        {
+            self.rt.limiter.observe_rate(self.op, rate);
+        }
+        if status == 403
+            && !self.renewed_token
+            && !self.last_try
+            && let Some(token) = token
+        {
+            let (head, body) = match buffer(response).await {
+                Ok(parts) => parts,
+                Err(e) => return Next::Done(Err(e)),
+            };
+            if says_token_expired(&body) {
+                tracing::info!("access token rejected; renewing it and retrying once");
+                if let Some(tokens) = &self.rt.tokens {
+                    tokens.invalidate(&token);
+                }
+                self.renewed_token = true;
+                return Next::RetryNow;
+            }
+            return Next::Done(check_decodable(self.op, rebuild(head, body)).await);
+        }
+        if let Some(failure) = retry::failure_of_status(status)
+            && let Some(wait) = self.retry_wait(failure)
+        {
+            tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
+            return Next::RetryAfter(wait);
+        }
+        Next::Done(check_decodable(self.op, response).await)
+    }
+
+    fn on_transport_error(&mut self, e: reqwest::Error) -> Next {
+        let failure = if e.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::MaybeProcessed
+        };
+        match self.retry_wait(failure) {
+            Some(wait) => {
+                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+                Next::RetryAfter(wait)
+            }
+            None => Next::Done(Err(e)),
+        }
+    }
+
+    /// The backoff before the next attempt, or `None` when the class, the
+    /// attempt count or the time budget rules a retry out.
+    fn retry_wait(&self, failure: Failure) -> Option<Duration> {
+        let policy = &self.rt.retry;
+        if self.last_try
+            || !retry::may_retry(self.class, failure)
+            || self.attempt >= policy.max_attempts
+        {
+            return None;
+        }
+        let wait = policy.backoff(self.attempt);
+        (self.started.elapsed() + wait < policy.max_elapsed).then_some(wait)
+    }
+
+    /// Records on the response what the crate's error conversion reads back.
+    fn annotate(&self, mut response: reqwest::Response) -> reqwest::Response {
+        let headers = response.headers_mut();
+        headers.insert(OPERATION_HEADER, HeaderValue::from_static(self.op.id));
+        headers.insert(ATTEMPTS_HEADER, HeaderValue::from(self.attempt));
+        response
+    }
+}
+
+fn header<'r>(response: &'r reqwest::Response, name: &str) -> Option<&'r str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Amazon's 403 for a stale token says so in its message or details.
+fn says_token_expired(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    text.contains("access token")
+        && ["expired", "invalid", "revoked", "malformed"]
+            .iter()
+            .any(|w| text.contains(w))
+}
+
+/// Reads the whole body, keeping the response's head.
+async fn buffer(response: reqwest::Response) -> reqwest::Result<(http::response::Parts, Bytes)> {
+    let mut head = http::Response::new(());
+    *head.status_mut() = response.status();
+    *head.version_mut() = response.version();
+    *head.headers_mut() = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok((head.into_parts().0, body))
+}
+
+fn rebuild(head: http::response::Parts, body: Bytes) -> reqwest::Response {
+    reqwest::Response::from(http::Response::from_parts(head, body))
+}
+
+/// A response that carries a failure to the `post` hook instead of a body.
+fn failure_response(failure: HookFailure) -> reqwest::Response {
+    let mut response = http::Response::new(Bytes::new());
+    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    response.extensions_mut().insert(failure);
+    reqwest::Response::from(response)
+}
+
+/// A body that is not JSON at all (a gateway's HTML page, an empty or cut
+/// off body) is reported with its status, request id and first bytes;
+/// valid JSON is left to the generated decoder.
+async fn check_decodable(
+    op: &'static Operation,
+    response: reqwest::Response,
+) -> reqwest::Result<reqwest::Response> {
+    let status = response.status().as_u16();
+    if status == 204 {
+        return Ok(response);
+    }
+    let (head, body) = buffer(response).await?;
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => Ok(rebuild(head, body)),
+        Err(e) => {
+            let text = |name: &str| {
+                head.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let reason = if body.is_empty() {
+                "empty body where JSON was expected".to_owned()
+            } else {
+                format!("not JSON: {e}")
+            };
+            Ok(failure_response(HookFailure::Undecodable(Undecodable {
+                operation: Some(op.id.to_owned()),
+                status: Some(status),
+                request_id: text(REQUEST_ID_HEADER),
+                content_type: text("content-type"),
+                reason,
+                body_prefix: body_prefix(&body),
+            })))
+        }
     }
 }
 
@@ -66,5 +437,15 @@ mod tests {
             url.query(),
             Some("accessPointTypes=HELIX,CORE_LOCKER&countryCode=GB&x=1&x=2")
         );
+    }
+
+    #[test]
+    fn only_a_403_about_the_access_token_renews_it() {
+        let expired = br#"{"errors":[{"code":"Unauthorized","message":"Access to requested resource is denied.","details":"The access token you provided has expired."}]}"#;
+        let revoked = br#"{"errors":[{"code":"Unauthorized","message":"Access to requested resource is denied.","details":"The access token you provided is revoked, malformed or invalid."}]}"#;
+        let forbidden = br#"{"errors":[{"code":"Unauthorized","message":"Access to requested resource is denied.","details":""}]}"#;
+        assert!(says_token_expired(expired));
+        assert!(says_token_expired(revoked));
+        assert!(!says_token_expired(forbidden));
     }
 }

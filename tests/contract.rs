@@ -7,7 +7,8 @@
 mod support;
 
 use serde_json::Value;
-use spapi_shipping::{Client, Error, Inner, ResponseValue, types};
+use spapi_shipping::retry::RetryPolicy;
+use spapi_shipping::{Client, GeneratedError, ResponseValue, types};
 use support::{Fixture, Recorder, Seen, json_diff};
 
 /// What a call produced, as JSON: the decoded value re-encoded.
@@ -18,14 +19,14 @@ enum Outcome {
     Other(String),
 }
 
-impl<T: serde::Serialize> From<Result<ResponseValue<T>, Error<types::ErrorList>>> for Outcome {
-    fn from(result: Result<ResponseValue<T>, Error<types::ErrorList>>) -> Self {
+impl<T: serde::Serialize> From<Result<ResponseValue<T>, GeneratedError>> for Outcome {
+    fn from(result: Result<ResponseValue<T>, GeneratedError>) -> Self {
         match result {
             Ok(rv) => {
                 let status = rv.status().as_u16();
                 Outcome::Success(status, serde_json::to_value(rv.into_inner()).unwrap())
             }
-            Err(Error::ErrorResponse(rv)) => {
+            Err(GeneratedError::ErrorResponse(rv)) => {
                 let status = rv.status().as_u16();
                 Outcome::Api(status, serde_json::to_value(rv.into_inner()).unwrap())
             }
@@ -34,8 +35,13 @@ impl<T: serde::Serialize> From<Result<ResponseValue<T>, Error<types::ErrorList>>
     }
 }
 
+/// A client without retries, so each documented status is seen as sent.
 fn client_for(server: &Recorder) -> Client {
-    Client::new(&server.base_url(), Inner::default())
+    Client::builder()
+        .endpoint(server.base_url())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap()
 }
 
 fn business_id(fx: &Fixture) -> types::ShippingBusinessId {

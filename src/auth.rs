@@ -1,0 +1,1125 @@
+//! Login with Amazon (LWA) access tokens.
+//!
+//! Every SP-API call carries a short-lived LWA access token in `x-amz-access-token`.
+//! [`TokenProvider`] trades the long-lived refresh token for access tokens, caches
+//! them until shortly before they expire, and makes sure at most one token request
+//! is in flight however many calls are waiting for a token.
+//!
+//! Secrets (client secret, refresh token) and access tokens never appear in `Debug`,
+//! `Display`, `tracing` output or an [`AuthError`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The default token endpoint.
+pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
+
+/// How long before `expires_in` runs out a cached token is replaced, unless configured.
+const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(60);
+/// How much of an unexpected response body is kept in [`AuthError::Unexpected`].
+const BODY_PREFIX_LEN: usize = 256;
+/// Caps an absurd `expires_in` so the expiry instant cannot overflow (LWA says 3600).
+const MAX_LIFETIME_SECS: u64 = 24 * 60 * 60;
+/// What a secret looks like wherever it would otherwise be shown.
+const REDACTED: &str = "***";
+
+/// A secret string: never shown by `Debug` (`Secret(***)`) or `Display` (`***`),
+/// so credentials can sit in structs that get logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({REDACTED})")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+/// LWA credentials of one application and selling partner. `Debug` shows the client id
+/// (useful to tell applications apart in logs) and hides the two secrets.
+#[derive(Clone, Debug)]
+pub struct LwaCredentials {
+    /// The LWA client id (`amzn1.application-oa2-client...`); not secret.
+    pub client_id: String,
+    /// The LWA client secret.
+    pub client_secret: Secret,
+    /// The selling partner's refresh token (`Atzr|...`).
+    pub refresh_token: Secret,
+}
+
+impl LwaCredentials {
+    /// Bundles the three values needed to ask LWA for access tokens.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+        refresh_token: impl Into<Secret>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            refresh_token: refresh_token.into(),
+        }
+    }
+}
+
+/// An LWA access token (`Atza|...`). Redacted in `Debug` so it cannot leak into logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// The token value, for the `x-amz-access-token` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccessToken({REDACTED})")
+    }
+}
+
+/// Why getting a token failed. Never contains a secret or a token, so it is safe to log
+/// and to serialize.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AuthError {
+    /// LWA answered with an OAuth error (`invalid_grant`, `invalid_client`, ...).
+    Lwa {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The OAuth error code.
+        error: String,
+        /// LWA's explanation, if it gave one (secrets scrubbed).
+        error_description: Option<String>,
+    },
+    /// LWA answered something that is neither a token nor an OAuth error (a 5xx page,
+    /// bad JSON).
+    Unexpected {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The first 256 bytes of the body (lossy UTF-8), secrets scrubbed.
+        body_prefix: String,
+    },
+    /// The token request did not complete (connect error, timeout).
+    Transport {
+        /// reqwest's message with its causes, secrets scrubbed.
+        message: String,
+        /// Whether the request timed out.
+        timeout: bool,
+    },
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const PREFIX: &str = "LWA token request failed";
+        match self {
+            Self::Lwa {
+                status,
+                error,
+                error_description: Some(description),
+            } => {
+                write!(f, "{PREFIX}: {error} ({description}), HTTP {status}")
+            }
+            Self::Lwa {
+                status,
+                error,
+                error_description: None,
+            } => {
+                write!(f, "{PREFIX}: {error}, HTTP {status}")
+            }
+            Self::Unexpected {
+                status,
+                body_prefix,
+            } => {
+                write!(
+                    f,
+                    "{PREFIX}: unexpected HTTP {status} response {body_prefix:?}"
+                )
+            }
+            Self::Transport {
+                message,
+                timeout: true,
+            } => write!(f, "{PREFIX}: timed out: {message}"),
+            Self::Transport {
+                message,
+                timeout: false,
+            } => write!(f, "{PREFIX}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// Caches LWA access tokens for one set of credentials. Cheap to clone; clones share the
+/// cache and the in-flight request.
+///
+/// A token is reused until the refresh buffer before its `expires_in` runs out. When a new
+/// one is needed, one request is sent on a spawned task and every caller waits for its
+/// outcome, success or failure; the next call after a failure tries again.
+#[derive(Clone)]
+pub struct TokenProvider {
+    inner: Arc<Inner>,
+    refresh_buffer: Duration,
+}
+
+/// What the clones of a [`TokenProvider`] share.
+struct Inner {
+    credentials: LwaCredentials,
+    token_url: reqwest::Url,
+    http: reqwest::Client,
+    requests: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// The outcome of a refresh as published to its waiters: `None` while it runs.
+type Outcome = Option<Result<AccessToken, AuthError>>;
+
+#[derive(Default)]
+struct State {
+    cached: Option<CachedToken>,
+    /// Present while a refresh runs; callers clone it to wait for the outcome.
+    in_flight: Option<watch::Receiver<Outcome>>,
+}
+
+struct CachedToken {
+    token: AccessToken,
+    expires_at: Instant,
+    lifetime: Duration,
+}
+
+impl CachedToken {
+    /// Fresh until `buffer` before expiry; the buffer is capped at half the lifetime so
+    /// a token that lives shorter than the buffer is still reused for a while.
+    fn is_fresh(&self, now: Instant, buffer: Duration) -> bool {
+        now + buffer.min(self.lifetime / 2) < self.expires_at
+    }
+}
+
+/// LWA's success answer (`token_type` and the echoed `refresh_token` are not needed).
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+/// LWA's OAuth error answer.
+#[derive(Deserialize)]
+struct OAuthErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl TokenProvider {
+    /// A provider for `credentials` that asks `token_url` (usually [`LWA_TOKEN_URL`])
+    /// through `http`, whose timeouts apply to token requests.
+    pub fn new(
+        credentials: LwaCredentials,
+        token_url: reqwest::Url,
+        http: reqwest::Client,
+    ) -> Self {
+        let inner = Inner {
+            credentials,
+            token_url,
+            http,
+            requests: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+        };
+        Self {
+            inner: Arc::new(inner),
+            refresh_buffer: DEFAULT_REFRESH_BUFFER,
+        }
+    }
+
+    /// Refresh this long before `expires_in` runs out (default 60 s), so a token does
+    /// not expire between being handed out and reaching Amazon.
+    pub fn with_refresh_buffer(mut self, buffer: Duration) -> Self {
+        self.refresh_buffer = buffer;
+        self
+    }
+
+    /// A valid access token, from the cache or from one LWA request shared with every
+    /// concurrent caller. Must run inside a Tokio runtime (the request runs on a spawned
+    /// task, so dropping this future never strands the other callers).
+    pub async fn access_token(&self) -> Result<AccessToken, AuthError> {
+        loop {
+            let mut flight = match self.cached_or_flight() {
+                Ok(token) => return Ok(token),
+                Err(flight) => flight,
+            };
+            if let Ok(outcome) = flight.wait_for(Option::is_some).await
+                && let Some(result) = outcome.as_ref()
+            {
+                return result.clone();
+            }
+            // The refresh task ended without an outcome (panic, runtime shutdown): start over.
+            self.inner.forget_flight(&flight);
+        }
+    }
+
+    /// Forget `token` if it is the cached one (Amazon said it expired or is invalid), so
+    /// the next call fetches a new one. A newer cached token is kept.
+    pub fn invalidate(&self, token: &AccessToken) {
+        let mut state = self.inner.lock();
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|cached| cached.token == *token)
+        {
+            state.cached = None;
+            tracing::debug!("LWA access token invalidated");
+        }
+    }
+
+    /// How many token requests have been sent (for tests and metrics).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// The fresh cached token, or a receiver for the refresh in flight (started if none).
+    fn cached_or_flight(&self) -> Result<AccessToken, watch::Receiver<Outcome>> {
+        let now = Instant::now();
+        let mut state = self.inner.lock();
+        if let Some(cached) = &state.cached
+            && cached.is_fresh(now, self.refresh_buffer)
+        {
+            return Ok(cached.token.clone());
+        }
+        if let Some(flight) = &state.in_flight {
+            return Err(flight.clone());
+        }
+        let (sender, flight) = watch::channel(None);
+        state.in_flight = Some(flight.clone());
+        drop(state);
+        tokio::spawn(Arc::clone(&self.inner).refresh(sender));
+        Err(flight)
+    }
+}
+
+impl fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.lock();
+        f.debug_struct("TokenProvider")
+            .field("client_id", &self.inner.credentials.client_id)
+            .field("token_url", &self.inner.token_url.as_str())
+            .field("refresh_buffer", &self.refresh_buffer)
+            .field("token_cached", &state.cached.is_some())
+            .field("refresh_in_flight", &state.in_flight.is_some())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is never left half-updated, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one token request, caches a success, then publishes the outcome to every waiter.
+    async fn refresh(self: Arc<Self>, sender: watch::Sender<Outcome>) {
+        let outcome = match self.fetch().await {
+            Ok(fresh) => {
+                tracing::debug!(
+                    expires_in = fresh.lifetime.as_secs(),
+                    "LWA access token refreshed"
+                );
+                let token = fresh.token.clone();
+                self.finish_flight(Some(fresh));
+                Ok(token)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "LWA access token refresh failed");
+                self.finish_flight(None);
+                Err(error)
+            }
+        };
+        // After `finish_flight`, so a caller that finds no flight finds the new token.
+        sender.send_replace(Some(outcome));
+    }
+
+    /// Caches a success and clears the flight (no other flight can start while it is set).
+    fn finish_flight(&self, fresh: Option<CachedToken>) {
+        let mut state = self.lock();
+        if fresh.is_some() {
+            state.cached = fresh;
+        }
+        state.in_flight = None;
+    }
+
+    /// Clears `flight` from the state if it is still the one in flight.
+    fn forget_flight(&self, flight: &watch::Receiver<Outcome>) {
+        let mut state = self.lock();
+        if state
+            .in_flight
+            .as_ref()
+            .is_some_and(|current| current.same_channel(flight))
+        {
+            state.in_flight = None;
+        }
+    }
+
+    /// Sends one token request and turns the answer into a cacheable token.
+    async fn fetch(&self) -> Result<CachedToken, AuthError> {
+        let sent_at = Instant::now();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            client_id = %self.credentials.client_id,
+            token_url = %self.token_url,
+            "requesting LWA access token"
+        );
+        let response = self
+            .http
+            .post(self.token_url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(self.form_body())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let (token, expires_in) = self.parse_answer(status, &body)?;
+        let lifetime = Duration::from_secs(expires_in.min(MAX_LIFETIME_SECS));
+        Ok(CachedToken {
+            token,
+            expires_at: sent_at + lifetime,
+            lifetime,
+        })
+    }
+
+    fn form_body(&self) -> String {
+        let credentials = &self.credentials;
+        serde_urlencoded::to_string([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", credentials.refresh_token.expose()),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose()),
+        ])
+        .expect("string pairs always form-encode")
+    }
+
+    /// A token and its `expires_in`, or the error LWA's answer amounts to.
+    fn parse_answer(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<(AccessToken, u64), AuthError> {
+        if status.is_success()
+            && let Ok(answer) = serde_json::from_slice::<TokenResponse>(body)
+            && !answer.access_token.is_empty()
+        {
+            return Ok((AccessToken(answer.access_token), answer.expires_in));
+        }
+        let status = status.as_u16();
+        let scrubber = self.scrubber(body);
+        if let Ok(answer) = serde_json::from_slice::<OAuthErrorResponse>(body) {
+            return Err(AuthError::Lwa {
+                status,
+                error: scrubber.scrub(&answer.error),
+                error_description: answer.error_description.map(|d| scrubber.scrub(&d)),
+            });
+        }
+        let mut body_prefix = scrubber.scrub(&String::from_utf8_lossy(body));
+        truncate_at_char_boundary(&mut body_prefix, BODY_PREFIX_LEN);
+        Err(AuthError::Unexpected {
+            status,
+            body_prefix,
+        })
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> AuthError {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let message = self.scrubber(&[]).scrub(&message);
+        AuthError::Transport {
+            message,
+            timeout: error.is_timeout(),
+        }
+    }
+
+    /// A scrubber for our secrets plus any token values found in a JSON `body`.
+    fn scrubber(&self, body: &[u8]) -> Scrubber {
+        let credentials = &self.credentials;
+        let mut secrets = vec![
+            credentials.client_secret.expose().to_owned(),
+            credentials.refresh_token.expose().to_owned(),
+        ];
+        secrets.extend(echoed_tokens(body));
+        Scrubber::new(secrets)
+    }
+}
+
+/// Values of `access_token` / `refresh_token` in a JSON body that did not parse as a
+/// token answer: they must not end up in an error.
+fn echoed_tokens(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    ["access_token", "refresh_token"]
+        .iter()
+        .filter_map(|key| value.get(key)?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Replaces secrets, raw or form-encoded, with `***` in text taken from a response or
+/// an error message.
+struct Scrubber {
+    needles: Vec<String>,
+}
+
+impl Scrubber {
+    fn new(secrets: Vec<String>) -> Self {
+        let mut needles: Vec<String> = secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| [s.clone(), form_encode(s)])
+            .collect();
+        // Longest first, so a secret that contains another is replaced whole.
+        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.dedup();
+        Self { needles }
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        self.needles.iter().fold(text.to_owned(), |text, needle| {
+            text.replace(needle.as_str(), REDACTED)
+        })
+    }
+}
+
+/// `value` as it appears in a form-encoded body (`Atzr|x` -> `Atzr%7Cx`).
+fn form_encode(value: &str) -> String {
+    let pair = serde_urlencoded::to_string([("v", value)]).unwrap_or_default();
+    pair.strip_prefix("v=").unwrap_or_default().to_owned()
+}
+
+/// Shortens `text` to at most `max` bytes without splitting a character.
+fn truncate_at_char_boundary(text: &mut String, max: usize) {
+    if text.len() > max {
+        let end = (0..=max)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httpmock::Method::POST;
+    use httpmock::{Mock, MockServer, When};
+    use serde_json::json;
+    use tokio::task::JoinSet;
+
+    const CLIENT_ID: &str = "amzn1.application-oa2-client.test";
+    const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.CLIENTSECRET0123456789";
+    const REFRESH_TOKEN: &str = "Atzr|IwEBIREFRESHTOKEN0123456789";
+    const ACCESS_TOKEN: &str = "Atza|IwEBIACCESSTOKEN0123456789";
+    const TOKEN_PATH: &str = "/auth/o2/token";
+
+    fn credentials() -> LwaCredentials {
+        LwaCredentials::new(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN)
+    }
+
+    fn provider_with(server: &MockServer, http: reqwest::Client) -> TokenProvider {
+        let url = server.url(TOKEN_PATH).parse().expect("mock url");
+        TokenProvider::new(credentials(), url, http)
+    }
+
+    fn provider(server: &MockServer) -> TokenProvider {
+        provider_with(server, reqwest::Client::new())
+    }
+
+    /// Matches only a well-formed refresh-token grant for our credentials.
+    fn token_request(when: When) -> When {
+        when.method(POST)
+            .path(TOKEN_PATH)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .form_urlencoded_tuple("grant_type", "refresh_token")
+            .form_urlencoded_tuple("refresh_token", REFRESH_TOKEN)
+            .form_urlencoded_tuple("client_id", CLIENT_ID)
+            .form_urlencoded_tuple("client_secret", CLIENT_SECRET)
+            .form_urlencoded_tuple_count(".*", ".*", 4)
+    }
+
+    fn token_body(access_token: &str, expires_in: u64) -> serde_json::Value {
+        json!({
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": expires_in,
+            "refresh_token": REFRESH_TOKEN,
+        })
+    }
+
+    async fn mock_token<'a>(server: &'a MockServer, token: &str, expires_in: u64) -> Mock<'a> {
+        let body = token_body(token, expires_in);
+        server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(200).json_body(body);
+            })
+            .await
+    }
+
+    async fn mock_answer<'a>(server: &'a MockServer, status: u16, body: &str) -> Mock<'a> {
+        server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(status).body(body);
+            })
+            .await
+    }
+
+    fn invalid_grant_body(description: &str) -> String {
+        json!({ "error": "invalid_grant", "error_description": description }).to_string()
+    }
+
+    fn assert_no_secrets(text: &str) {
+        for secret in [CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN, "IwEBI"] {
+            assert!(!text.contains(secret), "{secret:?} leaked into {text:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cold_cache_100_concurrent_callers_share_one_request() {
+        let server = MockServer::start_async().await;
+        let mock = server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(200)
+                    .json_body(token_body(ACCESS_TOKEN, 3600))
+                    .delay(Duration::from_millis(100));
+            })
+            .await;
+        let provider = provider(&server);
+
+        let mut callers = JoinSet::new();
+        for _ in 0..100 {
+            let provider = provider.clone();
+            callers.spawn(async move { provider.access_token().await });
+        }
+        let tokens: Vec<_> = callers.join_all().await;
+
+        assert_eq!(tokens.len(), 100);
+        for token in tokens {
+            assert_eq!(token.expect("token").expose(), ACCESS_TOKEN);
+        }
+        assert_eq!(mock.calls_async().await, 1);
+        assert_eq!(provider.requests_sent(), 1);
+    }
+
+    #[tokio::test]
+    async fn token_is_refreshed_once_the_buffer_before_expiry_is_reached() {
+        let server = MockServer::start_async().await;
+        let mock = mock_token(&server, ACCESS_TOKEN, 120).await;
+        let provider = provider(&server);
+        assert_eq!(
+            provider.access_token().await.unwrap().expose(),
+            ACCESS_TOKEN
+        );
+
+        // Only the cache lookups run on a paused clock: loopback I/O stays on real time.
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            provider.access_token().await.unwrap().expose(),
+            ACCESS_TOKEN
+        );
+        assert_eq!(
+            provider.requests_sent(),
+            1,
+            "at +30 s the token is served from cache"
+        );
+
+        tokio::time::advance(Duration::from_secs(31)).await;
+        tokio::time::resume();
+        assert_eq!(
+            provider.access_token().await.unwrap().expose(),
+            ACCESS_TOKEN
+        );
+        assert_eq!(
+            provider.requests_sent(),
+            2,
+            "at +61 s, within 60 s of expiry, it is refetched"
+        );
+        assert_eq!(mock.calls_async().await, 2);
+    }
+
+    #[tokio::test]
+    async fn custom_refresh_buffer_is_capped_at_half_the_lifetime() {
+        let server = MockServer::start_async().await;
+        mock_token(&server, ACCESS_TOKEN, 10).await;
+        let provider = provider(&server).with_refresh_buffer(Duration::from_secs(3600));
+        provider.access_token().await.unwrap();
+
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(4)).await;
+        provider.access_token().await.unwrap();
+        assert_eq!(
+            provider.requests_sent(),
+            1,
+            "reused for the first half of its life"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        tokio::time::resume();
+        provider.access_token().await.unwrap();
+        assert_eq!(provider.requests_sent(), 2, "refetched in the second half");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_refresh_is_shared_by_all_waiters_and_the_next_call_retries() {
+        let server = MockServer::start_async().await;
+        let body = invalid_grant_body("The request has an invalid grant parameter : refresh_token");
+        let mock = server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(400)
+                    .body(body)
+                    .delay(Duration::from_millis(200));
+            })
+            .await;
+        let provider = provider(&server);
+
+        let mut callers = JoinSet::new();
+        for _ in 0..10 {
+            let provider = provider.clone();
+            callers.spawn(async move { provider.access_token().await });
+        }
+        let results = callers.join_all().await;
+
+        assert_eq!(mock.calls_async().await, 1);
+        let expected = AuthError::Lwa {
+            status: 400,
+            error: "invalid_grant".into(),
+            error_description: Some(
+                "The request has an invalid grant parameter : refresh_token".into(),
+            ),
+        };
+        assert_eq!(results, vec![Err(expected.clone()); 10]);
+
+        assert_eq!(provider.access_token().await, Err(expected));
+        assert_eq!(mock.calls_async().await, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_caller_that_started_the_refresh_does_not_strand_waiters() {
+        let server = MockServer::start_async().await;
+        let mock = server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(200)
+                    .json_body(token_body(ACCESS_TOKEN, 3600))
+                    .delay(Duration::from_millis(200));
+            })
+            .await;
+        let provider = provider(&server);
+
+        let first = tokio::spawn({
+            let provider = provider.clone();
+            async move { provider.access_token().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waiter = tokio::spawn({
+            let provider = provider.clone();
+            async move { provider.access_token().await }
+        });
+        first.abort();
+
+        let token = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert_eq!(
+            token.expect("waiter finished").unwrap().unwrap().expose(),
+            ACCESS_TOKEN
+        );
+        assert_eq!(mock.calls_async().await, 1);
+    }
+
+    #[tokio::test]
+    async fn lwa_oauth_error_is_typed() {
+        let server = MockServer::start_async().await;
+        let body = json!({ "error": "invalid_client", "error_description": "Client authentication failed" });
+        mock_answer(&server, 401, &body.to_string()).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        assert_eq!(
+            error,
+            AuthError::Lwa {
+                status: 401,
+                error: "invalid_client".into(),
+                error_description: Some("Client authentication failed".into()),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "LWA token request failed: invalid_client (Client authentication failed), HTTP 401"
+        );
+    }
+
+    #[tokio::test]
+    async fn lwa_oauth_error_without_description() {
+        let server = MockServer::start_async().await;
+        mock_answer(&server, 400, r#"{"error":"unsupported_grant_type"}"#).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        let expected = AuthError::Lwa {
+            status: 400,
+            error: "unsupported_grant_type".into(),
+            error_description: None,
+        };
+        assert_eq!(error, expected);
+        assert_eq!(
+            error.to_string(),
+            "LWA token request failed: unsupported_grant_type, HTTP 400"
+        );
+    }
+
+    #[tokio::test]
+    async fn html_503_is_unexpected_with_a_256_byte_body_prefix() {
+        let server = MockServer::start_async().await;
+        let page = format!(
+            "<html><body>Service Unavailable{}</body></html>",
+            "é".repeat(300)
+        );
+        mock_answer(&server, 503, &page).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        let AuthError::Unexpected {
+            status,
+            body_prefix,
+        } = &error
+        else {
+            panic!("expected Unexpected, got {error:?}");
+        };
+        assert_eq!(*status, 503);
+        assert!(
+            body_prefix.starts_with("<html><body>Service Unavailable"),
+            "{body_prefix}"
+        );
+        assert!(
+            body_prefix.len() <= 256 && body_prefix.len() >= 254,
+            "{}",
+            body_prefix.len()
+        );
+        assert!(page.starts_with(body_prefix.as_str()));
+        assert!(error.to_string().starts_with(
+            "LWA token request failed: unexpected HTTP 503 response \"<html><body>Service Unavailable"
+        ));
+    }
+
+    #[tokio::test]
+    async fn success_status_with_a_malformed_token_is_unexpected_and_hides_the_token() {
+        let server = MockServer::start_async().await;
+        let body = json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer" });
+        mock_answer(&server, 200, &body.to_string()).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        assert_eq!(
+            error,
+            AuthError::Unexpected {
+                status: 200,
+                body_prefix: r#"{"access_token":"***","token_type":"bearer"}"#.into(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_transport_error() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}{TOKEN_PATH}")
+            .parse()
+            .unwrap();
+        let provider = TokenProvider::new(credentials(), url, reqwest::Client::new());
+
+        let error = provider.access_token().await.unwrap_err();
+
+        let AuthError::Transport { message, timeout } = &error else {
+            panic!("expected Transport, got {error:?}");
+        };
+        assert!(!timeout);
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(error.to_string().starts_with("LWA token request failed: "));
+        assert_eq!(provider.requests_sent(), 1);
+    }
+
+    #[tokio::test]
+    async fn slow_answer_past_the_client_timeout_is_a_transport_timeout() {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(200)
+                    .json_body(token_body(ACCESS_TOKEN, 3600))
+                    .delay(Duration::from_millis(500));
+            })
+            .await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+
+        let error = provider_with(&server, http)
+            .access_token()
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, AuthError::Transport { timeout: true, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("timed out"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn invalidating_the_cached_token_fetches_a_new_one() {
+        let server = MockServer::start_async().await;
+        let first = mock_token(&server, "Atza|first", 3600).await;
+        let provider = provider(&server);
+        let old = provider.access_token().await.unwrap();
+        assert_eq!(old.expose(), "Atza|first");
+        first.delete_async().await;
+        let second = mock_token(&server, "Atza|second", 3600).await;
+
+        provider.invalidate(&old);
+        let new = provider.access_token().await.unwrap();
+
+        assert_eq!(new.expose(), "Atza|second");
+        assert_eq!(second.calls_async().await, 1);
+        assert_eq!(provider.requests_sent(), 2);
+    }
+
+    #[tokio::test]
+    async fn invalidating_an_old_token_keeps_the_newer_cached_one() {
+        let server = MockServer::start_async().await;
+        let first = mock_token(&server, "Atza|first", 3600).await;
+        let provider = provider(&server);
+        let old = provider.access_token().await.unwrap();
+        first.delete_async().await;
+        mock_token(&server, "Atza|second", 3600).await;
+        provider.invalidate(&old);
+        let new = provider.access_token().await.unwrap();
+
+        provider.invalidate(&old);
+
+        assert_eq!(provider.access_token().await.unwrap(), new);
+        assert_eq!(provider.requests_sent(), 2, "the newer token stayed cached");
+    }
+
+    #[test]
+    fn secrets_and_tokens_are_redacted_in_debug_and_display() {
+        let credentials = credentials();
+        let debug = format!("{credentials:?}");
+        assert!(debug.contains(CLIENT_ID), "{debug}");
+        assert_eq!(
+            debug,
+            format!(
+                "LwaCredentials {{ client_id: {CLIENT_ID:?}, client_secret: Secret(***), refresh_token: Secret(***) }}"
+            )
+        );
+        assert_eq!(credentials.client_secret.to_string(), "***");
+        assert_eq!(
+            format!("{:?}", AccessToken(ACCESS_TOKEN.into())),
+            "AccessToken(***)"
+        );
+        assert_eq!(Secret::from(String::from("x")), Secret::new("x"));
+        assert_eq!(credentials.refresh_token.expose(), REFRESH_TOKEN);
+    }
+
+    #[tokio::test]
+    async fn provider_debug_shows_state_but_no_secrets() {
+        let server = MockServer::start_async().await;
+        mock_token(&server, ACCESS_TOKEN, 3600).await;
+        let provider = provider(&server);
+        let cold = format!("{provider:?}");
+        assert!(
+            cold.contains(CLIENT_ID) && cold.contains(TOKEN_PATH),
+            "{cold}"
+        );
+        assert!(cold.contains("token_cached: false"), "{cold}");
+
+        let token = provider.access_token().await.unwrap();
+
+        let warm = format!("{provider:?}");
+        assert!(warm.contains("token_cached: true"), "{warm}");
+        assert_no_secrets(&warm);
+        assert_no_secrets(&format!("{token:?}"));
+    }
+
+    #[tokio::test]
+    async fn secrets_echoed_by_lwa_are_scrubbed_from_errors() {
+        let server = MockServer::start_async().await;
+        let echo = invalid_grant_body(&format!("Unknown refresh_token {REFRESH_TOKEN}"));
+        mock_answer(&server, 400, &echo).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        let expected_description = "Unknown refresh_token ***".to_string();
+        let AuthError::Lwa {
+            error_description, ..
+        } = &error
+        else {
+            panic!("expected Lwa, got {error:?}");
+        };
+        assert_eq!(error_description.as_ref(), Some(&expected_description));
+        assert_no_secrets(&error.to_string());
+        assert_no_secrets(&format!("{error:?}"));
+    }
+
+    #[tokio::test]
+    async fn form_encoded_echo_in_an_unexpected_body_is_scrubbed_before_truncation() {
+        let server = MockServer::start_async().await;
+        let padding = "x".repeat(200);
+        let page = format!(
+            "{padding} grant_type=refresh_token&refresh_token=Atzr%7CIwEBIREFRESHTOKEN0123456789&client_secret={CLIENT_SECRET}"
+        );
+        mock_answer(&server, 500, &page).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        let AuthError::Unexpected {
+            status: 500,
+            body_prefix,
+        } = &error
+        else {
+            panic!("expected Unexpected 500, got {error:?}");
+        };
+        // The echoed refresh token starts at byte 240: truncating first would leak its head.
+        assert_eq!(
+            body_prefix,
+            &format!("{padding} grant_type=refresh_token&refresh_token=***&client_secre")
+        );
+        let full = Scrubber::new(vec![CLIENT_SECRET.into(), REFRESH_TOKEN.into()]).scrub(&page);
+        assert_eq!(
+            full,
+            format!("{padding} grant_type=refresh_token&refresh_token=***&client_secret=***")
+        );
+        assert_no_secrets(&format!("{error:?} {error}"));
+    }
+
+    /// A `tracing` writer that keeps everything in memory.
+    #[derive(Clone, Default)]
+    struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogBuffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl LogBuffer {
+        fn contents(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl LogBuffer {
+        fn clear(&self) {
+            self.0.lock().unwrap().clear();
+        }
+    }
+
+    /// One successful refresh and one that fails with LWA echoing the secrets back.
+    async fn refresh_then_fail() -> AuthError {
+        let ok_server = MockServer::start_async().await;
+        mock_token(&ok_server, ACCESS_TOKEN, 3600).await;
+        let token = provider(&ok_server).access_token().await.unwrap();
+        assert_eq!(token.expose(), ACCESS_TOKEN);
+        let failing_server = MockServer::start_async().await;
+        let echo = invalid_grant_body(&format!("bad token {REFRESH_TOKEN} for {CLIENT_SECRET}"));
+        mock_answer(&failing_server, 400, &echo).await;
+        provider(&failing_server).access_token().await.unwrap_err()
+    }
+
+    // Current-thread runtime: the spawned refresh task logs on this thread's subscriber.
+    #[tokio::test]
+    async fn tracing_output_reports_refreshes_and_failures_without_secrets() {
+        let logs = LogBuffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // tracing caches callsite interest process-wide: a parallel test without a subscriber
+        // can register our callsites as "never". Warm every callsite, re-evaluate them against
+        // this thread's subscriber, then capture a clean run.
+        refresh_then_fail().await;
+        tracing::callsite::rebuild_interest_cache();
+        logs.clear();
+
+        let error = refresh_then_fail().await;
+
+        let output = logs.contents();
+        assert!(output.contains("requesting LWA access token"), "{output}");
+        assert!(
+            output.contains("LWA access token refreshed expires_in=3600"),
+            "{output}"
+        );
+        assert!(
+            output.contains("LWA access token refresh failed"),
+            "{output}"
+        );
+        assert!(output.contains(&error.to_string()), "{output}");
+        assert!(output.contains("bad token *** for ***"), "{output}");
+        assert_no_secrets(&output);
+    }
+}

@@ -1,0 +1,471 @@
+//! Building a [`Client`]: one builder for every setting, or the environment.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+
+use crate::Client;
+use crate::auth::{LWA_TOKEN_URL, LwaCredentials, Secret, TokenProvider};
+use crate::error::ConfigError;
+use crate::hooks::{Inner, Runtime};
+use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::region::Region;
+use crate::retry::RetryPolicy;
+use crate::types::ShippingBusinessId;
+
+/// Settings for a [`Client`]; start from [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    region: Option<Region>,
+    sandbox: bool,
+    endpoint: Option<String>,
+    credentials: Option<LwaCredentials>,
+    token_url: Option<String>,
+    business_id: Option<ShippingBusinessId>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent_suffix: Option<String>,
+    rate_limit: RateLimitSettings,
+    retry: RetryPolicy,
+    http: Option<reqwest::Client>,
+    idempotency_keys: bool,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            region: None,
+            sandbox: false,
+            endpoint: None,
+            credentials: None,
+            token_url: None,
+            business_id: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            user_agent_suffix: None,
+            rate_limit: RateLimitSettings::default(),
+            retry: RetryPolicy::default(),
+            http: None,
+            idempotency_keys: true,
+        }
+    }
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment; see
+    /// [`ClientBuilder::from_env`] for the variables.
+    pub fn from_env() -> Result<Client, ConfigError> {
+        ClientBuilder::from_env()?.build()
+    }
+}
+
+impl ClientBuilder {
+    /// The SP-API region whose host to call.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// Use Amazon's sandbox host of the region.
+    pub fn sandbox(mut self, sandbox: bool) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// An explicit base URL (a proxy, a test server); overrides the region's host.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Login with Amazon credentials. Without them no access token is sent
+    /// (useful only against a local sandbox or mock).
+    pub fn credentials(mut self, credentials: LwaCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The LWA token URL (default `https://api.amazon.com/auth/o2/token`).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// The shipping business sent on every request that does not set its
+    /// own. Without one no header is sent and Amazon applies its default,
+    /// `AmazonShipping_UK`.
+    pub fn business_id(mut self, business: ShippingBusinessId) -> Self {
+        self.business_id = Some(business);
+        self
+    }
+
+    /// Time limit of one attempt, from sending to the whole body (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time limit for establishing a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Text appended to the user agent, e.g. `my-shop/2.1`.
+    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
+    /// Client-side rate limiting (default: Amazon's usage plans).
+    pub fn rate_limit(mut self, settings: RateLimitSettings) -> Self {
+        self.rate_limit = settings;
+        self
+    }
+
+    /// Retry bounds and backoff (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Send through this `reqwest::Client` (its own timeouts and proxy apply;
+    /// [`timeout`](Self::timeout) and [`connect_timeout`](Self::connect_timeout) do not).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Whether purchases without a caller-given `x-amzn-IdempotencyKey` get
+    /// one (default true). Without a key a purchase that may have reached
+    /// Amazon is never retried.
+    pub fn idempotency_keys(mut self, enabled: bool) -> Self {
+        self.idempotency_keys = enabled;
+        self
+    }
+
+    /// Reads the environment:
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `LWA_APP_ID`, `LWA_CLIENT_SECRET`, `SP_API_REFRESH_TOKEN` | credentials (all three required) |
+    /// | `SP_API_REGION` | `na`, `eu` or `fe` (required unless the business id or `SP_API_ENDPOINT` says where) |
+    /// | `SP_API_SANDBOX` | `true` selects Amazon's sandbox hosts |
+    /// | `SP_API_ENDPOINT` | overrides the base URL |
+    /// | `LWA_ENDPOINT` | overrides the token URL |
+    /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK` |
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &str| get(name).ok_or_else(|| ConfigError::new(name, "not set"));
+        let credentials = LwaCredentials::new(
+            required("LWA_APP_ID")?,
+            Secret::new(required("LWA_CLIENT_SECRET")?),
+            Secret::new(required("SP_API_REFRESH_TOKEN")?),
+        );
+        let mut builder = Self::default().credentials(credentials);
+        if let Some(region) = get("SP_API_REGION") {
+            let region = region
+                .parse::<Region>()
+                .map_err(|e| ConfigError::new("SP_API_REGION", e.message))?;
+            builder = builder.region(region);
+        }
+        if let Some(sandbox) = get("SP_API_SANDBOX") {
+            builder = builder.sandbox(parse_bool("SP_API_SANDBOX", &sandbox)?);
+        }
+        if let Some(endpoint) = get("SP_API_ENDPOINT") {
+            parse_url("SP_API_ENDPOINT", &endpoint)?;
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(url) = get("LWA_ENDPOINT") {
+            parse_url("LWA_ENDPOINT", &url)?;
+            builder = builder.token_url(url);
+        }
+        if let Some(id) = get("AMAZON_SHIPPING_BUSINESS_ID") {
+            builder = builder.business_id(parse_business_id("AMAZON_SHIPPING_BUSINESS_ID", &id)?);
+        }
+        if builder.region.is_none() && builder.endpoint.is_none() && builder.business_id.is_none() {
+            return Err(ConfigError::new(
+                "SP_API_REGION",
+                "not set; expected na, eu or fe (or set SP_API_ENDPOINT)",
+            ));
+        }
+        Ok(builder)
+    }
+
+    /// Checks the settings and builds the client.
+    pub fn build(self) -> Result<Client, ConfigError> {
+        let region = self.region.or(self.business_id.map(Region::of_business));
+        if let (Some(region), Some(business)) = (region, self.business_id) {
+            let home = Region::of_business(business);
+            if home != region {
+                return Err(ConfigError::new(
+                    "business_id",
+                    format!("{business} is served by the {home} region, not {region}"),
+                ));
+            }
+        }
+        let base = match (&self.endpoint, region) {
+            (Some(endpoint), _) => parse_url("endpoint", endpoint)?,
+            (None, Some(region)) => parse_url("region", region.endpoint(self.sandbox))?,
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "region",
+                    "no region, business id or endpoint: the client does not know where to send requests",
+                ));
+            }
+        };
+        self.check_bounds()?;
+        let http = match self.http.clone() {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| ConfigError::new("http_client", e.to_string()))?,
+        };
+        let tokens = match self.credentials.clone() {
+            Some(credentials) => {
+                let url = self.token_url.as_deref().unwrap_or(LWA_TOKEN_URL);
+                Some(TokenProvider::new(
+                    credentials,
+                    parse_url("token_url", url)?,
+                    http.clone(),
+                ))
+            }
+            None => None,
+        };
+        let user_agent = HeaderValue::from_str(&user_agent(self.user_agent_suffix.as_deref()))
+            .map_err(|_| ConfigError::new("user_agent_suffix", "not a valid header value"))?;
+        let runtime = Runtime {
+            tokens,
+            limiter: RateLimiter::new(self.rate_limit.clone()),
+            retry: self.retry.clone(),
+            business_id: self.business_id,
+            user_agent,
+            idempotency_keys: self.idempotency_keys,
+        };
+        let base = base.as_str().trim_end_matches('/').to_owned();
+        Ok(Client::new_with_client(&base, http, Inner::new(runtime)))
+    }
+
+    fn check_bounds(&self) -> Result<(), ConfigError> {
+        let factor = self.rate_limit.safety_factor;
+        if !(factor > 0.0 && factor <= 1.0) {
+            return Err(ConfigError::new(
+                "rate_limit.safety_factor",
+                format!("{factor} is not in (0, 1]"),
+            ));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `spapi-shipping/<version> (Language=Rust; Platform=<os>/<arch>)` plus the suffix.
+pub(crate) fn user_agent(suffix: Option<&str>) -> String {
+    let base = format!(
+        "spapi-shipping/{} (Language=Rust; Platform={}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    match suffix {
+        Some(s) if !s.trim().is_empty() => format!("{base} {}", s.trim()),
+        _ => base,
+    }
+}
+
+fn parse_url(setting: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(value)
+        .map_err(|e| ConfigError::new(setting, format!("{value:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(ConfigError::new(
+            setting,
+            format!("{value:?} has scheme {other}; expected http or https"),
+        )),
+    }
+}
+
+fn parse_bool(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::new(
+            setting,
+            format!("{value:?} is not a boolean; expected true or false"),
+        )),
+    }
+}
+
+fn parse_business_id(setting: &str, value: &str) -> Result<ShippingBusinessId, ConfigError> {
+    value.trim().parse::<ShippingBusinessId>().map_err(|_| {
+        ConfigError::new(
+            setting,
+            format!(
+                "{value:?} is not a shipping business; expected one of AmazonShipping_US, \
+                 AmazonShipping_UK, AmazonShipping_IT, AmazonShipping_ES, AmazonShipping_FR, \
+                 AmazonShipping_IN, AmazonShipping_UAE, AmazonShipping_SA, AmazonShipping_EG, \
+                 AmazonShipping_JP"
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientInfo;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const CREDS: [(&str, &str); 3] = [
+        ("LWA_APP_ID", "amzn1.application-oa2-client.test"),
+        ("LWA_CLIENT_SECRET", "secret-value-123"),
+        ("SP_API_REFRESH_TOKEN", "Atzr|refresh-value-456"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        CREDS.iter().copied().chain(extra.iter().copied()).collect()
+    }
+
+    fn setting_of(result: Result<ClientBuilder, ConfigError>) -> String {
+        result.unwrap_err().setting
+    }
+
+    #[test]
+    fn each_missing_credential_is_named() {
+        for missing in ["LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN"] {
+            let vars: Vec<_> = with(&[("SP_API_REGION", "eu")])
+                .into_iter()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(setting_of(ClientBuilder::from_lookup(env(&vars))), missing);
+        }
+    }
+
+    #[test]
+    fn each_malformed_variable_is_named() {
+        let cases = [
+            ("SP_API_REGION", "mars"),
+            ("SP_API_SANDBOX", "maybe"),
+            ("SP_API_ENDPOINT", "not a url"),
+            ("LWA_ENDPOINT", "ftp://example.com"),
+            ("AMAZON_SHIPPING_BUSINESS_ID", "AmazonShipping_DE"),
+        ];
+        for (name, value) in cases {
+            let vars = with(&[("SP_API_REGION", "eu"), (name, value)]);
+            let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+            assert_eq!(err.setting, name, "{err}");
+            assert!(err.to_string().contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_region_is_required_unless_something_else_says_where() {
+        assert_eq!(
+            setting_of(ClientBuilder::from_lookup(env(&with(&[])))),
+            "SP_API_REGION"
+        );
+        let vars = with(&[("AMAZON_SHIPPING_BUSINESS_ID", "AmazonShipping_JP")]);
+        let client = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(client.baseurl(), "https://sellingpartnerapi-fe.amazon.com");
+    }
+
+    #[test]
+    fn sandbox_and_endpoint_choose_the_host() {
+        let vars = with(&[("SP_API_REGION", "na"), ("SP_API_SANDBOX", "true")]);
+        let client = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.baseurl(),
+            "https://sandbox.sellingpartnerapi-na.amazon.com"
+        );
+        let vars = with(&[
+            ("SP_API_REGION", "na"),
+            ("SP_API_ENDPOINT", "http://127.0.0.1:9/"),
+        ]);
+        let client = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(client.baseurl(), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_business_from_another_region_is_refused_at_build_time() {
+        let err = Client::builder()
+            .region(Region::NorthAmerica)
+            .business_id(ShippingBusinessId::AmazonShippingUk)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting, "business_id");
+        assert!(
+            err.to_string()
+                .contains("AmazonShipping_UK is served by the eu region, not na"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_the_builder_debug() {
+        let builder = ClientBuilder::from_lookup(env(&with(&[("SP_API_REGION", "eu")]))).unwrap();
+        let text = format!("{builder:?}");
+        assert!(!text.contains("secret-value-123"), "{text}");
+        assert!(!text.contains("refresh-value-456"), "{text}");
+    }
+
+    #[test]
+    fn bounds_outside_their_range_are_configuration_errors() {
+        let base = || Client::builder().region(Region::Europe);
+        for factor in [0.0, 1.5, f64::NAN] {
+            let err = base()
+                .rate_limit(RateLimitSettings::default().with_safety_factor(factor))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.setting, "rate_limit.safety_factor");
+        }
+        let err = base()
+            .retry(RetryPolicy {
+                max_attempts: 0,
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting, "retry.max_attempts");
+    }
+
+    #[test]
+    fn user_agent_names_the_crate_platform_and_suffix() {
+        let ua = user_agent(Some("my-shop/2.1"));
+        assert!(ua.starts_with(&format!(
+            "spapi-shipping/{} (Language=Rust; Platform=",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(ua.ends_with(") my-shop/2.1"), "{ua}");
+    }
+}

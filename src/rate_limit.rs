@@ -1,0 +1,466 @@
+//! Client-side pacing with one token bucket per operation, mirroring the
+//! usage plans Amazon enforces, so a steady stream of calls does not
+//! provoke `429 Too Many Requests`.
+//!
+//! Why hand-written rather than a crate such as `governor`: `governor` fixes
+//! a quota when the limiter is built, so following Amazon's
+//! `x-amzn-RateLimit-Limit` header at run time would mean replacing the
+//! limiter and losing its state (tokens left, queued callers); and it runs on
+//! its own clock rather than tokio's, which tests pause and advance. The
+//! algorithm is small: a reservation per call, taken under a mutex, then a
+//! `sleep_until` outside it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::operations::Operation;
+
+/// Rounding slack, in tokens, so float error never costs a nanosecond wait.
+const EPSILON: f64 = 1e-9;
+
+/// How the client limits its own request rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSettings {
+    /// Whether to pace calls at all; off leaves throttling to Amazon's 429s.
+    pub enabled: bool,
+    /// Fraction, in (0, 1], of Amazon's usage plan to use, scaling both the
+    /// rate and the burst: headroom for other clients sharing the same
+    /// selling-partner quota.
+    pub safety_factor: f64,
+}
+
+impl Default for RateLimitSettings {
+    /// Enabled, at exactly Amazon's usage plan (safety factor 1.0).
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            safety_factor: 1.0,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// No client-side pacing: every call goes straight out.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// Uses only `factor` of each usage plan: both the rate and the burst
+    /// are multiplied by it (the burst stays at least one token).
+    ///
+    /// `factor` must be in (0, 1]: a larger one would provoke 429s, and zero
+    /// or less would never send. `ClientBuilder::build` refuses any other
+    /// value with a configuration error naming `rate_limit.safety_factor`.
+    pub fn with_safety_factor(self, factor: f64) -> Self {
+        Self {
+            safety_factor: factor,
+            ..self
+        }
+    }
+}
+
+/// One operation's bucket. Debt is kept as time rather than negative
+/// tokens: `tokens` is the count at instant `at`, and `at` lies in the
+/// future exactly when calls hold reservations (then `tokens` is 0 and `at`
+/// is the last reservation's release instant).
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// A full bucket for `op`, scaled by the safety factor.
+    fn full(op: &Operation, factor: f64, now: Instant) -> Self {
+        let burst = (op.burst * factor).max(1.0);
+        Self {
+            rate: op.rate * factor,
+            burst,
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Refills up to `now` at the current rate; no-op while reserved ahead.
+    fn settle(&mut self, now: Instant) {
+        if now > self.at {
+            let refill = (now - self.at).as_secs_f64() * self.rate;
+            self.tokens = (self.tokens + refill).min(self.burst);
+            self.at = now;
+        }
+    }
+
+    /// Takes one token and returns the instant it is available: `now` when
+    /// one is there, else one refill interval after the last reservation,
+    /// so callers are released in the order they reserved.
+    fn reserve(&mut self, now: Instant) -> Instant {
+        self.settle(now);
+        if self.tokens >= 1.0 - EPSILON {
+            self.tokens = (self.tokens - 1.0).max(0.0);
+            return now;
+        }
+        let missing = 1.0 - self.tokens;
+        self.at += Duration::from_secs_f64(missing / self.rate);
+        self.tokens = 0.0;
+        self.at
+    }
+
+    /// Switches the refill rate, first settling at the old one so no state
+    /// is lost. Reservations already handed out keep their instants; new
+    /// ones are spaced at the new rate after the last of them.
+    fn set_rate(&mut self, rate: f64, now: Instant) {
+        self.settle(now);
+        self.rate = rate;
+    }
+}
+
+/// One token bucket per operation, shared by every clone (`Arc` inside), so
+/// all clones of a client draw on the same quota. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    buckets: Arc<Mutex<HashMap<&'static str, Bucket>>>,
+}
+
+impl RateLimiter {
+    /// A limiter whose buckets are created on first use of each operation,
+    /// full, from the operation's usage plan times the safety factor.
+    pub fn new(settings: RateLimitSettings) -> Self {
+        Self {
+            settings,
+            buckets: Arc::default(),
+        }
+    }
+
+    /// Waits until `op` may send; returns how long it waited
+    /// (`Duration::ZERO` when a token was there, or when disabled).
+    ///
+    /// Callers are served in the order they call this. If the returned
+    /// future is dropped while waiting (a cancelled call), its reservation
+    /// is not given back: the bucket stays one token short, so later
+    /// callers wait at most one extra refill interval. That errs on the
+    /// safe side, since Amazon's own bucket kept the token.
+    pub async fn acquire(&self, op: &'static Operation) -> Duration {
+        if !self.settings.enabled {
+            return Duration::ZERO;
+        }
+        let start = Instant::now();
+        let ready = self.with_bucket(op, start, |bucket| bucket.reserve(start));
+        if ready <= start {
+            return Duration::ZERO;
+        }
+        let wait_ms = (ready - start).as_secs_f64() * 1000.0;
+        tracing::debug!(
+            operation = op.id,
+            wait_ms,
+            "rate limit: waiting for a token"
+        );
+        tokio::time::sleep_until(ready).await;
+        start.elapsed()
+    }
+
+    /// Amazon reported this operation's rate (header `x-amzn-RateLimit-Limit`,
+    /// requests per second, e.g. "80.0" or "0.5"), which can differ from the
+    /// default plan per seller. The bucket's refill rate follows it (times
+    /// the safety factor) from now on, keeping its current tokens; callers
+    /// already waiting keep their reserved instants and order, and new
+    /// callers are paced at the new rate after them. The burst stays as
+    /// configured. Non-finite or non-positive values are ignored.
+    pub fn observe_rate(&self, op: &'static Operation, rate_per_second: f64) {
+        let rate = rate_per_second * self.settings.safety_factor;
+        if !rate.is_finite() || rate <= 0.0 {
+            return;
+        }
+        let now = Instant::now();
+        let old = self.with_bucket(op, now, |bucket| {
+            let old = bucket.rate;
+            if old != rate {
+                bucket.set_rate(rate, now);
+            }
+            old
+        });
+        if old != rate {
+            tracing::debug!(
+                operation = op.id,
+                old,
+                new = rate,
+                "rate limit: rate changed"
+            );
+        }
+    }
+
+    /// Parses an `x-amzn-RateLimit-Limit` value (surrounding whitespace
+    /// allowed); `None` when it is not a finite positive number.
+    pub fn parse_rate_header(value: &str) -> Option<f64> {
+        let rate: f64 = value.trim().parse().ok()?;
+        (rate.is_finite() && rate > 0.0).then_some(rate)
+    }
+
+    /// The current (rate, burst) for `op`, safety factor applied (for
+    /// tests, metrics and logs).
+    pub fn plan(&self, op: &'static Operation) -> (f64, f64) {
+        self.with_bucket(op, Instant::now(), |bucket| (bucket.rate, bucket.burst))
+    }
+
+    /// Runs `f` on `op`'s bucket, creating it full if this is its first use.
+    /// The lock is held only for `f`, never across an await.
+    fn with_bucket<T>(
+        &self,
+        op: &'static Operation,
+        now: Instant,
+        f: impl FnOnce(&mut Bucket) -> T,
+    ) -> T {
+        let mut buckets = self.lock();
+        let factor = self.settings.safety_factor;
+        let bucket = buckets
+            .entry(op.id)
+            .or_insert_with(|| Bucket::full(op, factor, now));
+        f(bucket)
+    }
+
+    /// Every update leaves the map consistent, so a panic elsewhere while
+    /// holding the lock does not make the state unusable.
+    fn lock(&self) -> MutexGuard<'_, HashMap<&'static str, Bucket>> {
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operations::find;
+
+    const TOLERANCE: Duration = Duration::from_millis(1);
+
+    fn op(id: &str) -> &'static Operation {
+        find(id).unwrap()
+    }
+
+    fn assert_near(actual: Duration, expected_secs: f64) {
+        let expected = Duration::from_secs_f64(expected_secs);
+        assert!(
+            actual.abs_diff(expected) <= TOLERANCE,
+            "released at {actual:?}, expected {expected:?}"
+        );
+    }
+
+    /// Spawns `n` acquires at once; returns each one's (wait, release time
+    /// relative to the call), sorted by release time.
+    async fn spawn_acquires(
+        limiter: &RateLimiter,
+        op: &'static Operation,
+        n: usize,
+    ) -> Vec<(Duration, Duration)> {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { (limiter.acquire(op).await, start.elapsed()) })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out.sort_by_key(|&(_, released)| released);
+        out
+    }
+
+    /// Takes `n` tokens, asserting each one was there.
+    async fn drain(limiter: &RateLimiter, op: &'static Operation, n: usize) {
+        for _ in 0..n {
+            assert_eq!(limiter.acquire(op).await, Duration::ZERO);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bucket_serves_its_burst_then_paces_at_the_rate() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let results = spawn_acquires(&limiter, op("getTracking"), 150).await;
+
+        let immediate = results.iter().filter(|(wait, _)| wait.is_zero()).count();
+        assert_eq!(immediate, 100);
+        for (i, &(wait, released)) in results.iter().enumerate() {
+            let k = i + 1;
+            let expected = k.saturating_sub(100) as f64 / 80.0;
+            assert_near(released, expected);
+            assert_near(wait, expected);
+        }
+        assert_near(results[149].1, 0.625);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_operation_has_its_own_independent_bucket() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let (link, tracking) = (op("linkCarrierAccountPost"), op("getTracking"));
+        assert_eq!(limiter.plan(link), (5.0, 10.0));
+        assert_eq!(limiter.plan(tracking), (80.0, 100.0));
+
+        drain(&limiter, link, 10).await;
+        drain(&limiter, tracking, 100).await;
+        let start = Instant::now();
+        assert_near(limiter.acquire(link).await, 0.2);
+        assert_near(start.elapsed(), 0.2);
+        // getTracking has refilled 16 tokens meanwhile, untouched by link.
+        drain(&limiter, tracking, 16).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_follows_the_rate_amazon_reports() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+
+        limiter.observe_rate(tracking, 40.0);
+        assert_eq!(limiter.plan(tracking), (40.0, 100.0));
+        for (i, &(_, released)) in spawn_acquires(&limiter, tracking, 4)
+            .await
+            .iter()
+            .enumerate()
+        {
+            assert_near(released, (i + 1) as f64 * 0.025);
+        }
+
+        limiter.observe_rate(tracking, 160.0);
+        assert_eq!(limiter.plan(tracking), (160.0, 100.0));
+        for (i, &(_, released)) in spawn_acquires(&limiter, tracking, 4)
+            .await
+            .iter()
+            .enumerate()
+        {
+            assert_near(released, (i + 1) as f64 * 0.00625);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_change_keeps_the_tokens_left() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 50).await;
+        limiter.observe_rate(tracking, 40.0);
+        drain(&limiter, tracking, 50).await;
+        assert_near(limiter.acquire(tracking).await, 0.025);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_earned_before_a_rate_change_count_at_the_old_rate() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // 40 tokens at 80/s
+        limiter.observe_rate(tracking, 40.0);
+        drain(&limiter, tracking, 40).await;
+        assert_near(limiter.acquire(tracking).await, 0.025);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_keep_their_reservations_when_the_rate_changes() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        let start = Instant::now();
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.acquire(tracking).await })
+            })
+            .collect();
+        tokio::task::yield_now().await; // let both reserve at 80/s
+        limiter.observe_rate(tracking, 160.0);
+        let newcomer = limiter.acquire(tracking).await;
+        for (i, task) in queued.into_iter().enumerate() {
+            assert_near(task.await.unwrap(), (i + 1) as f64 / 80.0);
+        }
+        assert_near(newcomer, 2.0 / 80.0 + 1.0 / 160.0);
+        assert_near(start.elapsed(), 0.03125);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalid_or_repeated_rates_change_nothing() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        for value in ["abc", "0", "-1", "NaN", "", "inf"] {
+            assert_eq!(RateLimiter::parse_rate_header(value), None, "{value:?}");
+        }
+        assert_eq!(RateLimiter::parse_rate_header("80.0"), Some(80.0));
+        assert_eq!(RateLimiter::parse_rate_header(" 0.5 "), Some(0.5));
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 80.0] {
+            limiter.observe_rate(tracking, rate);
+            assert_eq!(limiter.plan(tracking), (80.0, 100.0), "{rate}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_safety_factor_scales_rate_and_burst() {
+        let settings = RateLimitSettings::default().with_safety_factor(0.5);
+        let limiter = RateLimiter::new(settings);
+        let tracking = op("getTracking");
+        assert_eq!(limiter.plan(tracking), (40.0, 50.0));
+        drain(&limiter, tracking, 50).await;
+        assert_near(limiter.acquire(tracking).await, 0.025);
+        limiter.observe_rate(tracking, 80.0);
+        assert_eq!(limiter.plan(tracking), (40.0, 50.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disabled_limiter_never_waits() {
+        let limiter = RateLimiter::new(RateLimitSettings::disabled());
+        let start = Instant::now();
+        drain(&limiter, op("linkCarrierAccountPost"), 1000).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_waiter_costs_later_callers_at_most_its_slot() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        let start = Instant::now();
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(5), limiter.acquire(tracking)).await;
+        assert!(cancelled.is_err());
+        // Its 12.5 ms slot is lost; the next callers follow the schedule.
+        for k in 2..=4 {
+            limiter.acquire(tracking).await;
+            assert_near(start.elapsed(), k as f64 / 80.0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_on_threads_do_not_deadlock() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    let mut waited = Duration::ZERO;
+                    for _ in 0..20 {
+                        waited += limiter.acquire(tracking).await;
+                    }
+                    waited
+                })
+            })
+            .collect();
+        let all = async {
+            let mut waited = Duration::ZERO;
+            for task in tasks {
+                waited += task.await.unwrap();
+            }
+            waited
+        };
+        let waited = tokio::time::timeout(Duration::from_secs(5), all).await;
+        assert_eq!(
+            waited.expect("deadlock: acquires did not finish"),
+            Duration::ZERO
+        );
+    }
+}
