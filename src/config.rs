@@ -62,6 +62,12 @@ impl Client {
     pub fn from_env() -> Result<Client, ConfigError> {
         ClientBuilder::from_env()?.build()
     }
+
+    /// The rate limiter this client and its clones share (its current plan
+    /// per operation follows Amazon's `x-amzn-RateLimit-Limit`).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        crate::ClientInfo::inner(self).rate_limiter()
+    }
 }
 
 impl ClientBuilder {

@@ -184,6 +184,13 @@ impl<'a> Call<'a> {
     }
 
     async fn run(mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        if self.class == OperationClass::Keyed
+            && !request.headers().contains_key(IDEMPOTENCY_HEADER)
+        {
+            // A purchase without a key (keys switched off, none given) may
+            // buy twice if repeated after it reached Amazon.
+            self.class = OperationClass::Unsafe;
+        }
         let mut original = Some(request);
         loop {
             self.attempt += 1;

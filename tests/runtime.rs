@@ -1,0 +1,606 @@
+//! The runtime layer, end to end against loopback servers: auth, business
+//! id, retries and idempotency keys, adaptive rate limits, typed errors and
+//! redaction. Each test configures a `Client` the way a user would.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use serde_json::{Value, json};
+use spapi_shipping::auth::{AuthError, LwaCredentials, Secret};
+use spapi_shipping::retry::RetryPolicy;
+use spapi_shipping::types::ShippingBusinessId;
+use spapi_shipping::{Client, ClientBuilder, Error, operations};
+
+const APP_ID: &str = "amzn1.application-oa2-client.0123456789";
+const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.client-secret-value";
+const REFRESH_TOKEN: &str = "Atzr|IwEBrefresh-token-value";
+const TRACKING_PATH: &str = "/shipping/v2/tracking";
+const PURCHASE_PATH: &str = "/shipping/v2/shipments";
+const ONE_CLICK_PATH: &str = "/shipping/v2/oneClickShipment";
+
+fn example(op: &str, status: &str) -> Value {
+    support::read_json(&format!("tests/fixtures/responses/{op}.json"))["examples"][status].clone()
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_elapsed: Duration::from_secs(10),
+    }
+}
+
+/// A client for `server`, with LWA on the same server.
+fn builder(server: &MockServer) -> ClientBuilder {
+    Client::builder()
+        .endpoint(server.base_url())
+        .token_url(server.url("/auth/o2/token"))
+        .credentials(LwaCredentials::new(
+            APP_ID,
+            Secret::new(CLIENT_SECRET),
+            Secret::new(REFRESH_TOKEN),
+        ))
+        .retry(fast_retries())
+}
+
+fn json_response(status: u16, body: &Value) -> HttpMockResponse {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-RequestId", format!("req-{status}"))
+        .body(body.to_string())
+        .unwrap()
+        .into()
+}
+
+/// LWA answering `tokens` in turn (the last one repeats), counting requests.
+async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("POST").path("/auth/o2/token");
+            then.respond_with(move |_req: &HttpMockRequest| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let token = tokens[n.min(tokens.len() - 1)];
+                json_response(
+                    200,
+                    &json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
+                )
+            });
+        })
+        .await;
+    count
+}
+
+/// An API path answering `statuses` in turn (the last one repeats) with the
+/// operation's examples, recording every request's headers.
+struct Scripted {
+    requests: Arc<Mutex<Vec<Headers>>>,
+}
+
+/// One request's headers, as (name, value) pairs.
+type Headers = Vec<(String, String)>;
+
+impl Scripted {
+    async fn start(
+        server: &MockServer,
+        method: &'static str,
+        path: &'static str,
+        op: &'static str,
+        statuses: &'static [u16],
+    ) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(method).path(path);
+                then.respond_with(move |req: &HttpMockRequest| {
+                    let mut log = log.lock().unwrap();
+                    let headers = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect();
+                    log.push(headers);
+                    let status = statuses[(log.len() - 1).min(statuses.len() - 1)];
+                    json_response(status, &example(op, &status.to_string()))
+                });
+            })
+            .await;
+        Self { requests }
+    }
+
+    fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    /// The value of `name` on every request, in order.
+    fn header(&self, name: &str) -> Vec<Option<String>> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    }
+}
+
+async fn track(client: &Client) -> Result<String, Error> {
+    let response = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send()
+        .await?;
+    Ok(response
+        .into_inner()
+        .payload
+        .unwrap()
+        .tracking_id
+        .to_string())
+}
+
+fn purchase_body() -> spapi_shipping::types::PurchaseShipmentRequest {
+    let fixture = support::read_json("tests/fixtures/requests/purchaseShipment.json");
+    serde_json::from_value(fixture["body"].clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_cache_makes_one_token_request_for_100_concurrent_calls() {
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|token-one"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[200]).await;
+    let client = builder(&server).build().unwrap();
+
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let client = client.clone();
+        calls.spawn(async move { track(&client).await });
+    }
+    while let Some(result) = calls.join_next().await {
+        assert_eq!(result.unwrap().unwrap(), "23AA47DE2B3B6");
+    }
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(api.count(), 100);
+    let tokens = api.header("x-amz-access-token");
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.as_deref() == Some("Atza|token-one"))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_and_the_request_sent_once_more() {
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|stale", "Atza|fresh"]).await;
+    let api_calls = Arc::new(AtomicUsize::new(0));
+    let seen = api_calls.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |req: &HttpMockRequest| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let token = req.headers().get("x-amz-access-token").cloned();
+                if token.as_ref().and_then(|t| t.to_str().ok()) == Some("Atza|fresh") {
+                    json_response(200, &example("getTracking", "200"))
+                } else {
+                    json_response(
+                        403,
+                        &json!({"errors": [{"code": "Unauthorized",
+                        "message": "Access to requested resource is denied.",
+                        "details": "The access token you provided has expired."}]}),
+                    )
+                }
+            });
+        })
+        .await;
+    let client = builder(&server).retry(RetryPolicy::none()).build().unwrap();
+
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(api_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_403_that_is_not_about_the_token_is_an_api_error_without_retry() {
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[403]).await;
+    let client = builder(&server).build().unwrap();
+
+    let err = track(&client).await.unwrap_err();
+    let Error::Api(api_error) = &err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!(api_error.status, 403);
+    assert_eq!(api_error.errors[0].code, "Unauthorized");
+    assert_eq!(api_error.request_id.as_deref(), Some("req-403"));
+    assert_eq!(api_error.operation.as_deref(), Some("getTracking"));
+    assert_eq!((api.count(), lwa_calls.load(Ordering::SeqCst)), (1, 1));
+}
+
+#[tokio::test]
+async fn lwa_refusals_surface_as_typed_auth_errors_and_nothing_is_sent() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method("POST").path("/auth/o2/token");
+            then.status(400).header("content-type", "application/json").json_body(json!({
+                "error": "invalid_grant",
+                "error_description": "The request has an invalid grant parameter : refresh_token"
+            }));
+        })
+        .await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[200]).await;
+    let client = builder(&server).build().unwrap();
+
+    let err = track(&client).await.unwrap_err();
+    match &err {
+        Error::Auth(AuthError::Lwa {
+            status,
+            error,
+            error_description,
+        }) => {
+            assert_eq!((*status, error.as_str()), (400, "invalid_grant"));
+            assert!(
+                error_description
+                    .as_deref()
+                    .unwrap()
+                    .contains("refresh_token")
+            );
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("invalid_grant"), "{err}");
+    assert_eq!(api.count(), 0, "no SP-API request without a token");
+}
+
+#[tokio::test]
+async fn the_default_business_id_is_sent_unless_the_call_sets_its_own() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[200]).await;
+    let with_default = builder(&server)
+        .business_id(ShippingBusinessId::AmazonShippingUk)
+        .build()
+        .unwrap();
+    let without = builder(&server).build().unwrap();
+
+    track(&with_default).await.unwrap();
+    with_default
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_IT")
+        .x_amzn_shipping_business_id(ShippingBusinessId::AmazonShippingIt)
+        .send()
+        .await
+        .unwrap();
+    track(&without).await.unwrap();
+
+    assert_eq!(
+        api.header("x-amzn-shipping-business-id"),
+        [
+            Some("AmazonShipping_UK".to_owned()),
+            Some("AmazonShipping_IT".to_owned()),
+            None
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_and_then_succeeds() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[429, 200]).await;
+    let client = builder(&server).build().unwrap();
+
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    assert_eq!(api.count(), 2);
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_is_rate_limited_with_the_attempts() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[429]).await;
+    let client = builder(&server).build().unwrap();
+
+    let err = track(&client).await.unwrap_err();
+    let Error::RateLimited(e) = &err else {
+        panic!("expected RateLimited, got {err:?}")
+    };
+    assert_eq!((e.status, e.attempts), (429, 4));
+    assert_eq!(api.count(), 4, "bounded by max_attempts");
+    assert_eq!(err.request_id(), Some("req-429"));
+    let text = err.to_string();
+    assert!(
+        text.contains("getTracking")
+            && text.contains("req-429")
+            && text.contains("after 4 attempts"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_503_is_retried_for_a_read() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(
+        &server,
+        "GET",
+        TRACKING_PATH,
+        "getTracking",
+        &[503, 503, 200],
+    )
+    .await;
+    let client = builder(&server).build().unwrap();
+
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    assert_eq!(api.count(), 3);
+}
+
+#[tokio::test]
+async fn a_503_is_not_retried_for_a_purchase_without_a_key() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let one_click = Scripted::start(
+        &server,
+        "POST",
+        ONE_CLICK_PATH,
+        "oneClickShipment",
+        &[503, 200],
+    )
+    .await;
+    let purchase = Scripted::start(
+        &server,
+        "POST",
+        PURCHASE_PATH,
+        "purchaseShipment",
+        &[503, 200],
+    )
+    .await;
+    let client = builder(&server).idempotency_keys(false).build().unwrap();
+
+    let body: spapi_shipping::types::OneClickShipmentRequest = serde_json::from_value(
+        support::read_json("tests/fixtures/requests/oneClickShipment.json")["body"].clone(),
+    )
+    .unwrap();
+    let err = Error::from(
+        client
+            .one_click_shipment()
+            .body(body)
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(
+        one_click.count(),
+        1,
+        "oneClickShipment has no idempotency key"
+    );
+
+    let err = Error::from(
+        client
+            .purchase_shipment()
+            .body(purchase_body())
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(purchase.count(), 1, "keys switched off and none given");
+    assert_eq!(purchase.header("x-amzn-IdempotencyKey"), [None]);
+}
+
+#[tokio::test]
+async fn every_retry_of_a_purchase_carries_the_same_generated_key() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(
+        &server,
+        "POST",
+        PURCHASE_PATH,
+        "purchaseShipment",
+        &[503, 500, 200],
+    )
+    .await;
+    let client = builder(&server).build().unwrap();
+
+    let result = client
+        .purchase_shipment()
+        .body(purchase_body())
+        .send()
+        .await
+        .unwrap();
+    assert!(result.into_inner().payload.is_some());
+    let keys = api.header("x-amzn-IdempotencyKey");
+    assert_eq!(keys.len(), 3);
+    let key = keys[0].clone().expect("a key was generated");
+    assert!(
+        keys.iter().all(|k| k.as_deref() == Some(key.as_str())),
+        "{keys:?}"
+    );
+    let parsed = uuid::Uuid::parse_str(&key).unwrap();
+    assert_eq!(parsed.get_version_num(), 4);
+
+    // A second purchase is a new purchase: a new key.
+    client
+        .purchase_shipment()
+        .body(purchase_body())
+        .send()
+        .await
+        .unwrap();
+    let keys = api.header("x-amzn-IdempotencyKey");
+    assert_ne!(keys[3].as_deref(), Some(key.as_str()));
+}
+
+#[tokio::test]
+async fn a_caller_key_is_kept_on_every_retry() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(
+        &server,
+        "POST",
+        PURCHASE_PATH,
+        "purchaseShipment",
+        &[503, 200],
+    )
+    .await;
+    let client = builder(&server).build().unwrap();
+
+    client
+        .purchase_shipment()
+        .body(purchase_body())
+        .x_amzn_idempotency_key("order-1234-label-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api.header("x-amzn-IdempotencyKey"),
+        [
+            Some("order-1234-label-1".to_owned()),
+            Some("order-1234-label-1".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_rate_follows_amazons_rate_limit_header() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    server
+        .mock_async(|when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.status(200)
+                .header("content-type", "application/json")
+                .header("x-amzn-RateLimit-Limit", "5.0")
+                .body(example("getTracking", "200").to_string());
+        })
+        .await;
+    let client = builder(&server).build().unwrap();
+    let op = operations::find("getTracking").unwrap();
+    assert_eq!(client.rate_limiter().plan(op), (80.0, 100.0));
+
+    track(&client).await.unwrap();
+    assert_eq!(client.rate_limiter().plan(op), (5.0, 100.0));
+    let other = operations::find("getRates").unwrap();
+    assert_eq!(client.rate_limiter().plan(other), (80.0, 100.0));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_undecodable_with_its_context() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    server
+        .mock_async(|when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.status(200)
+                .header("content-type", "text/html")
+                .header("x-amzn-RequestId", "req-html")
+                .body("<html><body>Bad gateway</body></html>");
+        })
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let err = track(&client).await.unwrap_err();
+    let Error::Undecodable(u) = &err else {
+        panic!("expected Undecodable, got {err:?}")
+    };
+    assert_eq!(u.status, Some(200));
+    assert_eq!(u.request_id.as_deref(), Some("req-html"));
+    assert_eq!(u.content_type.as_deref(), Some("text/html"));
+    assert!(u.body_prefix.starts_with("<html><body>Bad gateway"));
+    assert!(err.to_string().contains("req-html"), "{err}");
+}
+
+#[tokio::test]
+async fn requests_name_the_sdk_in_the_user_agent() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[200]).await;
+    let client = builder(&server)
+        .user_agent_suffix("my-shop/2.1")
+        .build()
+        .unwrap();
+
+    track(&client).await.unwrap();
+    let agent = api.header("user-agent")[0].clone().unwrap();
+    assert!(agent.starts_with("spapi-shipping/"), "{agent}");
+    assert!(agent.contains("(Language=Rust; Platform="), "{agent}");
+    assert!(agent.ends_with(" my-shop/2.1"), "{agent}");
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secrets_and_tokens_never_reach_debug_output_or_logs() {
+    let server = MockServer::start_async().await;
+    lwa(
+        &server,
+        &["Atza|stale-access-token", "Atza|fresh-access-token"],
+    )
+    .await;
+    let api = Scripted::start(&server, "GET", TRACKING_PATH, "getTracking", &[503, 200]).await;
+    let client = builder(&server).build().unwrap();
+
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    track(&client).await.unwrap();
+    assert_eq!(api.count(), 2);
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("spapi_shipping.call"),
+        "the call is traced: {logs}"
+    );
+    assert!(
+        logs.contains("operation=\"getTracking\"") || logs.contains("operation=getTracking"),
+        "{logs}"
+    );
+    let debug = format!("{client:?} {:?}", builder(&server));
+    for secret in [
+        CLIENT_SECRET,
+        REFRESH_TOKEN,
+        "stale-access-token",
+        "fresh-access-token",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs:\n{logs}"
+        );
+        assert!(
+            !debug.contains(secret),
+            "{secret} leaked into Debug:\n{debug}"
+        );
+    }
+}
