@@ -9,6 +9,9 @@ use std::path::Path;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::Value;
 
+#[path = "build/open_enums.rs"]
+mod open_enums;
+
 const SPEC: &str = "spec/shipping-v2.json";
 
 fn main() {
@@ -30,7 +33,8 @@ fn main() {
     let tokens = generator
         .generate_tokens(&spec)
         .unwrap_or_else(|e| panic!("progenitor could not generate the client from {SPEC}: {e}"));
-    let file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
+    let mut file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
+    open_enums::apply(&mut file, &closed_enums(&json));
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -39,6 +43,60 @@ fn main() {
         Path::new(&out).join("operations.rs"),
         &operations_table(&json),
     );
+    write(Path::new(&out).join("decoders.rs"), &decoders(&json));
+}
+
+/// `fn decode(name, status, body)`: decodes a body into the type the spec
+/// documents for that operation and status, reporting the JSON path of the
+/// first offending value; `None` when the spec documents no JSON body.
+fn decoders(spec: &Value) -> String {
+    let mut arms = String::new();
+    for (_, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (_, op) in item.as_object().into_iter().flatten() {
+            let Some(id) = op["operationId"].as_str() else {
+                continue;
+            };
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                let Some(name) = schema.as_str().and_then(|r| r.rsplit('/').next()) else {
+                    continue;
+                };
+                writeln!(
+                    arms,
+                    "        ({:?}, {status}) => Some(typed::<types::{name}>(body)),",
+                    snake_case(id)
+                )
+                .expect("writing to a String");
+            }
+        }
+    }
+    let check_arms = arms.replace("Some(typed::<", "Some(fits::<");
+    format!(
+        "/// Decodes `body` as the type the spec documents for the operation (client\n\
+         /// method name, e.g. `get_rates`) and status, re-encoded as JSON; `None` when\n\
+         /// the spec documents no JSON body for that status.\n\
+         pub fn decode(name: &str, status: u16, body: &[u8]) -> Option<Result<serde_json::Value, DecodeError>> {{\n\
+         match (name, status) {{\n{arms}        _ => None,\n    }}\n}}\n\n\
+         /// Like [`decode`], only checking that the body fits its type.\n\
+         pub(crate) fn check(name: &str, status: u16, body: &[u8]) -> Option<Result<(), DecodeError>> {{\n\
+         match (name, status) {{\n{check_arms}        _ => None,\n    }}\n}}\n"
+    )
+}
+
+/// Enums that only carry values the caller sends (request parameters): they
+/// stay closed, so a typo is a compile error rather than an `Unknown`.
+fn closed_enums(spec: &Value) -> Vec<String> {
+    let mut closed = vec!["ShippingBusinessId".to_owned()];
+    for item in spec["paths"].as_object().into_iter().flatten() {
+        for op in item.1.as_object().into_iter().flatten() {
+            if let Some(id) = op.1["operationId"].as_str() {
+                let mut pascal = id.to_owned();
+                pascal[..1].make_ascii_uppercase();
+                closed.push(pascal);
+            }
+        }
+    }
+    closed
 }
 
 fn write(path: impl AsRef<Path>, contents: &str) {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthError;
 use crate::types;
+use crate::validate::Violation;
 
 /// Private response header carrying the operationId, set by the runtime.
 pub(crate) const OPERATION_HEADER: &str = "x-spapi-shipping-operation";
@@ -34,12 +35,16 @@ pub enum Error {
     Auth(AuthError),
     /// The client is misconfigured (a missing or malformed setting).
     Config(ConfigError),
-    /// The request was not sent because it is invalid (fix the input).
+    /// The request was not sent because it breaks the spec's constraints
+    /// (fix the input): every violation with its field path.
     InvalidRequest {
         /// The operation's operationId, when known.
         operation: Option<String>,
-        /// What is wrong, with the field path where there is one.
+        /// What is wrong, one line per violation.
         message: String,
+        /// Each broken constraint (`packages[0].items[2].description: longer
+        /// than 60 characters`); empty when progenitor refused the input.
+        violations: Vec<Violation>,
     },
     /// No answer within the configured timeout.
     Timeout {
@@ -155,6 +160,10 @@ impl Error {
 pub(crate) enum HookFailure {
     Auth(AuthError),
     Undecodable(Undecodable),
+    InvalidRequest {
+        operation: String,
+        violations: Vec<Violation>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -164,9 +173,9 @@ impl fmt::Display for Error {
             Error::RateLimited(e) => write!(f, "{}", ApiDisplay("rate limited", e)),
             Error::Auth(e) => write!(f, "{e}"),
             Error::Config(e) => write!(f, "{e}"),
-            Error::InvalidRequest { operation, message } => {
-                write!(f, "invalid request{}: {message}", op(operation))
-            }
+            Error::InvalidRequest {
+                operation, message, ..
+            } => write!(f, "invalid request{}: {message}", op(operation)),
             Error::Timeout { operation, message } => {
                 write!(f, "timed out{}: {message}", op(operation))
             }
@@ -269,6 +278,7 @@ impl From<progenitor_client::Error<types::ErrorList>> for Error {
             P::InvalidRequest(message) => Error::InvalidRequest {
                 operation: None,
                 message,
+                violations: Vec::new(),
             },
             P::Custom(text) => from_custom(text),
         }
@@ -324,9 +334,22 @@ fn from_custom(text: String) -> Error {
     match failure {
         Some(HookFailure::Auth(e)) => Error::Auth(e),
         Some(HookFailure::Undecodable(u)) => Error::Undecodable(Box::new(u)),
+        Some(HookFailure::InvalidRequest {
+            operation,
+            violations,
+        }) => Error::InvalidRequest {
+            operation: Some(operation),
+            message: violations
+                .iter()
+                .map(Violation::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            violations,
+        },
         None => Error::InvalidRequest {
             operation: None,
             message: text,
+            violations: Vec::new(),
         },
     }
 }

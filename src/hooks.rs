@@ -88,6 +88,14 @@ impl ClientHooks<Inner> for Client {
         let op = operations::find(info.operation_id);
         if let Some(op) = op {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
+            let violations = check_request(op, request);
+            if !violations.is_empty() {
+                let failure = HookFailure::InvalidRequest {
+                    operation: op.id.to_owned(),
+                    violations,
+                };
+                return Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)));
+            }
         }
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
@@ -146,6 +154,37 @@ impl ClientHooks<Inner> for Client {
             None => Ok(()),
         }
     }
+}
+
+/// The spec's constraints on what is about to be sent: body, query and
+/// declared headers. Nothing Amazon's model forbids leaves the process.
+fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::validate::Violation> {
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(serde_json::from_slice::<serde_json::Value>);
+    let body = match body {
+        Some(Ok(value)) => Some(value),
+        Some(Err(e)) => {
+            return vec![crate::validate::Violation {
+                path: String::new(),
+                message: format!("the body is not JSON: {e}"),
+            }];
+        }
+        None => None,
+    };
+    let query: Vec<(String, String)> = request.url().query_pairs().into_owned().collect();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    crate::validate::check_request(op.id, body.as_ref(), &query, &headers)
 }
 
 /// One call of one operation: its attempts, waits and token.
@@ -363,9 +402,10 @@ fn failure_response(failure: HookFailure) -> reqwest::Response {
     reqwest::Response::from(response)
 }
 
-/// A body that is not JSON at all (a gateway's HTML page, an empty or cut
-/// off body) is reported with its status, request id and first bytes;
-/// valid JSON is left to the generated decoder.
+/// A body that does not fit the type the spec documents for its status (a
+/// gateway's HTML page, an empty or cut-off body, a wrong type in a field)
+/// is reported with the JSON path, status, request id and first bytes,
+/// instead of progenitor's bare decoding error.
 async fn check_decodable(
     op: &'static Operation,
     response: reqwest::Response,
@@ -375,30 +415,30 @@ async fn check_decodable(
         return Ok(response);
     }
     let (head, body) = buffer(response).await?;
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Ok(_) => Ok(rebuild(head, body)),
-        Err(e) => {
-            let text = |name: &str| {
-                head.headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let reason = if body.is_empty() {
-                "empty body where JSON was expected".to_owned()
-            } else {
-                format!("not JSON: {e}")
-            };
-            Ok(failure_response(HookFailure::Undecodable(Undecodable {
-                operation: Some(op.id.to_owned()),
-                status: Some(status),
-                request_id: text(REQUEST_ID_HEADER),
-                content_type: text("content-type"),
-                reason,
-                body_prefix: body_prefix(&body),
-            })))
+    let problem = match crate::decode::check(op.name, status, &body) {
+        Some(Err(e)) if body.is_empty() => {
+            Some(format!("empty body where JSON was expected ({e})"))
         }
-    }
+        Some(Err(e)) => Some(e.to_string()),
+        Some(Ok(())) | None => None,
+    };
+    let Some(reason) = problem else {
+        return Ok(rebuild(head, body));
+    };
+    let text = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Ok(failure_response(HookFailure::Undecodable(Undecodable {
+        operation: Some(op.id.to_owned()),
+        status: Some(status),
+        request_id: text(REQUEST_ID_HEADER),
+        content_type: text("content-type"),
+        reason,
+        body_prefix: body_prefix(&body),
+    })))
 }
 
 /// progenitor sends an array query parameter as `k=a&k=b` (`explode: true`);

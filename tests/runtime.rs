@@ -604,3 +604,78 @@ async fn secrets_and_tokens_never_reach_debug_output_or_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_the_model_forbids_never_leaves_the_process() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "POST", PURCHASE_PATH, "purchaseShipment", &[200]).await;
+    let client = builder(&server).build().unwrap();
+    let mut body = serde_json::to_value(purchase_body()).unwrap();
+    body["requestedDocumentSpecification"]["format"] = json!("GIF");
+    body["requestedDocumentSpecification"]["size"]["unit"] = json!("FURLONG");
+    let body: spapi_shipping::types::PurchaseShipmentRequest =
+        serde_json::from_value(body).unwrap();
+
+    let err = Error::from(
+        client
+            .purchase_shipment()
+            .body(body)
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    let Error::InvalidRequest {
+        operation,
+        violations,
+        ..
+    } = &err
+    else {
+        panic!("expected InvalidRequest, got {err:?}")
+    };
+    assert_eq!(operation.as_deref(), Some("purchaseShipment"));
+    let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "requestedDocumentSpecification.format",
+            "requestedDocumentSpecification.size.unit"
+        ]
+    );
+    assert!(err.to_string().contains("\"GIF\" is not one of"), "{err}");
+    assert_eq!(api.count(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_undecodable_with_its_path() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let mut body = example("getTracking", "200");
+    body["payload"]["eventHistory"][1]["eventTime"] = json!(12345);
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.status(200)
+                .header("content-type", "application/json")
+                .header("x-amzn-RequestId", "req-bad-type")
+                .body(body.to_string());
+        })
+        .await;
+    let client = builder(&server).build().unwrap();
+
+    let err = track(&client).await.unwrap_err();
+    let Error::Undecodable(u) = &err else {
+        panic!("expected Undecodable, got {err:?}")
+    };
+    assert!(
+        u.reason
+            .starts_with("payload.eventHistory[1].eventTime: invalid type"),
+        "{}",
+        u.reason
+    );
+    assert_eq!(
+        (u.status, u.request_id.as_deref()),
+        (Some(200), Some("req-bad-type"))
+    );
+    assert_eq!(u.operation.as_deref(), Some("getTracking"));
+}

@@ -1,0 +1,128 @@
+//! Makes the generated string enums open: an `Unknown(String)` variant keeps
+//! a value Amazon added after this model, so one new tracking event code or
+//! status does not fail a whole response. Decoding known values is unchanged;
+//! the unknown value re-encodes verbatim.
+//!
+//! typify has no setting for this, so it is done here, on the generated
+//! syntax tree, before the code is written: nothing generated is edited by hand.
+
+use syn::punctuated::Punctuated;
+use syn::visit_mut::VisitMut;
+use syn::{Arm, Attribute, Fields, Item, ItemEnum, Path, Token, parse_quote};
+
+/// Opens every string enum in `mod types` except those whose name is in
+/// `closed` or starts with one of them; returns how many were opened.
+pub fn apply(file: &mut syn::File, closed: &[String]) -> usize {
+    let Some(items) = types_module(file) else {
+        panic!("the generated code has no `mod types`");
+    };
+    let open: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Enum(e) if is_string_enum(e) => Some(e.ident.to_string()),
+            _ => None,
+        })
+        .filter(|name| {
+            !closed
+                .iter()
+                .any(|c| name == c || name.starts_with(c.as_str()))
+        })
+        .collect();
+    let mut catch_alls = std::collections::HashMap::new();
+    for item in items.iter_mut() {
+        if let Item::Enum(e) = item
+            && open.contains(&e.ident.to_string())
+        {
+            catch_alls.insert(e.ident.to_string(), catch_all(e));
+            open_enum(e);
+        }
+    }
+    for item in items.iter_mut() {
+        if let Item::Impl(imp) = item
+            && let Some(name) = open.iter().find(|name| self_is(imp, name))
+        {
+            patch_impl(imp, &catch_alls[name]);
+        }
+    }
+    open.len()
+}
+
+fn types_module(file: &mut syn::File) -> Option<&mut Vec<Item>> {
+    file.items.iter_mut().find_map(|item| match item {
+        Item::Mod(m) if m.ident == "types" => m.content.as_mut().map(|(_, items)| items),
+        _ => None,
+    })
+}
+
+/// A typify string enum: only unit variants, each renamed to its wire value.
+fn is_string_enum(e: &ItemEnum) -> bool {
+    !e.variants.is_empty()
+        && e.variants.iter().all(|v| {
+            matches!(v.fields, Fields::Unit) && v.attrs.iter().any(|a| a.path().is_ident("serde"))
+        })
+}
+
+/// The catch-all variant's name: `Unknown`, or `UnknownValue` where the
+/// enum already has a `Unknown` (Amazon's `UNKNOWN` ineligibility reason).
+fn catch_all(e: &ItemEnum) -> syn::Ident {
+    if e.variants.iter().any(|v| v.ident == "Unknown") {
+        parse_quote!(UnknownValue)
+    } else {
+        parse_quote!(Unknown)
+    }
+}
+
+fn open_enum(e: &mut ItemEnum) {
+    for attr in e.attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
+        *attr = without_copy(attr);
+    }
+    let name = catch_all(e);
+    e.variants.push(parse_quote! {
+        /// A value this client does not know yet (Amazon added it after the
+        /// model the client was generated from), kept verbatim.
+        #[serde(untagged)]
+        #name(::std::string::String)
+    });
+}
+
+fn without_copy(attr: &Attribute) -> Attribute {
+    let paths = attr
+        .parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+        .expect("derive lists are paths");
+    let kept: Punctuated<Path, Token![,]> =
+        paths.into_iter().filter(|p| !p.is_ident("Copy")).collect();
+    parse_quote!(#[derive(#kept)])
+}
+
+fn self_is(imp: &syn::ItemImpl, name: &str) -> bool {
+    matches!(&*imp.self_ty, syn::Type::Path(p) if p.path.is_ident(name))
+}
+
+fn trait_name(imp: &syn::ItemImpl) -> Option<String> {
+    let (_, path, _) = imp.trait_.as_ref()?;
+    path.segments.last().map(|s| s.ident.to_string())
+}
+
+fn patch_impl(imp: &mut syn::ItemImpl, variant: &syn::Ident) {
+    let arm: Option<Arm> = match trait_name(imp).as_deref() {
+        Some("Display") => Some(parse_quote! { Self::#variant(ref value) => f.write_str(value), }),
+        Some("FromStr") => Some(parse_quote! { _ => Ok(Self::#variant(value.to_string())), }),
+        _ => None,
+    };
+    if let Some(arm) = arm {
+        AddArm(arm).visit_item_impl_mut(imp);
+    }
+}
+
+/// Adds an arm to the `match` in a Display or FromStr impl; a trailing
+/// wildcard (FromStr's error arm) is replaced.
+struct AddArm(Arm);
+
+impl VisitMut for AddArm {
+    fn visit_expr_match_mut(&mut self, m: &mut syn::ExprMatch) {
+        if matches!(m.arms.last().map(|a| &a.pat), Some(syn::Pat::Wild(_))) {
+            m.arms.pop();
+        }
+        m.arms.push(self.0.clone());
+    }
+}

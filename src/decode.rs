@@ -1,0 +1,110 @@
+//! Decoding a response body into the type the spec documents for it, with
+//! the JSON path of the first value that does not fit. The runtime uses it
+//! to explain undecodable responses; it also serves tests and fuzzing, and
+//! callers who replay stored responses.
+
+use std::fmt;
+
+use crate::types;
+
+/// Why a body does not decode into its documented type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// JSON path of the offending value (`payload.rates[0].totalCharge.value`);
+    /// empty when the body as a whole is wrong (not JSON, truncated).
+    pub path: String,
+    /// serde's description of the problem.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn typed<T>(body: &[u8]) -> Result<serde_json::Value, DecodeError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let value: T = parse(body)?;
+    serde_json::to_value(value).map_err(|e| DecodeError {
+        path: String::new(),
+        message: e.to_string(),
+    })
+}
+
+fn fits<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(), DecodeError> {
+    parse::<T>(body).map(drop)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError {
+        path: display_path(e.path()),
+        message: e.inner().to_string(),
+    })?;
+    de.end().map_err(|e| DecodeError {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// `payload.rates[0].value` rather than serde_path_to_error's `.`-only form.
+fn display_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+include!(concat!(env!("OUT_DIR"), "/decoders.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_type_is_reported_with_its_path() {
+        let body = br#"{"payload": {"trackingId": "T1", "alternateLegTrackingId": "A",
+            "eventHistory": [{"eventCode": "Delivered", "eventTime": 5}],
+            "promisedDeliveryDate": "2024-01-01T00:00:00Z", "summary": {"status": "Delivered"}}}"#;
+        let err = decode("get_tracking", 200, body).unwrap().unwrap_err();
+        assert_eq!(err.path, "payload.eventHistory[0].eventTime");
+        assert!(err.message.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn errors_and_undocumented_statuses() {
+        let list = br#"{"errors": [{"code": "InvalidInput", "message": "bad"}]}"#;
+        let value = decode("get_rates", 400, list).unwrap().unwrap();
+        assert_eq!(value["errors"][0]["code"], "InvalidInput");
+        assert!(decode("get_rates", 299, list).is_none());
+        assert!(decode("submit_ndr_feedback", 204, b"").is_none());
+        let err = decode("get_rates", 400, b"<html>").unwrap().unwrap_err();
+        assert_eq!(err.path, "");
+    }
+}
