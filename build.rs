@@ -9,6 +9,8 @@ use std::path::Path;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::Value;
 
+#[path = "build/lenient.rs"]
+mod lenient;
 #[path = "build/open_enums.rs"]
 mod open_enums;
 
@@ -35,6 +37,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("progenitor could not generate the client from {SPEC}: {e}"));
     let mut file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
     open_enums::apply(&mut file, &closed_enums(&json));
+    lenient::apply(open_enums::types_module(&mut file).expect("generated `mod types`"));
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");

@@ -47,19 +47,18 @@ pub fn apply(file: &mut syn::File, closed: &[String]) -> usize {
     open.len()
 }
 
-fn types_module(file: &mut syn::File) -> Option<&mut Vec<Item>> {
+/// The items of the generated `mod types`.
+pub fn types_module(file: &mut syn::File) -> Option<&mut Vec<Item>> {
     file.items.iter_mut().find_map(|item| match item {
         Item::Mod(m) if m.ident == "types" => m.content.as_mut().map(|(_, items)| items),
         _ => None,
     })
 }
 
-/// A typify string enum: only unit variants, each renamed to its wire value.
+/// A typify string enum: only unit variants (renamed to the wire value where
+/// it is not already a Rust name, like `EventCode::Delivered`).
 fn is_string_enum(e: &ItemEnum) -> bool {
-    !e.variants.is_empty()
-        && e.variants.iter().all(|v| {
-            matches!(v.fields, Fields::Unit) && v.attrs.iter().any(|a| a.path().is_ident("serde"))
-        })
+    !e.variants.is_empty() && e.variants.iter().all(|v| matches!(v.fields, Fields::Unit))
 }
 
 /// The catch-all variant's name: `Unknown`, or `UnknownValue` where the

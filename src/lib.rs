@@ -8,6 +8,7 @@ pub mod decode;
 pub mod documents;
 pub mod error;
 mod hooks;
+mod lenient;
 pub mod operations;
 pub mod rate_limit;
 pub mod region;

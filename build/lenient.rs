@@ -1,0 +1,76 @@
+//! Points the number fields and plain id newtypes of the generated types at
+//! `crate::lenient`, so values Amazon sends as strings (money `"2.00000"`,
+//! `driveTime: "0.0"`) or ids it sends as numbers (`trackingId: 1578648261977`)
+//! still decode. Encoding is unchanged. Done on the generated syntax tree,
+//! like `open_enums`: typify has no setting for it.
+
+use syn::{Field, Fields, Item, ItemStruct, Type, parse_quote};
+
+/// Adds `deserialize_with` to every `f64`/`i64` field (plain or optional) of
+/// the structs in `items`, and to the `String` of `#[serde(transparent)]`
+/// newtypes; returns how many fields changed.
+pub fn apply(items: &mut [Item]) -> usize {
+    let mut changed = 0;
+    for item in items.iter_mut() {
+        let Item::Struct(s) = item else { continue };
+        if !derives_deserialize(s) {
+            continue;
+        }
+        let transparent = has_serde_word(&s.attrs, "transparent");
+        if let Fields::Named(named) = &mut s.fields {
+            for field in named.named.iter_mut() {
+                changed += usize::from(patch_number(field));
+            }
+        }
+        if let Fields::Unnamed(unnamed) = &mut s.fields
+            && transparent
+            && let Some(field) = unnamed.unnamed.first_mut()
+            && type_text(&field.ty) == "::std::string::String"
+        {
+            field
+                .attrs
+                .push(parse_quote!(#[serde(deserialize_with = "crate::lenient::string")]));
+            changed += 1;
+        }
+    }
+    changed
+}
+
+fn patch_number(field: &mut Field) -> bool {
+    let ty = type_text(&field.ty);
+    let (with, optional) = match ty.as_str() {
+        "f64" => ("crate::lenient::f64", false),
+        "i64" => ("crate::lenient::i64", false),
+        "::std::option::Option<f64>" => ("crate::lenient::option_f64", true),
+        "::std::option::Option<i64>" => ("crate::lenient::option_i64", true),
+        // An optional list Amazon sends as `null` is an empty list.
+        t if t.starts_with("::std::vec::Vec<") && has_serde_word(&field.attrs, "default") => {
+            ("crate::lenient::null_as_default", false)
+        }
+        _ => return false,
+    };
+    field
+        .attrs
+        .push(parse_quote!(#[serde(deserialize_with = #with)]));
+    // With `deserialize_with`, serde no longer treats a missing Option as None.
+    if optional && !has_serde_word(&field.attrs, "default") {
+        field.attrs.push(parse_quote!(#[serde(default)]));
+    }
+    true
+}
+
+fn type_text(ty: &Type) -> String {
+    quote::quote!(#ty).to_string().replace(' ', "")
+}
+
+fn derives_deserialize(s: &ItemStruct) -> bool {
+    s.attrs.iter().any(|a| {
+        a.path().is_ident("derive") && quote::quote!(#a).to_string().contains("Deserialize")
+    })
+}
+
+fn has_serde_word(attrs: &[syn::Attribute], word: &str) -> bool {
+    attrs
+        .iter()
+        .any(|a| a.path().is_ident("serde") && quote::quote!(#a).to_string().contains(word))
+}
