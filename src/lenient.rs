@@ -47,6 +47,7 @@ where
     Ok(<Option<T> as Deserialize>::deserialize(d)?.unwrap_or_default())
 }
 
+#[derive(Clone, Copy)]
 struct NumberVisitor;
 
 impl Visitor<'_> for NumberVisitor {
@@ -72,6 +73,7 @@ impl Visitor<'_> for NumberVisitor {
     }
 }
 
+#[derive(Clone, Copy)]
 struct IntegerVisitor;
 
 impl Visitor<'_> for IntegerVisitor {
@@ -146,19 +148,6 @@ impl<'de, V: Visitor<'de> + Copy> Visitor<'de> for OptionVisitor<V> {
         d.deserialize_any(self.0).map(Some)
     }
 }
-
-impl Clone for NumberVisitor {
-    fn clone(&self) -> Self {
-        NumberVisitor
-    }
-}
-impl Copy for NumberVisitor {}
-impl Clone for IntegerVisitor {
-    fn clone(&self) -> Self {
-        IntegerVisitor
-    }
-}
-impl Copy for IntegerVisitor {}
 
 #[cfg(test)]
 mod tests {
