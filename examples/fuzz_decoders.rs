@@ -10,7 +10,9 @@
 //! spec documents, and to `serde_json::from_slice::<types::ErrorList>`.
 //!
 //! It checks that nothing panics and that whatever decodes re-encodes to JSON
-//! that decodes again to the same value. On a failure it prints the decoder,
+//! that decodes again to the same value (numbers within 4 ULP: serde_json
+//! without `float_roundtrip` may move a 17-digit number by one ULP; counted,
+//! and a failure with `FUZZ_STRICT_FLOATS=1`). On a failure it prints the decoder,
 //! the status and the input (base64 and the start in hex), saves the input to
 //! a file, and exits non-zero; `--replay FILE` runs one saved input again.
 //!
