@@ -303,22 +303,24 @@ impl<'a> Call<'a> {
         }
         if status == 403
             && !self.renewed_token
-            && !self.last_try
             && let Some(token) = token
         {
             let (head, body) = match buffer(response).await {
                 Ok(parts) => parts,
-                Err(e) => return Next::Done(Err(e)),
+                Err(e) => return self.on_transport_error(e),
             };
             if says_token_expired(&body) {
-                tracing::info!("access token rejected; renewing it and retrying once");
+                // Forget the token either way, so the next call gets a fresh one.
                 if let Some(tokens) = &self.rt.tokens {
                     tokens.invalidate(&token);
                 }
-                self.renewed_token = true;
-                return Next::RetryNow;
+                if self.budget_left() {
+                    tracing::info!("access token rejected; renewing it and retrying once");
+                    self.renewed_token = true;
+                    return Next::RetryNow;
+                }
             }
-            return Next::Done(check_decodable(self.op, rebuild(head, body)).await);
+            return self.finish(rebuild(head, body)).await;
         }
         if let Some(failure) = retry::failure_of_status(status)
             && let Some(wait) = self.retry_wait(failure)
@@ -326,7 +328,24 @@ impl<'a> Call<'a> {
             tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
             return Next::RetryAfter(wait);
         }
-        Next::Done(check_decodable(self.op, response).await)
+        self.finish(response).await
+    }
+
+    /// Reads and checks the final response; a body that breaks off or
+    /// stalls after the headers is a failure after sending, retried like one.
+    async fn finish(&mut self, response: reqwest::Response) -> Next {
+        match check_decodable(self.op, response).await {
+            Ok(response) => Next::Done(Ok(response)),
+            Err(e) => self.on_transport_error(e),
+        }
+    }
+
+    /// Whether another attempt fits the attempt count and the time budget.
+    fn budget_left(&self) -> bool {
+        let policy = &self.rt.retry;
+        !self.last_try
+            && self.attempt < policy.max_attempts
+            && self.started.elapsed() < policy.max_elapsed
     }
 
     fn on_transport_error(&mut self, e: reqwest::Error) -> Next {
