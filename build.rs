@@ -9,6 +9,8 @@ use std::path::Path;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::Value;
 
+#[path = "build/cli.rs"]
+mod cli;
 #[path = "build/lenient.rs"]
 mod lenient;
 #[path = "build/open_enums.rs"]
@@ -50,6 +52,16 @@ fn main() {
             Path::new(&out).join("httpmock.rs"),
             &prettyplease::unparse(&mocks),
         );
+    }
+    if std::env::var_os("CARGO_FEATURE_CLI").is_some() {
+        // progenitor's clap CLI, included by `src/cli.rs` where `self::names`
+        // supplies the names it expects; `build/cli.rs` says what is adapted.
+        let cli = Generator::new(&settings)
+            .cli(&spec, "self::names")
+            .unwrap_or_else(|e| panic!("progenitor could not generate the CLI from {SPEC}: {e}"));
+        let mut cli: syn::File = syn::parse2(cli).expect("progenitor emits valid Rust");
+        cli::apply(&mut cli);
+        write(Path::new(&out).join("cli.rs"), &prettyplease::unparse(&cli));
     }
     write(Path::new(&out).join("generated.rs"), &code);
     write(

@@ -314,7 +314,11 @@ impl<'a> Call<'a> {
                 if let Some(tokens) = &self.rt.tokens {
                     tokens.invalidate(&token);
                 }
-                if self.budget_left() {
+                // One renewal per call, on top of `max_attempts`: a stale
+                // token is the client's problem, not a failure by Amazon, so
+                // it does not use up a retry (a call sends at most
+                // `max_attempts + 1` requests), but it respects the time budget.
+                if !self.last_try && self.started.elapsed() < self.rt.retry.max_elapsed {
                     tracing::info!("access token rejected; renewing it and retrying once");
                     self.renewed_token = true;
                     return Next::RetryNow;
@@ -338,14 +342,6 @@ impl<'a> Call<'a> {
             Ok(response) => Next::Done(Ok(response)),
             Err(e) => self.on_transport_error(e),
         }
-    }
-
-    /// Whether another attempt fits the attempt count and the time budget.
-    fn budget_left(&self) -> bool {
-        let policy = &self.rt.retry;
-        !self.last_try
-            && self.attempt < policy.max_attempts
-            && self.started.elapsed() < policy.max_elapsed
     }
 
     fn on_transport_error(&mut self, e: reqwest::Error) -> Next {

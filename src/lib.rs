@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config;
 pub mod decode;
 pub mod documents;

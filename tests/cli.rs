@@ -1,0 +1,542 @@
+#![cfg(all(feature = "cli", feature = "mock"))]
+//! The `spapi-shipping` binary (feature `cli`), run as a user runs it:
+//! configured by environment variables and flags, against the offline
+//! sandbox on 127.0.0.1, checking stdout, stderr and the exit status.
+//!
+//! Run with `cargo test --test cli` (the self dev-dependency turns on the
+//! `cli` and `mock` features).
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use spapi_shipping::mock::Sandbox;
+
+/// Longest any one run of the binary may take before it is killed and the
+/// test fails; every call goes to 127.0.0.1.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Environment variables the binary may read, all removed unless a test sets them.
+const PASSED_THROUGH: &[&str] = &["PATH", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP"];
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Stdout as JSON, asserting the run succeeded.
+    fn json(&self) -> Value {
+        assert_eq!(self.code(), Some(0), "{self:#?}");
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// The environment that points the binary at `sandbox` with its credentials.
+fn sandbox_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    vec![
+        ("LWA_APP_ID", Sandbox::CLIENT_ID.to_owned()),
+        ("LWA_CLIENT_SECRET", Sandbox::CLIENT_SECRET.to_owned()),
+        ("SP_API_REFRESH_TOKEN", Sandbox::REFRESH_TOKEN.to_owned()),
+        ("SP_API_ENDPOINT", sandbox.base_url()),
+        ("LWA_ENDPOINT", sandbox.token_url()),
+    ]
+}
+
+/// Runs the built binary with only `env` set (plus [`PASSED_THROUGH`]),
+/// `stdin` on its standard input, killing it after [`RUN_LIMIT`]. Runs on a
+/// blocking thread so the sandbox keeps serving.
+async fn spapi_shipping(args: &[&str], env: &[(&str, String)], stdin: Option<&str>) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spapi-shipping"));
+    command.args(args).env_clear();
+    for name in PASSED_THROUGH {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let stdin = stdin.map(str::to_owned);
+    let shown = format!("spapi-shipping {}", args.join(" "));
+    tokio::task::spawn_blocking(move || run_bounded(command, stdin, &shown))
+        .await
+        .expect("the runner thread")
+}
+
+fn run_bounded(mut command: Command, stdin: Option<String>, shown: &str) -> Run {
+    let mut child = command.spawn().expect("the binary starts");
+    let writer = child.stdin.take().map(|mut pipe| {
+        let body = stdin.unwrap_or_default();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(body.as_bytes());
+        })
+    });
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + RUN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the binary") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{shown} did not finish within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if let Some(writer) = writer {
+        writer.join().expect("the stdin writer");
+    }
+    Run {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
+    }
+}
+
+/// The body of `tests/fixtures/requests/getRates.json`: a parcel from
+/// Mumbai to Bengaluru.
+fn get_rates_body() -> Value {
+    let path = format!(
+        "{}/tests/fixtures/requests/getRates.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fixture: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    fixture["body"].clone()
+}
+
+/// A fresh directory under the target directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "cli-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `get-rates --json-body FILE` with the fixture's body; returns the payload.
+async fn get_rates(env: &[(&str, String)], dir: &TempDir) -> Value {
+    let body = dir.path().join("get-rates.json");
+    std::fs::write(&body, get_rates_body().to_string()).unwrap();
+    let run = spapi_shipping(
+        &["get-rates", "--json-body", body.to_str().unwrap()],
+        env,
+        None,
+    )
+    .await;
+    run.json()["payload"].clone()
+}
+
+/// Buys the cheapest rate with `purchase-shipment --json-body -` (the body on
+/// stdin), saving the documents into `labels`; returns the run and the
+/// rate's carrier.
+async fn purchase_cheapest(env: &[(&str, String)], dir: &TempDir, labels: &Path) -> (Run, String) {
+    let rates = get_rates(env, dir).await;
+    let cheapest = rates["rates"]
+        .as_array()
+        .expect("a list of rates")
+        .iter()
+        .min_by(|a, b| {
+            let charge = |r: &Value| r["totalCharge"]["value"].as_f64().unwrap();
+            charge(a).total_cmp(&charge(b))
+        })
+        .expect("at least one rate");
+    let body = json!({
+        "requestToken": rates["requestToken"],
+        "rateId": cheapest["rateId"],
+        "requestedDocumentSpecification": {
+            "format": "PNG",
+            "size": { "width": 4, "length": 6, "unit": "INCH" },
+            "dpi": 300,
+            "pageLayout": "LEFT",
+            "needFileJoining": false,
+            "requestedDocumentTypes": ["LABEL"],
+        },
+    });
+    let run = spapi_shipping(
+        &[
+            "--save-documents",
+            labels.to_str().unwrap(),
+            "purchase-shipment",
+            "--json-body",
+            "-",
+        ],
+        env,
+        Some(&body.to_string()),
+    )
+    .await;
+    let carrier = cheapest["carrierId"].as_str().expect("a carrier id");
+    (run, carrier.to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Calls that succeed
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_rates_prints_the_response_as_json() {
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("rates");
+    let payload = get_rates(&sandbox_env(&sandbox), &dir).await;
+    let rates = payload["rates"].as_array().expect("payload.rates");
+    assert!(!rates.is_empty(), "{payload:#}");
+    assert!(payload["requestToken"].is_string(), "{payload:#}");
+    assert!(rates.iter().all(|r| r["totalCharge"]["unit"] == "INR"));
+    assert_eq!(sandbox.executed("getRates"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchase_shipment_reads_the_body_from_stdin_and_saves_the_label() {
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("purchase");
+    let labels = dir.path().join("labels");
+    let (run, _) = purchase_cheapest(&sandbox_env(&sandbox), &dir, &labels).await;
+    let payload = run.json()["payload"].clone();
+    let details = payload["packageDocumentDetails"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{payload:#}");
+    assert_eq!(
+        details[0]["packageClientReferenceId"],
+        "DE-IN-20241125-0001"
+    );
+
+    // One saved file, named on stderr, a PNG.
+    let saved: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(saved.len(), 1, "{run:#?}");
+    let label = Path::new(saved[0]);
+    assert_eq!(label.parent(), Some(labels.as_path()));
+    assert_eq!(
+        label.file_name().unwrap().to_str().unwrap(),
+        "DE-IN-20241125-0001-label.png"
+    );
+    let bytes = std::fs::read(label).expect("the saved label");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{:?}", &bytes[..8]);
+    assert_eq!(std::fs::read_dir(&labels).unwrap().count(), 1);
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_tracking_and_get_shipment_documents_find_the_purchase() {
+    let sandbox = Sandbox::start().await;
+    let env = sandbox_env(&sandbox);
+    let dir = TempDir::new("tracking");
+    let (bought, carrier) = purchase_cheapest(&env, &dir, &dir.path().join("labels")).await;
+    let bought = bought.json();
+    let payload = &bought["payload"];
+    let detail = &payload["packageDocumentDetails"][0];
+    let tracking_id = detail["trackingId"].as_str().expect("a tracking id");
+    let shipment_id = payload["shipmentId"].as_str().expect("a shipment id");
+
+    let tracking = spapi_shipping(
+        &[
+            "get-tracking",
+            "--tracking-id",
+            tracking_id,
+            "--carrier-id",
+            &carrier,
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert!(tracking.stdout.contains(tracking_id), "{tracking:#?}");
+    assert_eq!(tracking.json()["payload"]["trackingId"], tracking_id);
+
+    // The documents again, decoded into another directory.
+    let again = dir.path().join("again");
+    let run = spapi_shipping(
+        &[
+            "get-shipment-documents",
+            "--shipment-id",
+            shipment_id,
+            "--package-client-reference-id",
+            "DE-IN-20241125-0001",
+            "--format",
+            "PNG",
+            "--save-documents",
+            again.to_str().unwrap(),
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(run.json()["payload"]["shipmentId"], shipment_id);
+    let saved = run.stderr.trim();
+    assert!(
+        std::fs::read(saved)
+            .unwrap_or_else(|e| panic!("{saved}: {e}"))
+            .starts_with(b"\x89PNG"),
+        "{run:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_field_flags_override_the_json_body() {
+    let sandbox = Sandbox::start().await;
+    let env = sandbox_env(&sandbox);
+    let dir = TempDir::new("override");
+    let rates = get_rates(&env, &dir).await;
+    let rate_id = rates["rates"][0]["rateId"].as_str().unwrap();
+    let token = rates["requestToken"].as_str().unwrap();
+    // A saved body from an earlier quote, with fresh ids given as flags.
+    let body = dir.path().join("purchase.json");
+    let saved = json!({
+        "requestToken": "expired-token",
+        "rateId": "expired-rate",
+        "requestedDocumentSpecification": {
+            "format": "ZPL",
+            "size": { "width": 4, "length": 6, "unit": "INCH" },
+            "needFileJoining": false,
+            "requestedDocumentTypes": ["LABEL"],
+        },
+    });
+    std::fs::write(&body, saved.to_string()).unwrap();
+    let run = spapi_shipping(
+        &[
+            "purchase-shipment",
+            "--json-body",
+            body.to_str().unwrap(),
+            "--rate-id",
+            rate_id,
+            "--request-token",
+            token,
+        ],
+        &env,
+        None,
+    )
+    .await;
+    let payload = run.json()["payload"].clone();
+    let document = &payload["packageDocumentDetails"][0]["packageDocuments"][0];
+    assert_eq!(
+        document["format"], "ZPL",
+        "the rest of the body is the file's"
+    );
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_parameters_and_flag_overrides_reach_the_sandbox() {
+    let sandbox = Sandbox::start().await;
+    // A wrong endpoint and business in the environment; the flags win.
+    let mut env = sandbox_env(&sandbox);
+    env.retain(|(k, _)| *k != "SP_API_ENDPOINT");
+    env.push(("SP_API_ENDPOINT", "http://127.0.0.1:9".to_owned()));
+    // AmazonShipping_US is not served by eu: a configuration error without
+    // the --business-id flag.
+    env.push(("SP_API_REGION", "eu".to_owned()));
+    env.push((
+        "AMAZON_SHIPPING_BUSINESS_ID",
+        "AmazonShipping_US".to_owned(),
+    ));
+    let run = spapi_shipping(
+        &[
+            "--endpoint",
+            &sandbox.base_url(),
+            "--business-id",
+            "AmazonShipping_UK",
+            "get-access-points",
+            "--access-point-types",
+            "HELIX,CAMPUS_LOCKER",
+            "--country-code",
+            "GB",
+            "--postal-code",
+            "LS11 5QE",
+        ],
+        &env,
+        None,
+    )
+    .await;
+    let map = run.json()["payload"]["accessPointsMap"].clone();
+    // The response's map is a HashMap in the client: its order varies.
+    let mut types: Vec<&String> = map.as_object().expect("accessPointsMap").keys().collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["CAMPUS_LOCKER", "HELIX"],
+        "both list values were sent"
+    );
+    assert_eq!(map["HELIX"][0]["address"]["city"], "London");
+    assert_eq!(sandbox.executed("getAccessPoints"), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Failures and their exit codes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_error_exits_1_with_the_status_and_request_id() {
+    let sandbox = Sandbox::start().await;
+    let run = spapi_shipping(
+        &["cancel-shipment", "--shipment-id", "unknown"],
+        &sandbox_env(&sandbox),
+        None,
+    )
+    .await;
+    assert_eq!(run.code(), Some(1), "{run:#?}");
+    assert_eq!(run.stdout, "", "stdout stays empty on errors");
+    assert!(run.stderr.contains("HTTP 404"), "{}", run.stderr);
+    assert!(run.stderr.contains("NotFound"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("API error in cancelShipment"),
+        "{}",
+        run.stderr
+    );
+    let request_id = run
+        .stderr
+        .split("request id ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ';', ' ', '\n']).next())
+        .unwrap_or_else(|| panic!("no request id in {:?}", run.stderr));
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credentials_exit_2_naming_the_variable() {
+    let sandbox = Sandbox::start().await;
+    for missing in ["LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN"] {
+        let mut env = sandbox_env(&sandbox);
+        env.retain(|(k, _)| *k != missing);
+        let run = spapi_shipping(
+            &["get-tracking", "--tracking-id", "T1", "--carrier-id", "C1"],
+            &env,
+            None,
+        )
+        .await;
+        assert_eq!(run.code(), Some(2), "{run:#?}");
+        assert!(
+            run.stderr
+                .contains(&format!("configuration error in {missing}")),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "");
+    }
+    assert_eq!(sandbox.executed("getTracking"), 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_exit_2() {
+    let sandbox = Sandbox::start().await;
+    let env = sandbox_env(&sandbox);
+    let dir = TempDir::new("usage");
+    let cases: &[(&[&str], &str)] = &[
+        (&["ship-it-now"], "unrecognized subcommand"),
+        (&["get-tracking", "--tracking-id", "T1"], "--carrier-id"),
+        (
+            &[
+                "--business-id",
+                "AmazonShipping_DE",
+                "get-tracking",
+                "--tracking-id",
+                "T1",
+                "--carrier-id",
+                "C1",
+            ],
+            "AmazonShipping_DE",
+        ),
+        (
+            &["--region", "mars", "get-carrier-account-form-inputs"],
+            "not a region",
+        ),
+        (
+            &[
+                "--endpoint",
+                "ftp://example.com",
+                "get-carrier-account-form-inputs",
+            ],
+            "expected http or https",
+        ),
+        (
+            &[
+                "--save-documents",
+                dir.arg(),
+                "get-tracking",
+                "--tracking-id",
+                "T1",
+                "--carrier-id",
+                "C1",
+            ],
+            "--save-documents applies only to",
+        ),
+        (
+            &["get-rates", "--json-body", "/nonexistent/get-rates.json"],
+            "failed to read",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = spapi_shipping(args, &env, None).await;
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    // A body that is not the operation's JSON: nothing is sent either.
+    let run = spapi_shipping(
+        &["get-rates", "--json-body", "-"],
+        &env,
+        Some("{\"shipTo\": 1}"),
+    )
+    .await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert!(run.stderr.contains("failed to parse"), "{}", run.stderr);
+    // A body that breaks the spec's constraints: refused before sending.
+    let mut long = get_rates_body();
+    long["shipTo"]["addressLine1"] = json!("x".repeat(61));
+    let run = spapi_shipping(
+        &["get-rates", "--json-body", "-"],
+        &env,
+        Some(&long.to_string()),
+    )
+    .await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("failed to parse standard input: longer than 60 characters"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.executed("getRates"), 0);
+    assert_eq!(sandbox.executed("getTracking"), 0);
+}
