@@ -466,6 +466,18 @@ mod tests {
     }
 
     #[test]
+    fn clients_are_cheap_to_clone_share_their_state_and_cross_threads() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Client>();
+        let client = Client::builder().region(Region::Europe).build().unwrap();
+        let clone = client.clone();
+        // One set of buckets: a rate Amazon reports to one is seen by the other.
+        let op = crate::operations::find("getTracking").unwrap();
+        client.rate_limiter().observe_rate(op, 7.0);
+        assert_eq!(clone.rate_limiter().plan(op).0, 7.0);
+    }
+
+    #[test]
     fn user_agent_names_the_crate_platform_and_suffix() {
         let ua = user_agent(Some("my-shop/2.1"));
         assert!(ua.starts_with(&format!(
