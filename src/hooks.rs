@@ -254,12 +254,15 @@ impl<'a> Call<'a> {
     }
 
     async fn attempt_once(&mut self, mut request: reqwest::Request) -> Next {
-        self.waited += self.rt.limiter.acquire(self.op).await;
-        tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
+        // The token first, then the rate-limit slot: a slot taken before a
+        // slow token fetch would be spent while nothing is sent, and the
+        // client's bucket would run ahead of Amazon's.
         let token = match self.authorize(&mut request).await {
             Ok(token) => token,
             Err(failure) => return Next::Done(Ok(failure_response(failure))),
         };
+        self.waited += self.rt.limiter.acquire(self.op).await;
+        tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
         match self.client.client().execute(request).await {
             Ok(response) => self.on_response(response, token).await,
             Err(e) => self.on_transport_error(e),

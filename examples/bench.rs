@@ -1,0 +1,1362 @@
+//! Benchmarks of the client against loopback servers this program starts
+//! itself (127.0.0.1 only), each figure a ratio against a baseline measured
+//! in the same run. See BENCHMARKS.md for the figures and how to read them.
+//!
+//! ```text
+//! cargo run --release --example bench                # every scenario (about 2 min)
+//! cargo run --release --example bench -- overhead    # one scenario
+//! ```
+//!
+//! Scenarios: `overhead` (per-call cost of `get_tracking` through `Client`
+//! vs raw reqwest + serde_json), `decode` (typed decode of a 200-rate
+//! getRates body vs `serde_json::Value`), `pacing` (1,000 calls from 50 tasks
+//! against a server enforcing 80/s burst 100), `cold-start` (1,000 concurrent
+//! calls on an empty token cache), `memory` (RSS of 10,000 calls, in a child
+//! process per measurement).
+//!
+//! Every measurement is repeated; the table shows the median and, in
+//! brackets, the lowest and highest repetition.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use serde_json::{Value, json};
+use spapi_shipping::auth::LwaCredentials;
+use spapi_shipping::rate_limit::RateLimitSettings;
+use spapi_shipping::{Client, operations, types};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+const COMMAND: &str = "cargo run --release --example bench";
+const SCENARIOS: [&str; 5] = ["overhead", "decode", "pacing", "cold-start", "memory"];
+
+const TRACKING_FIXTURE: &str = include_str!("../tests/fixtures/responses/getTracking.json");
+const RATES_FIXTURE: &str = include_str!("../tests/fixtures/responses/getRates.json");
+/// The loopback servers' thread name (its CPU time is not the caller's).
+const SERVER_THREAD: &str = "bench-server";
+const LWA_PATH: &str = "/auth/o2/token";
+const TRACKING_PATH: &str = "/shipping/v2/tracking";
+const TRACKING_ID: &str = "23AA47DE2B3B6";
+const CARRIER_ID: &str = "AMZN_UK";
+const STATIC_TOKEN: &str = "Atza|bench-access-token";
+
+/// A plan so high the limiter never makes a call wait (its code still runs).
+const UNTHROTTLED_RATE: f64 = 1e9;
+/// Repetitions of the short measurements.
+const REPS: usize = 5;
+
+const OVERHEAD_WARMUP: usize = 2_000;
+const OVERHEAD_CALLS: usize = 10_000;
+const OVERHEAD_BLOCK: usize = 1_000;
+const OVERHEAD_TARGET: f64 = 1.10;
+
+const DECODE_RATES: usize = 200;
+const DECODE_MIN_TIME: Duration = Duration::from_millis(250);
+
+const PACING_REPS: usize = 3;
+const PACING_CALLS: usize = 1_000;
+const PACING_TASKS: usize = 50;
+const PLAN_RATE: f64 = 80.0;
+const PLAN_BURST: f64 = 100.0;
+const PACING_TARGET: f64 = 0.97;
+
+const COLD_CALLS: usize = 1_000;
+/// A typical LWA round trip, for the run that shows single flight under latency.
+const LWA_LATENCY: Duration = Duration::from_millis(100);
+
+const MEMORY_REPS: usize = 3;
+const MEMORY_BATCHES: usize = 10;
+const MEMORY_BATCH: usize = 1_000;
+const MEMORY_TASKS: usize = 8;
+/// RSS growth below this counts as noise (allocator arenas, page granularity).
+const MEMORY_NOISE_KIB: f64 = 1024.0;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, side] = args.as_slice()
+        && mode == "memory-child"
+    {
+        memory_child(side).await;
+        return ExitCode::SUCCESS;
+    }
+    let selected: Vec<&str> = match args.first() {
+        None => SCENARIOS.to_vec(),
+        Some(name) if SCENARIOS.contains(&name.as_str()) => vec![name.as_str()],
+        Some(name) => {
+            eprintln!("unknown scenario {name:?}; expected one of {SCENARIOS:?}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rows = Vec::new();
+    for scenario in &selected {
+        eprintln!("running {scenario} ...");
+        rows.extend(run_scenario(scenario).await);
+    }
+    print_table(&rows);
+    let arg = if selected.len() == 1 {
+        format!(" -- {}", selected[0])
+    } else {
+        String::new()
+    };
+    println!("\ncommand: {COMMAND}{arg}");
+    ExitCode::SUCCESS
+}
+
+async fn run_scenario(name: &str) -> Vec<Row> {
+    match name {
+        "overhead" => overhead().await,
+        "decode" => decode_throughput(),
+        "pacing" => pacing().await,
+        "cold-start" => cold_start().await,
+        "memory" => memory(),
+        _ => unreachable!("checked in main"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and the table.
+
+/// Median and range of the repetitions of one measurement.
+#[derive(Clone, Copy, Debug)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Self {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Self {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+        }
+    }
+
+    /// `12.3 µs [11.9–13.0]`.
+    fn show(&self, decimals: usize, unit: &str) -> String {
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        format!(
+            "{:.d$}{unit} [{:.d$}–{:.d$}]",
+            self.median,
+            self.min,
+            self.max,
+            d = decimals
+        )
+    }
+}
+
+/// Per-repetition ratios `a[i] / b[i]`.
+fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
+}
+
+fn list(values: &[f64]) -> String {
+    let items: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
+    items.join(", ")
+}
+
+/// `10000` as `10,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Met,
+    Missed,
+    Info,
+}
+
+impl Verdict {
+    fn of(met: bool) -> Self {
+        if met { Self::Met } else { Self::Missed }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Met => "yes",
+            Self::Missed => "NO",
+            Self::Info => "-",
+        }
+    }
+}
+
+struct Row {
+    scenario: &'static str,
+    metric: String,
+    client: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    verdict: Verdict,
+}
+
+impl Row {
+    fn info(scenario: &'static str, metric: &str, client: String, baseline: String) -> Self {
+        Self {
+            scenario,
+            metric: metric.to_owned(),
+            client,
+            baseline,
+            ratio: "-".into(),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let header = [
+        "scenario", "metric", "client", "baseline", "ratio", "target", "met",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.scenario.to_owned(),
+                r.metric.clone(),
+                r.client.clone(),
+                r.baseline.clone(),
+                r.ratio.clone(),
+                r.target.clone(),
+                r.verdict.label().to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    println!("\nmedian [min–max] over the repetitions; ratio = client / baseline per repetition\n");
+    print_line(&header.map(str::to_owned), &widths);
+    print_line(&widths.map(|w| "-".repeat(w)), &widths);
+    for row in &cells {
+        print_line(row, &widths);
+    }
+}
+
+fn print_line(cells: &[String; 7], widths: &[usize; 7]) {
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        let pad = width - cell.chars().count();
+        let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+    }
+    println!("{}", line.trim_end());
+}
+
+// ---------------------------------------------------------------------------
+// A minimal HTTP/1.1 server on loopback: reads a request head (and body by
+// Content-Length), answers canned bytes, keeps the connection alive. It runs
+// on its own thread and single-threaded runtime, identical for both sides.
+
+/// What the server looked at in a request.
+struct Head {
+    path: String,
+    content_length: usize,
+}
+
+/// A canned answer (the whole response, head and body), sent after `delay`.
+#[derive(Clone)]
+struct Reply {
+    bytes: Bytes,
+    delay: Duration,
+}
+
+type Handler = Arc<dyn Fn(&Head) -> Reply + Send + Sync>;
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(handler: Handler) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(SERVER_THREAD.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("server runtime");
+                runtime.block_on(async move {
+                    let listener = listen().expect("listen on 127.0.0.1");
+                    addr_tx
+                        .send(listener.local_addr().expect("local address"))
+                        .expect("report the address");
+                    tokio::select! {
+                        () = accept_loop(listener, handler) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .expect("server thread");
+        let addr = addr_rx.recv().expect("server address");
+        Self {
+            base: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A listener with a backlog deep enough for 1,000 simultaneous connects.
+fn listen() -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(([127, 0, 0, 1], 0).into())?;
+    socket.listen(4096)
+}
+
+async fn accept_loop(listener: TcpListener, handler: Handler) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(stream, Arc::clone(&handler)));
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, handler: Handler) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    while let Some(head) = read_request(&mut stream, &mut buf).await {
+        let reply = handler(&head);
+        if !reply.delay.is_zero() {
+            tokio::time::sleep(reply.delay).await;
+        }
+        if stream.write_all(&reply.bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The next request's head, its body skipped; `None` at end of stream.
+async fn read_request(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Head> {
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    };
+    let head = parse_head(&buf[..end]);
+    while buf.len() < end + head.content_length {
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+    buf.advance(end + head.content_length);
+    Some(head)
+}
+
+fn parse_head(raw: &[u8]) -> Head {
+    let text = String::from_utf8_lossy(raw);
+    let mut lines = text.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or("/")
+        .to_owned();
+    let content_length = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    Head {
+        path,
+        content_length,
+    }
+}
+
+fn http_response(status: u16, body: &[u8], extra: &[(&str, &str)]) -> Bytes {
+    let reason = match status {
+        200 => "OK",
+        429 => "Too Many Requests",
+        _ => "Other",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nx-amzn-requestid: bench-request\r\n",
+        body.len()
+    );
+    for (name, value) in extra {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    Bytes::from(bytes)
+}
+
+fn example(fixture: &str, status: &str) -> Value {
+    let fixture: Value = serde_json::from_str(fixture).expect("fixture is JSON");
+    fixture["examples"][status].clone()
+}
+
+fn tracking_body() -> Vec<u8> {
+    serde_json::to_vec(&example(TRACKING_FIXTURE, "200")).expect("encode")
+}
+
+fn lwa_reply(delay: Duration) -> Reply {
+    let body = json!({
+        "access_token": STATIC_TOKEN,
+        "refresh_token": "Atzr|bench-refresh-token",
+        "token_type": "bearer",
+        "expires_in": 3600
+    });
+    Reply {
+        bytes: http_response(200, body.to_string().as_bytes(), &[]),
+        delay,
+    }
+}
+
+/// Requests the plain API server answered, by kind.
+#[derive(Default)]
+struct Counters {
+    lwa: AtomicU64,
+    api: AtomicU64,
+    /// When the last LWA request arrived.
+    lwa_at: Mutex<Option<Instant>>,
+    /// When the first API request since the last reset arrived.
+    first_api_at: Mutex<Option<Instant>>,
+}
+
+impl Counters {
+    fn lwa_at(&self) -> Option<Instant> {
+        *self.lwa_at.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take_first_api_at(&self) -> Option<Instant> {
+        self.first_api_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// LWA token answers (after `lwa_delay`) and the getTracking example for
+/// everything else; no rate-limit header, so the client keeps its plan.
+fn api_handler(counters: Arc<Counters>, lwa_delay: Duration) -> Handler {
+    let lwa = lwa_reply(lwa_delay);
+    let tracking = Reply {
+        bytes: http_response(200, &tracking_body(), &[]),
+        delay: Duration::ZERO,
+    };
+    Arc::new(move |head: &Head| {
+        if head.path.starts_with(LWA_PATH) {
+            counters.lwa.fetch_add(1, Ordering::Relaxed);
+            *counters
+                .lwa_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            lwa.clone()
+        } else {
+            counters.api.fetch_add(1, Ordering::Relaxed);
+            let mut first = counters
+                .first_api_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            first.get_or_insert_with(Instant::now);
+            drop(first);
+            tracking.clone()
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The two callers: the crate's client and the raw baseline.
+
+fn sp_client(base: &str, rate_limit: RateLimitSettings) -> Client {
+    Client::builder()
+        .endpoint(base)
+        .token_url(format!("{base}{LWA_PATH}"))
+        .credentials(LwaCredentials::new(
+            "amzn1.application-oa2-client.bench",
+            "bench-client-secret",
+            "Atzr|bench-refresh-token",
+        ))
+        .rate_limit(rate_limit)
+        .build()
+        .expect("client configuration")
+}
+
+/// Limiter on, at a plan that never makes a call wait: the bucket (burst
+/// 100) refills at 10^9/s, so every acquire finds a token.
+fn unthrottled_client(base: &str) -> Client {
+    let client = sp_client(base, RateLimitSettings::default());
+    let op = operations::find("getTracking").expect("getTracking is an operation");
+    client.rate_limiter().observe_rate(op, UNTHROTTLED_RATE);
+    client
+}
+
+/// What a hand-written caller would do: a GET with a static token, the
+/// body decoded by serde_json into the same type. Same reqwest settings as
+/// the client's default.
+#[derive(Clone)]
+struct Raw {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Raw {
+    fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client");
+        Self {
+            http,
+            url: format!("{base}{TRACKING_PATH}"),
+        }
+    }
+
+    async fn get_tracking(&self) -> Result<types::GetTrackingResponse, String> {
+        let response = self
+            .http
+            .get(&self.url)
+            .query(&[("carrierId", CARRIER_ID), ("trackingId", TRACKING_ID)])
+            .header("x-amz-access-token", STATIC_TOKEN)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Clone)]
+enum Caller {
+    Client(Client),
+    Raw(Raw),
+}
+
+impl Caller {
+    async fn try_call(&self) -> Result<types::GetTrackingResponse, String> {
+        match self {
+            Self::Client(client) => client
+                .get_tracking()
+                .tracking_id(TRACKING_ID)
+                .carrier_id(CARRIER_ID)
+                .send()
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|e| spapi_shipping::Error::from(e).to_string()),
+            Self::Raw(raw) => raw.get_tracking().await,
+        }
+    }
+
+    async fn call(&self) -> types::GetTrackingResponse {
+        self.try_call().await.expect("getTracking")
+    }
+}
+
+/// One finished call: when, since the batch started, and whether it worked.
+struct Outcome {
+    done_at: Duration,
+    ok: bool,
+}
+
+/// `calls` calls from `tasks` concurrent tasks sharing a counter.
+async fn run_calls(caller: &Caller, calls: usize, tasks: usize) -> Vec<Outcome> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (caller, next) = (caller.clone(), Arc::clone(&next));
+        set.spawn(async move {
+            let mut done = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < calls {
+                let ok = black_box(caller.try_call().await).is_ok();
+                done.push(Outcome {
+                    done_at: start.elapsed(),
+                    ok,
+                });
+            }
+            done
+        });
+    }
+    let mut all = Vec::with_capacity(calls);
+    while let Some(done) = set.join_next().await {
+        all.extend(done.expect("call task"));
+    }
+    all
+}
+
+// ---------------------------------------------------------------------------
+// 1. Per-call overhead.
+
+async fn overhead() -> Vec<Row> {
+    let server = Server::start(api_handler(Arc::default(), Duration::ZERO));
+    let client = Caller::Client(unthrottled_client(&server.base));
+    let raw = Caller::Raw(Raw::new(&server.base));
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        let (a, b) = overhead_rep(&client, &raw).await;
+        ours.push(a);
+        theirs.push(b);
+    }
+    let wall = |v: &[Cost]| v.iter().map(|c| c.wall_us).collect::<Vec<_>>();
+    let cpu = |v: &[Cost]| v.iter().map(|c| c.cpu_us).collect::<Vec<_>>();
+    let ratio = Spread::of(&ratios(&wall(&ours), &wall(&theirs)));
+    let mut rows = vec![
+        Row {
+            scenario: "overhead",
+            metric: "get_tracking, sequential, wall time".into(),
+            client: Spread::of(&wall(&ours)).show(1, "µs/call"),
+            baseline: Spread::of(&wall(&theirs)).show(1, "µs/call"),
+            ratio: ratio.show(3, "x"),
+            target: format!("≤ {OVERHEAD_TARGET:.2}x"),
+            verdict: Verdict::of(ratio.median <= OVERHEAD_TARGET),
+        },
+        Row {
+            scenario: "overhead",
+            metric: "  same calls, CPU time of the caller".into(),
+            client: Spread::of(&cpu(&ours)).show(1, "µs/call"),
+            baseline: Spread::of(&cpu(&theirs)).show(1, "µs/call"),
+            ratio: Spread::of(&ratios(&cpu(&ours), &cpu(&theirs))).show(3, "x"),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+    ];
+    rows.extend(cpu_breakdown());
+    rows
+}
+
+/// Mean cost of one call: wall time, and CPU time of every thread of the
+/// process but the loopback server's.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall_us: f64,
+    cpu_us: f64,
+}
+
+/// One repetition: a warm-up per side, then the measured calls in blocks
+/// that alternate between the sides (and which side goes first), so a
+/// change in machine load hits both alike.
+async fn overhead_rep(client: &Caller, raw: &Caller) -> (Cost, Cost) {
+    sequential_calls(client, OVERHEAD_WARMUP).await;
+    sequential_calls(raw, OVERHEAD_WARMUP).await;
+    let (mut ours, mut theirs) = (Cost::default(), Cost::default());
+    for block in 0..OVERHEAD_CALLS / OVERHEAD_BLOCK {
+        let (a, b) = if block.is_multiple_of(2) {
+            let a = sequential_calls(client, OVERHEAD_BLOCK).await;
+            (a, sequential_calls(raw, OVERHEAD_BLOCK).await)
+        } else {
+            let b = sequential_calls(raw, OVERHEAD_BLOCK).await;
+            (sequential_calls(client, OVERHEAD_BLOCK).await, b)
+        };
+        for (sum, add) in [(&mut ours, a), (&mut theirs, b)] {
+            sum.wall_us += add.wall_us / (OVERHEAD_CALLS / OVERHEAD_BLOCK) as f64;
+            sum.cpu_us += add.cpu_us / (OVERHEAD_CALLS / OVERHEAD_BLOCK) as f64;
+        }
+    }
+    (ours, theirs)
+}
+
+/// Mean cost of `n` calls made one after the other.
+async fn sequential_calls(caller: &Caller, n: usize) -> Cost {
+    let (start, cpu_start) = (Instant::now(), caller_cpu());
+    for _ in 0..n {
+        black_box(caller.call().await);
+    }
+    let per_call = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    Cost {
+        wall_us: per_call(start.elapsed()),
+        cpu_us: per_call(caller_cpu().saturating_sub(cpu_start)),
+    }
+}
+
+/// CPU time of this process's threads, the loopback servers' excepted
+/// (`/proc/self/task/*/schedstat`, nanoseconds on CPU).
+fn caller_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut nanos = 0u64;
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == SERVER_THREAD {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        nanos += stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(nanos)
+}
+
+/// In-process CPU cost of the pieces of a call, no network: what both
+/// sides do (the typed decode) and what only the client does (the
+/// path-reporting decode of `check_decodable`, request validation).
+fn cpu_breakdown() -> Vec<Row> {
+    let body = tracking_body();
+    let query = vec![
+        ("carrierId".to_owned(), CARRIER_ID.to_owned()),
+        ("trackingId".to_owned(), TRACKING_ID.to_owned()),
+    ];
+    let headers: Vec<(String, String)> = [
+        ("accept", "application/json"),
+        ("api-version", "v2"),
+        (
+            "user-agent",
+            "spapi-shipping/0.1.0 (Language=Rust; Platform=linux/x86_64)",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let typed = repeat_micros(|| {
+        black_box(serde_json::from_slice::<types::GetTrackingResponse>(&body).expect("decode"));
+    });
+    let checked = repeat_micros(|| {
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let value: types::GetTrackingResponse =
+            serde_path_to_error::deserialize(&mut de).expect("decode");
+        black_box(value);
+    });
+    let validate = repeat_micros(|| {
+        black_box(spapi_shipping::validate::check_request(
+            "getTracking",
+            None,
+            &query,
+            &headers,
+        ));
+    });
+    vec![
+        Row::info(
+            "overhead",
+            "  cpu: typed decode (both sides)",
+            typed.show(2, "µs"),
+            "-".into(),
+        ),
+        Row::info(
+            "overhead",
+            "  cpu: path-checked decode (client only)",
+            checked.show(2, "µs"),
+            "-".into(),
+        ),
+        Row::info(
+            "overhead",
+            "  cpu: request validation (client only)",
+            validate.show(2, "µs"),
+            "-".into(),
+        ),
+    ]
+}
+
+/// µs per run of `f`, over `REPS` timed batches of 20,000.
+fn repeat_micros(mut f: impl FnMut()) -> Spread {
+    const N: usize = 20_000;
+    for _ in 0..N / 10 {
+        f();
+    }
+    let per_rep: Vec<f64> = (0..REPS)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..N {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / N as f64
+        })
+        .collect();
+    Spread::of(&per_rep)
+}
+
+// ---------------------------------------------------------------------------
+// 2. Decode throughput.
+
+/// Amazon's getRates example with its one rate repeated `n` times (each
+/// with its own rateId).
+fn rates_body(n: usize) -> Vec<u8> {
+    let mut example = example(RATES_FIXTURE, "200");
+    let template = example["payload"]["rates"][0].clone();
+    let rates: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut rate = template.clone();
+            rate["rateId"] = json!(format!("F4B68849F969E239FF9FCA9C{i:05}"));
+            rate
+        })
+        .collect();
+    example["payload"]["rates"] = Value::Array(rates);
+    serde_json::to_vec(&example).expect("encode")
+}
+
+fn decode_throughput() -> Vec<Row> {
+    let body = rates_body(DECODE_RATES);
+    // Check once that the typed decode accepts it at all.
+    let decoded: types::GetRatesResponse = serde_json::from_slice(&body).expect("typed decode");
+    assert_eq!(decoded.payload.map(|p| p.rates.len()), Some(DECODE_RATES));
+    let (mut typed, mut value, mut checked) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        typed.push(megabytes_per_second(&body, |b| {
+            let r: types::GetRatesResponse = serde_json::from_slice(b).expect("typed");
+            black_box(r);
+        }));
+        value.push(megabytes_per_second(&body, |b| {
+            let r: Value = serde_json::from_slice(b).expect("value");
+            black_box(r);
+        }));
+        checked.push(megabytes_per_second(&body, |b| {
+            let mut de = serde_json::Deserializer::from_slice(b);
+            let r: types::GetRatesResponse =
+                serde_path_to_error::deserialize(&mut de).expect("checked");
+            black_box(r);
+        }));
+    }
+    let size = format!("{} rates, {} KB", DECODE_RATES, body.len() / 1000);
+    vec![
+        Row {
+            scenario: "decode",
+            metric: format!("GetRatesResponse vs Value ({size})"),
+            client: Spread::of(&typed).show(0, "MB/s"),
+            baseline: Spread::of(&value).show(0, "MB/s"),
+            ratio: Spread::of(&ratios(&typed, &value)).show(2, "x"),
+            target: "- (higher is faster)".into(),
+            verdict: Verdict::Info,
+        },
+        Row {
+            scenario: "decode",
+            metric: "path-checked GetRatesResponse vs Value".into(),
+            client: Spread::of(&checked).show(0, "MB/s"),
+            baseline: Spread::of(&value).show(0, "MB/s"),
+            ratio: Spread::of(&ratios(&checked, &value)).show(2, "x"),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+    ]
+}
+
+/// Decodes `body` repeatedly for at least `DECODE_MIN_TIME`; MB/s (10^6 B).
+fn megabytes_per_second(body: &[u8], decode: impl Fn(&[u8])) -> f64 {
+    for _ in 0..3 {
+        decode(black_box(body));
+    }
+    let start = Instant::now();
+    let mut runs = 0usize;
+    while start.elapsed() < DECODE_MIN_TIME {
+        decode(black_box(body));
+        runs += 1;
+    }
+    (body.len() * runs) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+// ---------------------------------------------------------------------------
+// 3. Pacing against a server that enforces Amazon's plan.
+
+/// Amazon's side of the plan: a strict token bucket, full at the start.
+struct StrictBucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl StrictBucket {
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * PLAN_RATE;
+        self.tokens = (self.tokens + refill).min(PLAN_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct PacingState {
+    bucket: StrictBucket,
+    accepted: Vec<Instant>,
+    throttled: Vec<Instant>,
+}
+
+fn pacing_handler(state: Arc<Mutex<PacingState>>, lwa_delay: Duration) -> Handler {
+    let lwa = lwa_reply(lwa_delay);
+    let rate_header = [("x-amzn-ratelimit-limit", "80.0")];
+    let ok = Reply {
+        bytes: http_response(200, &tracking_body(), &rate_header),
+        delay: Duration::ZERO,
+    };
+    let quota = json!({"errors": [{"code": "QuotaExceeded",
+        "message": "You exceeded your quota for the requested resource."}]});
+    let throttled = Reply {
+        bytes: http_response(429, quota.to_string().as_bytes(), &rate_header),
+        delay: Duration::ZERO,
+    };
+    Arc::new(move |head: &Head| {
+        if head.path.starts_with(LWA_PATH) {
+            return lwa.clone();
+        }
+        let now = Instant::now();
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.bucket.take(now) {
+            state.accepted.push(now);
+            ok.clone()
+        } else {
+            state.throttled.push(now);
+            throttled.clone()
+        }
+    })
+}
+
+/// One pacing run's figures.
+struct PacingRun {
+    wall_s: f64,
+    post_burst_ratio: f64,
+    throttled: usize,
+    /// When each 429 was sent, ms after the first request reached the server.
+    throttled_at_ms: Vec<f64>,
+    failed: usize,
+    /// From the first call's start (when the client's bucket starts
+    /// refilling) to its arrival at the server (when the server's does).
+    first_arrival_ms: f64,
+}
+
+/// 1,000 calls from 50 tasks through one fresh client (default rate limit
+/// and retries) against a fresh server whose bucket is full.
+async fn pacing_run(lwa_delay: Duration) -> PacingRun {
+    let state = Arc::new(Mutex::new(PacingState {
+        bucket: StrictBucket {
+            tokens: PLAN_BURST,
+            at: Instant::now(),
+        },
+        accepted: Vec::with_capacity(PACING_CALLS),
+        throttled: Vec::new(),
+    }));
+    let server = Server::start(pacing_handler(Arc::clone(&state), lwa_delay));
+    let caller = Caller::Client(sp_client(&server.base, RateLimitSettings::default()));
+    let start = Instant::now();
+    let outcomes = run_calls(&caller, PACING_CALLS, PACING_TASKS).await;
+    drop(server);
+    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let first = state.accepted.first().copied().unwrap_or(start);
+    let ms_after = |t: &Instant| t.saturating_duration_since(first).as_secs_f64() * 1e3;
+    PacingRun {
+        wall_s: outcomes
+            .iter()
+            .map(|o| o.done_at.as_secs_f64())
+            .fold(0.0, f64::max),
+        post_burst_ratio: post_burst_ratio(&state.accepted),
+        throttled: state.throttled.len(),
+        throttled_at_ms: state.throttled.iter().map(ms_after).collect(),
+        failed: outcomes.iter().filter(|o| !o.ok).count(),
+        first_arrival_ms: first.duration_since(start).as_secs_f64() * 1e3,
+    }
+}
+
+/// Ideal span over achieved span between the burst's last accepted request
+/// and the last one. Ideal: the burst at t=0, then one every 1/80 s, so the
+/// last lands (calls - burst) / rate after the burst.
+fn post_burst_ratio(accepted: &[Instant]) -> f64 {
+    let burst = PLAN_BURST as usize;
+    let ideal_span = (PACING_CALLS - burst) as f64 / PLAN_RATE;
+    match (accepted.get(burst - 1), accepted.last()) {
+        (Some(end_of_burst), Some(last)) => {
+            ideal_span / last.duration_since(*end_of_burst).as_secs_f64()
+        }
+        _ => 0.0,
+    }
+}
+
+async fn pacing() -> Vec<Row> {
+    let mut runs = Vec::new();
+    for _ in 0..PACING_REPS {
+        runs.push(pacing_run(Duration::ZERO).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..PACING_REPS {
+        slow.push(pacing_run(LWA_LATENCY).await);
+    }
+    let mut rows = pacing_rows(&runs, "");
+    let delay_ms = LWA_LATENCY.as_millis();
+    rows.extend(pacing_rows(&slow, &format!(", LWA after {delay_ms} ms")));
+    rows
+}
+
+/// `[first–last]` of a run's 429 times, `[]` without any.
+fn span_of(ms: &[f64]) -> String {
+    match (ms.first(), ms.last()) {
+        (Some(first), Some(last)) if ms.len() > 1 => format!("[{first:.1}–{last:.1}]"),
+        (Some(only), _) => format!("[{only:.1}]"),
+        _ => "[]".into(),
+    }
+}
+
+fn pacing_rows(runs: &[PacingRun], variant: &str) -> Vec<Row> {
+    let pick = |f: fn(&PacingRun) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    let ideal_span = (PACING_CALLS - PLAN_BURST as usize) as f64 / PLAN_RATE;
+    let ratio = Spread::of(&pick(|r| r.post_burst_ratio));
+    let throttled = pick(|r| r.throttled as f64);
+    let wall = pick(|r| r.wall_s);
+    let when: Vec<String> = runs.iter().map(|r| span_of(&r.throttled_at_ms)).collect();
+    vec![
+        Row {
+            scenario: "pacing",
+            metric: format!("rate after the burst (server-side){variant}"),
+            client: Spread::of(&pick(|r| r.post_burst_ratio * PLAN_RATE)).show(2, "req/s"),
+            baseline: format!("{PLAN_RATE:.0} req/s (ideal)"),
+            ratio: ratio.show(3, "x"),
+            target: format!("≥ {PACING_TARGET}x"),
+            verdict: Verdict::of(ratio.median >= PACING_TARGET),
+        },
+        Row {
+            scenario: "pacing",
+            metric: format!("429s sent by the server, per run{variant}"),
+            client: list(&throttled),
+            baseline: "0".into(),
+            ratio: "-".into(),
+            target: "0".into(),
+            verdict: Verdict::of(throttled.iter().all(|&t| t == 0.0)),
+        },
+        Row::info(
+            "pacing",
+            "  429s sent, ms after the first arrival",
+            when.join(" "),
+            "-".into(),
+        ),
+        Row {
+            scenario: "pacing",
+            metric: format!("wall time of 1,000 calls{variant}"),
+            client: Spread::of(&wall).show(2, "s"),
+            baseline: format!("{ideal_span:.2} s (ideal)"),
+            ratio: Spread::of(&ratios(&wall, &[ideal_span; PACING_REPS])).show(3, "x"),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+        Row::info(
+            "pacing",
+            "  calls failed after retries, per run",
+            list(&pick(|r| r.failed as f64)),
+            "-".into(),
+        ),
+        Row::info(
+            "pacing",
+            "  first call start → first arrival",
+            Spread::of(&pick(|r| r.first_arrival_ms)).show(2, "ms"),
+            "-".into(),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// 4. Cold start.
+
+/// One cold run: time to the first and to the last response, LWA requests.
+struct ColdRun {
+    first_ms: f64,
+    all_ms: f64,
+    lwa: f64,
+    /// When the LWA request reached the server (NaN without one).
+    lwa_arrival_ms: f64,
+    /// When the first API request reached the server.
+    api_arrival_ms: f64,
+}
+
+async fn cold_run(caller: &Caller, counters: &Counters) -> ColdRun {
+    let lwa_before = counters.lwa.load(Ordering::Relaxed);
+    counters.take_first_api_at();
+    let start = Instant::now();
+    let outcomes = run_calls(caller, COLD_CALLS, COLD_CALLS).await;
+    assert!(outcomes.iter().all(|o| o.ok), "a cold-start call failed");
+    let times = outcomes.iter().map(|o| o.done_at.as_secs_f64() * 1e3);
+    let since_start = |t: Option<Instant>| {
+        t.filter(|t| *t >= start)
+            .map_or(f64::NAN, |t| (t - start).as_secs_f64() * 1e3)
+    };
+    ColdRun {
+        first_ms: times.clone().fold(f64::INFINITY, f64::min),
+        all_ms: times.fold(0.0, f64::max),
+        lwa: (counters.lwa.load(Ordering::Relaxed) - lwa_before) as f64,
+        lwa_arrival_ms: since_start(counters.lwa_at()),
+        api_arrival_ms: since_start(counters.take_first_api_at()),
+    }
+}
+
+/// `REPS` cold runs of the client (fresh client, empty token cache, no
+/// pooled connections) and of the raw baseline (fresh reqwest client).
+async fn cold_runs(lwa_delay: Duration) -> (Vec<ColdRun>, Vec<ColdRun>) {
+    let counters = Arc::new(Counters::default());
+    let server = Server::start(api_handler(Arc::clone(&counters), lwa_delay));
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        let client = Caller::Client(unthrottled_client(&server.base));
+        ours.push(cold_run(&client, &counters).await);
+        let raw = Caller::Raw(Raw::new(&server.base));
+        theirs.push(cold_run(&raw, &counters).await);
+    }
+    (ours, theirs)
+}
+
+async fn cold_start() -> Vec<Row> {
+    let (ours, theirs) = cold_runs(Duration::ZERO).await;
+    let (slow, _) = cold_runs(LWA_LATENCY).await;
+    let pick = |runs: &[ColdRun], f: fn(&ColdRun) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+    let lwa = pick(&ours, |r| r.lwa);
+    let slow_lwa = pick(&slow, |r| r.lwa);
+    let timing = |metric: &str, f: fn(&ColdRun) -> f64| {
+        let (a, b) = (pick(&ours, f), pick(&theirs, f));
+        Row {
+            scenario: "cold-start",
+            metric: metric.to_owned(),
+            client: Spread::of(&a).show(1, "ms"),
+            baseline: Spread::of(&b).show(1, "ms"),
+            ratio: Spread::of(&ratios(&a, &b)).show(2, "x"),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        }
+    };
+    let delay_ms = LWA_LATENCY.as_millis();
+    vec![
+        Row {
+            scenario: "cold-start",
+            metric: "LWA requests for 1,000 concurrent calls".into(),
+            client: list(&lwa),
+            baseline: "0 (static token)".into(),
+            ratio: "-".into(),
+            target: "1".into(),
+            verdict: Verdict::of(lwa.iter().all(|&n| n == 1.0)),
+        },
+        timing("time to first response", |r| r.first_ms),
+        timing("time to all 1,000 responses", |r| r.all_ms),
+        Row::info(
+            "cold-start",
+            "  LWA request reached the server after",
+            Spread::of(&pick(&ours, |r| r.lwa_arrival_ms)).show(1, "ms"),
+            "-".into(),
+        ),
+        timing("  first API request reached the server after", |r| {
+            r.api_arrival_ms
+        }),
+        Row {
+            scenario: "cold-start",
+            metric: format!("LWA requests, LWA answering after {delay_ms} ms"),
+            client: list(&slow_lwa),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "1".into(),
+            verdict: Verdict::of(slow_lwa.iter().all(|&n| n == 1.0)),
+        },
+        Row::info(
+            "cold-start",
+            &format!("  first / all, LWA after {delay_ms} ms"),
+            format!(
+                "{} / {}",
+                Spread::of(&pick(&slow, |r| r.first_ms)).show(1, "ms"),
+                Spread::of(&pick(&slow, |r| r.all_ms)).show(1, "ms")
+            ),
+            "-".into(),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// 5. Memory, each measurement in a fresh child process so the peak RSS is
+// that of the 10,000 calls alone (plus the in-process loopback server).
+
+/// What a child reports, in KiB.
+struct MemoryRun {
+    peak: f64,
+    start: f64,
+    first: f64,
+    growth: f64,
+    series: Vec<f64>,
+}
+
+fn memory() -> Vec<Row> {
+    let calls = thousands(memory_batches() * MEMORY_BATCH);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..MEMORY_REPS {
+        ours.push(memory_in_child("client"));
+        theirs.push(memory_in_child("raw"));
+    }
+    let pick =
+        |runs: &[MemoryRun], f: fn(&MemoryRun) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+    let mib = |v: Vec<f64>| v.into_iter().map(|k| k / 1024.0).collect::<Vec<_>>();
+    let (peak_a, peak_b) = (mib(pick(&ours, |r| r.peak)), mib(pick(&theirs, |r| r.peak)));
+    let (grow_a, grow_b) = (pick(&ours, |r| r.growth), pick(&theirs, |r| r.growth));
+    let growth = Spread::of(&grow_a);
+    let series: Vec<String> = ours[0]
+        .series
+        .iter()
+        .map(|k| format!("{:.1}", k / 1024.0))
+        .collect();
+    vec![
+        Row {
+            scenario: "memory",
+            metric: format!("peak RSS (VmHWM), {calls} calls"),
+            client: Spread::of(&peak_a).show(1, "MiB"),
+            baseline: Spread::of(&peak_b).show(1, "MiB"),
+            ratio: Spread::of(&ratios(&peak_a, &peak_b)).show(2, "x"),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+        Row {
+            scenario: "memory",
+            metric: format!("RSS growth, call 1,000 → {calls}"),
+            client: growth.show(0, "KiB"),
+            baseline: Spread::of(&grow_b).show(0, "KiB"),
+            ratio: format!(
+                "{:+.0} KiB (difference)",
+                growth.median - Spread::of(&grow_b).median
+            ),
+            target: format!("< {MEMORY_NOISE_KIB:.0} KiB (noise)"),
+            verdict: Verdict::of(growth.median < MEMORY_NOISE_KIB),
+        },
+        Row::info(
+            "memory",
+            "RSS before the first call",
+            Spread::of(&mib(pick(&ours, |r| r.start))).show(1, "MiB"),
+            Spread::of(&mib(pick(&theirs, |r| r.start))).show(1, "MiB"),
+        ),
+        Row::info(
+            "memory",
+            "RSS after the first call",
+            Spread::of(&mib(pick(&ours, |r| r.first))).show(1, "MiB"),
+            Spread::of(&mib(pick(&theirs, |r| r.first))).show(1, "MiB"),
+        ),
+        Row::info(
+            "memory",
+            "  client RSS every 1,000 calls, run 1",
+            format!("{} MiB", series.join(" ")),
+            "-".into(),
+        ),
+    ]
+}
+
+fn memory_in_child(side: &str) -> MemoryRun {
+    let exe = std::env::current_exe().expect("own executable");
+    let output = Command::new(exe)
+        .args(["memory-child", side])
+        .output()
+        .expect("start the memory child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MEMORY "))
+        .unwrap_or_else(|| {
+            panic!(
+                "memory child ({side}) reported nothing: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    parse_memory_line(line)
+}
+
+/// `peak=K start=K first=K series=K,K,...` (KiB).
+fn parse_memory_line(line: &str) -> MemoryRun {
+    let field = |name: &str| {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+    };
+    let number = |s: &str| s.parse::<f64>().expect("a number");
+    let series: Vec<f64> = field("series").split(',').map(number).collect();
+    MemoryRun {
+        peak: number(field("peak")),
+        start: number(field("start")),
+        first: number(field("first")),
+        growth: series[series.len() - 1] - series[0],
+        series,
+    }
+}
+
+/// The child: a loopback server, one caller, 10 batches of 1,000 calls from
+/// 8 tasks, RSS after each batch. `BENCH_MEMORY_BATCHES=60` runs longer (to
+/// see whether RSS levels off); the growth row still compares the first
+/// batch with the last.
+async fn memory_child(side: &str) {
+    let server = Server::start(api_handler(Arc::default(), Duration::ZERO));
+    let caller = match side {
+        "client" => Caller::Client(unthrottled_client(&server.base)),
+        _ => Caller::Raw(Raw::new(&server.base)),
+    };
+    let batches = memory_batches();
+    let start = status_kib("VmRSS:");
+    caller.call().await;
+    let first = status_kib("VmRSS:");
+    let mut series = Vec::with_capacity(batches);
+    for batch in 0..batches {
+        // The first batch includes the call above.
+        let calls = MEMORY_BATCH - usize::from(batch == 0);
+        let outcomes = run_calls(&caller, calls, MEMORY_TASKS).await;
+        assert!(outcomes.iter().all(|o| o.ok), "a memory-run call failed");
+        drop(outcomes);
+        series.push(status_kib("VmRSS:").to_string());
+    }
+    println!(
+        "MEMORY peak={} start={start} first={first} series={}",
+        status_kib("VmHWM:"),
+        series.join(",")
+    );
+}
+
+/// Batches of 1,000 calls per memory run: 10, or `BENCH_MEMORY_BATCHES`.
+fn memory_batches() -> usize {
+    std::env::var("BENCH_MEMORY_BATCHES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n >= 2)
+        .unwrap_or(MEMORY_BATCHES)
+}
+
+/// A `kB` field of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{field} not in /proc/self/status"))
+}
