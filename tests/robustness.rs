@@ -307,7 +307,7 @@ fn tally(counts: &mut Vec<(&'static str, usize)>, op: &'static Operation, n: usi
 #[test]
 fn every_operation_has_examples_for_each_documented_status() {
     let spec = support::spec();
-    let cases = cases(&spec);
+    let cases = cases(spec);
     assert_eq!(OPERATIONS.len(), 20);
     // 19 operations with a body on success + 9 error statuses for all 20.
     assert_eq!(cases.len(), 20 * 10 - 1, "examples per operation changed");
@@ -335,8 +335,8 @@ fn unknown_fields_are_ignored_at_every_depth() {
     let mut objects = Vec::new();
     let mut deepest = 0;
     let mut free_form = 0;
-    for case in cases(&spec) {
-        let sites = Sites::of(&spec, &case);
+    for case in cases(spec) {
+        let sites = Sites::of(spec, &case);
         assert!(
             sites.structs.first().is_some_and(|root| root.depth == 0),
             "{}: the root is not a typed object",
@@ -396,8 +396,8 @@ fn undefined_enum_values_are_kept_verbatim() {
     let mut failures = Vec::new();
     let mut counts = Vec::new();
     let mut n = 0;
-    for case in cases(&spec) {
-        let sites = Sites::of(&spec, &case);
+    for case in cases(spec) {
+        let sites = Sites::of(spec, &case);
         tally(&mut counts, case.op, sites.enums.len());
         let mut all = case.body.clone();
         for loc in &sites.enums {
@@ -463,8 +463,8 @@ fn optional_fields_may_be_absent_or_null() {
     let mut counts = Vec::new();
     let mut removed_total = 0;
     let mut deepest = 0;
-    for case in cases(&spec) {
-        let sites = Sites::of(&spec, &case);
+    for case in cases(spec) {
+        let sites = Sites::of(spec, &case);
         tally(&mut counts, case.op, sites.optional.len());
         removed_total += sites.optional.len();
         // All at once: the walk is pre-order, so removing in reverse takes
@@ -511,8 +511,8 @@ fn missing_required_fields_and_wrong_types_are_rejected() {
     let spec = support::spec();
     let mut failures = Vec::new();
     let (mut required, mut scalars) = (0, 0);
-    for case in cases(&spec) {
-        let sites = Sites::of(&spec, &case);
+    for case in cases(spec) {
+        let sites = Sites::of(spec, &case);
         for prop in &sites.required {
             required += 1;
             let mut body = case.body.clone();

@@ -20,9 +20,11 @@ pub fn read_json(relative: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The spec, parsed.
-pub fn spec() -> Value {
-    read_json("spec/shipping-v2.json")
+/// The spec, parsed once per test binary (the contract tests consult it for
+/// every documented status).
+pub fn spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| read_json("spec/shipping-v2.json"))
 }
 
 /// A request fixture (`tests/fixtures/requests/<op>.json`) together with the
