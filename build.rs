@@ -11,6 +11,8 @@ use serde_json::Value;
 
 #[path = "build/cli.rs"]
 mod cli;
+#[path = "build/decode_once.rs"]
+mod decode_once;
 #[path = "build/lenient.rs"]
 mod lenient;
 #[path = "build/open_enums.rs"]
@@ -40,6 +42,11 @@ fn main() {
     let mut file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
     open_enums::apply(&mut file, &closed_enums(&json));
     lenient::apply(open_enums::types_module(&mut file).expect("generated `mod types`"));
+    let decoded = decode_once::apply(&mut file);
+    assert!(
+        decoded > 0,
+        "no ResponseValue::from_response call found; progenitor's output changed shape"
+    );
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -95,16 +102,12 @@ fn decoders(spec: &Value) -> String {
             }
         }
     }
-    let check_arms = arms.replace("Some(typed::<", "Some(fits::<");
     format!(
         "/// Decodes `body` as the type the spec documents for the operation (client\n\
          /// method name, e.g. `get_rates`) and status, re-encoded as JSON; `None` when\n\
          /// the spec documents no JSON body for that status.\n\
          pub fn decode(name: &str, status: u16, body: &[u8]) -> Option<Result<serde_json::Value, DecodeError>> {{\n\
-         match (name, status) {{\n{arms}        _ => None,\n    }}\n}}\n\n\
-         /// Like [`decode`], only checking that the body fits its type.\n\
-         pub(crate) fn check(name: &str, status: u16, body: &[u8]) -> Option<Result<(), DecodeError>> {{\n\
-         match (name, status) {{\n{check_arms}        _ => None,\n    }}\n}}\n"
+         match (name, status) {{\n{arms}        _ => None,\n    }}\n}}\n"
     )
 }
 

@@ -1,10 +1,15 @@
 //! Decoding a response body into the type the spec documents for it, with
-//! the JSON path of the first value that does not fit. The runtime uses it
-//! to explain undecodable responses; it also serves tests and fuzzing, and
+//! the JSON path of the first value that does not fit. Every generated
+//! operation decodes its responses through [`response_value`] (build.rs
+//! points progenitor's decoding here), so a body is decoded once and an
+//! undecodable one is explained; [`decode`] serves tests, fuzzing, and
 //! callers who replay stored responses.
 
 use std::fmt;
 
+use progenitor_client::{Error as ProgenitorError, ResponseValue};
+
+use crate::error::{HookFailure, Undecodable, body_prefix};
 use crate::types;
 
 /// Why a body does not decode into its documented type.
@@ -40,13 +45,60 @@ where
     })
 }
 
-/// The fast path decodes without tracking the path (about half the cost);
-/// only a body that fails is decoded again to find where.
-fn fits<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(), DecodeError> {
-    match serde_json::from_slice::<T>(body) {
-        Ok(_) => Ok(()),
-        Err(_) => parse::<T>(body).map(drop),
+/// progenitor's `ResponseValue::from_response`, for `operation` (its client
+/// method name, e.g. `get_rates`). The fast path decodes without tracking
+/// the path (about half the cost); only a body that fails is decoded again
+/// to find where, and comes back as [`crate::Error::Undecodable`] with the
+/// operation, status, request id, content type and first bytes.
+pub(crate) async fn response_value<T, E>(
+    response: reqwest::Response,
+    operation: &'static str,
+) -> Result<ResponseValue<T>, ProgenitorError<E>>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let status = response.status();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = collect(body)
+        .await
+        .map_err(ProgenitorError::ResponseBodyError)?;
+    match serde_json::from_slice::<T>(&body) {
+        Ok(inner) => Ok(ResponseValue::new(inner, status, parts.headers)),
+        Err(fast) => {
+            let reason = match parse::<T>(&body) {
+                Err(_) if body.is_empty() => {
+                    format!("empty body where JSON was expected ({fast})")
+                }
+                Err(e) => e.to_string(),
+                // Cannot happen (both decoders agree); report the fast error.
+                Ok(_) => fast.to_string(),
+            };
+            let text = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let id = crate::operations::find(operation).map_or(operation, |op| op.id);
+            let failure = HookFailure::Undecodable(Undecodable {
+                operation: Some(id.to_owned()),
+                status: Some(status.as_u16()),
+                request_id: text("x-amzn-requestid"),
+                content_type: text("content-type"),
+                reason,
+                body_prefix: body_prefix(&body),
+            });
+            Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)))
+        }
     }
+}
+
+/// The whole body; the runtime has usually buffered it already, so this
+/// only moves the bytes.
+pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes> {
+    use http_body_util::BodyExt as _;
+    Ok(body.collect().await?.to_bytes())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {

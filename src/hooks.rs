@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
-use crate::error::{ATTEMPTS_HEADER, HookFailure, OPERATION_HEADER, Undecodable, body_prefix};
+use crate::error::{ATTEMPTS_HEADER, HookFailure, OPERATION_HEADER};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
@@ -338,11 +338,15 @@ impl<'a> Call<'a> {
         self.finish(response).await
     }
 
-    /// Reads and checks the final response; a body that breaks off or
-    /// stalls after the headers is a failure after sending, retried like one.
+    /// Reads the final response's body here, so a body that breaks off or
+    /// stalls after the headers is a failure after sending, retried like
+    /// one; the generated code decodes it (`decode::response_value`).
     async fn finish(&mut self, response: reqwest::Response) -> Next {
-        match check_decodable(self.op, response).await {
-            Ok(response) => Next::Done(Ok(response)),
+        if response.status() == http::StatusCode::NO_CONTENT {
+            return Next::Done(Ok(response));
+        }
+        match buffer(response).await {
+            Ok((head, body)) => Next::Done(Ok(rebuild(head, body))),
             Err(e) => self.on_transport_error(e),
         }
     }
@@ -398,18 +402,33 @@ fn says_token_expired(body: &[u8]) -> bool {
             .any(|w| text.contains(w))
 }
 
-/// Reads the whole body, keeping the response's head.
-async fn buffer(response: reqwest::Response) -> reqwest::Result<(http::response::Parts, Bytes)> {
-    let mut head = http::Response::new(());
-    *head.status_mut() = response.status();
-    *head.version_mut() = response.version();
-    *head.headers_mut() = response.headers().clone();
-    let body = response.bytes().await?;
-    Ok((head.into_parts().0, body))
+/// Reads the whole body, keeping the response's head (moved, not copied).
+async fn buffer(response: reqwest::Response) -> reqwest::Result<(Head, Bytes)> {
+    // Kept so the rebuilt response still knows its URL; `reqwest` would
+    // otherwise parse a placeholder URL for every response.
+    let url = response.url().clone();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = crate::decode::collect(body).await?;
+    Ok((Head { parts, url }, body))
 }
 
-fn rebuild(head: http::response::Parts, body: Bytes) -> reqwest::Response {
-    reqwest::Response::from(http::Response::from_parts(head, body))
+/// A buffered response's status line, headers and URL.
+struct Head {
+    parts: http::response::Parts,
+    url: reqwest::Url,
+}
+
+fn rebuild(head: Head, body: Bytes) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt as _;
+    let Head { parts, url } = head;
+    let mut response = http::Response::builder()
+        .status(parts.status)
+        .version(parts.version)
+        .url(url)
+        .body(body)
+        .expect("status and version come from a valid response");
+    *response.headers_mut() = parts.headers;
+    reqwest::Response::from(response)
 }
 
 /// A response that carries a failure to the `post` hook instead of a body.
@@ -418,45 +437,6 @@ fn failure_response(failure: HookFailure) -> reqwest::Response {
     *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     response.extensions_mut().insert(failure);
     reqwest::Response::from(response)
-}
-
-/// A body that does not fit the type the spec documents for its status (a
-/// gateway's HTML page, an empty or cut-off body, a wrong type in a field)
-/// is reported with the JSON path, status, request id and first bytes,
-/// instead of progenitor's bare decoding error.
-async fn check_decodable(
-    op: &'static Operation,
-    response: reqwest::Response,
-) -> reqwest::Result<reqwest::Response> {
-    let status = response.status().as_u16();
-    if status == 204 {
-        return Ok(response);
-    }
-    let (head, body) = buffer(response).await?;
-    let problem = match crate::decode::check(op.name, status, &body) {
-        Some(Err(e)) if body.is_empty() => {
-            Some(format!("empty body where JSON was expected ({e})"))
-        }
-        Some(Err(e)) => Some(e.to_string()),
-        Some(Ok(())) | None => None,
-    };
-    let Some(reason) = problem else {
-        return Ok(rebuild(head, body));
-    };
-    let text = |name: &str| {
-        head.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Ok(failure_response(HookFailure::Undecodable(Undecodable {
-        operation: Some(op.id.to_owned()),
-        status: Some(status),
-        request_id: text(REQUEST_ID_HEADER),
-        content_type: text("content-type"),
-        reason,
-        body_prefix: body_prefix(&body),
-    })))
 }
 
 /// progenitor sends an array query parameter as `k=a&k=b` (`explode: true`);
