@@ -263,7 +263,11 @@ impl<'a> Call<'a> {
         };
         self.waited += self.rt.limiter.acquire(self.op).await;
         tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
-        match self.client.client().execute(request).await {
+        let sent_at = tokio::time::Instant::now();
+        let result = self.client.client().execute(request).await;
+        // An answer (or a failure) means Amazon's bucket has started too.
+        self.rt.limiter.answered(self.op, sent_at);
+        match result {
             Ok(response) => self.on_response(response, token).await,
             Err(e) => self.on_transport_error(e),
         }

@@ -2,6 +2,16 @@
 //! usage plans Amazon enforces, so a steady stream of calls does not
 //! provoke `429 Too Many Requests`.
 //!
+//! The client's bucket must never run ahead of Amazon's. Amazon's bucket
+//! starts refilling when the first request of a burst *arrives*, which is
+//! later than the client sends it (connection set-up, latency). So after a
+//! full bucket starts to drain, refill is counted only from the first
+//! answer to a request of that burst ([`RateLimiter::answered`]); until then,
+//! callers that find the bucket empty wait for that answer (at most
+//! [`ANCHOR_FALLBACK`]). That costs one round trip of refill per burst and
+//! keeps every later request behind Amazon's schedule, whatever the jitter
+//! of individual requests.
+//!
 //! Why hand-written rather than a crate such as `governor`: `governor` fixes
 //! a quota when the limiter is built, so following Amazon's
 //! `x-amzn-RateLimit-Limit` header at run time would mean replacing the
@@ -14,12 +24,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::operations::Operation;
 
 /// Rounding slack, in tokens, so float error never costs a nanosecond wait.
 const EPSILON: f64 = 1e-9;
+
+/// How long callers wait for the first answer of a burst before counting
+/// refill anyway (the first request was cancelled, or is very slow). Any
+/// request that reached Amazon within this time keeps the client behind it.
+pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
 /// How the client limits its own request rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +91,23 @@ struct Bucket {
     burst: f64,
     tokens: f64,
     at: Instant,
+    /// When the current burst started draining a full bucket, while no
+    /// answer to it has come back; refill is not counted meanwhile.
+    unanchored_since: Option<Instant>,
+    /// Wakes callers waiting for that answer.
+    anchored: Arc<Notify>,
+}
+
+/// When a caller may send.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    /// A token was there.
+    Now,
+    /// Reserved for this instant.
+    At(Instant),
+    /// The bucket is empty and refill is not yet counted: wait for the
+    /// first answer of the burst that started at this instant.
+    AfterAnswer(Instant),
 }
 
 impl Bucket {
@@ -86,31 +119,55 @@ impl Bucket {
             burst,
             tokens: burst,
             at: now,
+            unanchored_since: None,
+            anchored: Arc::default(),
         }
     }
 
-    /// Refills up to `now` at the current rate; no-op while reserved ahead.
+    /// Refills up to `now` at the current rate; no-op while reserved ahead
+    /// or while the current burst has had no answer.
     fn settle(&mut self, now: Instant) {
-        if now > self.at {
+        if self.unanchored_since.is_none() && now > self.at {
             let refill = (now - self.at).as_secs_f64() * self.rate;
             self.tokens = (self.tokens + refill).min(self.burst);
             self.at = now;
         }
     }
 
-    /// Takes one token and returns the instant it is available: `now` when
-    /// one is there, else one refill interval after the last reservation,
-    /// so callers are released in the order they reserved.
-    fn reserve(&mut self, now: Instant) -> Instant {
+    /// Takes one token if there is one; else reserves the instant one
+    /// refill interval after the last reservation, so callers are released
+    /// in the order they reserved; or, before the burst's first answer,
+    /// tells the caller to wait for it. Taking from a full bucket starts a
+    /// burst.
+    fn reserve(&mut self, now: Instant) -> Slot {
         self.settle(now);
         if self.tokens >= 1.0 - EPSILON {
+            if self.unanchored_since.is_none() && self.tokens >= self.burst - EPSILON {
+                self.unanchored_since = Some(now);
+            }
             self.tokens = (self.tokens - 1.0).max(0.0);
-            return now;
+            return Slot::Now;
+        }
+        if let Some(since) = self.unanchored_since {
+            return Slot::AfterAnswer(since);
         }
         let missing = 1.0 - self.tokens;
         self.at += Duration::from_secs_f64(missing / self.rate);
         self.tokens = 0.0;
-        self.at
+        Slot::At(self.at)
+    }
+
+    /// Counts refill from `now` on, if the burst that started at `since`
+    /// is still waiting for its first answer.
+    fn anchor(&mut self, since: Instant, now: Instant) -> bool {
+        if self.unanchored_since != Some(since) {
+            return false;
+        }
+        self.unanchored_since = None;
+        // No reservation is outstanding while unanchored, so `at` is past.
+        self.at = self.at.max(now);
+        self.anchored.notify_waiters();
+        true
     }
 
     /// Switches the refill rate, first settling at the old one so no state
@@ -153,18 +210,56 @@ impl RateLimiter {
             return Duration::ZERO;
         }
         let start = Instant::now();
-        let ready = self.with_bucket(op, start, |bucket| bucket.reserve(start));
-        if ready <= start {
-            return Duration::ZERO;
+        let mut now = start;
+        loop {
+            let (slot, anchored) = self.with_bucket(op, now, |bucket| {
+                // Registered under the lock, so an answer that comes right
+                // after it is released still wakes this caller.
+                (
+                    bucket.reserve(now),
+                    Arc::clone(&bucket.anchored).notified_owned(),
+                )
+            });
+            match slot {
+                Slot::Now if now == start => return Duration::ZERO,
+                Slot::Now => return start.elapsed(),
+                Slot::At(ready) => {
+                    let wait_ms = (ready - now).as_secs_f64() * 1000.0;
+                    tracing::debug!(
+                        operation = op.id,
+                        wait_ms,
+                        "rate limit: waiting for a token"
+                    );
+                    tokio::time::sleep_until(ready).await;
+                    return start.elapsed();
+                }
+                Slot::AfterAnswer(since) => {
+                    tracing::debug!(
+                        operation = op.id,
+                        "rate limit: waiting for the burst's first answer"
+                    );
+                    let fallback = since + ANCHOR_FALLBACK;
+                    if tokio::time::timeout_at(fallback, anchored).await.is_err() {
+                        self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
+                    }
+                    now = Instant::now();
+                }
+            }
         }
-        let wait_ms = (ready - start).as_secs_f64() * 1000.0;
-        tracing::debug!(
-            operation = op.id,
-            wait_ms,
-            "rate limit: waiting for a token"
-        );
-        tokio::time::sleep_until(ready).await;
-        start.elapsed()
+    }
+
+    /// A request for `op` that took its slot at `sent_at` (the instant
+    /// [`acquire`](Self::acquire) returned) was answered or failed. The
+    /// first answer to a burst starts counting refill; see the module docs.
+    pub fn answered(&self, op: &'static Operation, sent_at: Instant) {
+        if !self.settings.enabled {
+            return;
+        }
+        let now = Instant::now();
+        self.with_bucket(op, now, |bucket| match bucket.unanchored_since {
+            Some(since) if sent_at >= since => bucket.anchor(since, now),
+            _ => false,
+        });
     }
 
     /// Amazon reported this operation's rate (header `x-amzn-RateLimit-Limit`,
@@ -274,27 +369,104 @@ mod tests {
         out
     }
 
-    /// Takes `n` tokens, asserting each one was there.
+    /// Takes `n` tokens, asserting each one was there, then the first of
+    /// them is answered (refill counts from now on).
     async fn drain(limiter: &RateLimiter, op: &'static Operation, n: usize) {
+        let start = Instant::now();
         for _ in 0..n {
             assert_eq!(limiter.acquire(op).await, Duration::ZERO);
         }
+        limiter.answered(op, start);
+    }
+
+    /// Answers a request of `op` sent at `sent_at`, after `delay`.
+    fn answer_later(
+        limiter: &RateLimiter,
+        op: &'static Operation,
+        sent_at: Instant,
+        delay: Duration,
+    ) {
+        let limiter = limiter.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            limiter.answered(op, sent_at);
+        });
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_bucket_serves_its_burst_then_paces_at_the_rate() {
+    async fn a_full_bucket_serves_its_burst_then_paces_from_the_first_answer() {
         let limiter = RateLimiter::new(RateLimitSettings::default());
-        let results = spawn_acquires(&limiter, op("getTracking"), 150).await;
+        let tracking = op("getTracking");
+        answer_later(
+            &limiter,
+            tracking,
+            Instant::now(),
+            Duration::from_millis(40),
+        );
+        let results = spawn_acquires(&limiter, tracking, 150).await;
 
         let immediate = results.iter().filter(|(wait, _)| wait.is_zero()).count();
         assert_eq!(immediate, 100);
-        for (i, &(wait, released)) in results.iter().enumerate() {
-            let k = i + 1;
-            let expected = k.saturating_sub(100) as f64 / 80.0;
+        for (i, &(wait, released)) in results.iter().enumerate().skip(100) {
+            // Amazon's bucket started refilling no later than the answer.
+            let expected = 0.040 + (i + 1 - 100) as f64 / 80.0;
             assert_near(released, expected);
             assert_near(wait, expected);
         }
-        assert_near(results[149].1, 0.625);
+        assert_near(results[149].1, 0.665);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_an_answer_refill_counts_after_the_fallback() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let results = spawn_acquires(&limiter, op("getTracking"), 102).await;
+        assert_near(results[99].1, 0.0);
+        assert_near(results[100].1, 1.0 + 1.0 / 80.0);
+        assert_near(results[101].1, 1.0 + 2.0 / 80.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_to_a_request_sent_before_the_burst_does_not_count() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        let earlier = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drain_unanswered(&limiter, tracking, 100).await;
+        answer_later(&limiter, tracking, earlier, Duration::from_millis(10));
+        answer_later(
+            &limiter,
+            tracking,
+            Instant::now(),
+            Duration::from_millis(300),
+        );
+        let start = Instant::now();
+        limiter.acquire(tracking).await;
+        assert_near(start.elapsed(), 0.300 + 1.0 / 80.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refilled_bucket_starts_a_new_burst() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        tokio::time::sleep(Duration::from_secs(2)).await; // full again
+        drain_unanswered(&limiter, tracking, 100).await;
+        answer_later(
+            &limiter,
+            tracking,
+            Instant::now(),
+            Duration::from_millis(20),
+        );
+        let start = Instant::now();
+        limiter.acquire(tracking).await;
+        assert_near(start.elapsed(), 0.020 + 1.0 / 80.0);
+    }
+
+    /// Takes `n` tokens, asserting each one was there; nothing is answered.
+    async fn drain_unanswered(limiter: &RateLimiter, op: &'static Operation, n: usize) {
+        for _ in 0..n {
+            assert_eq!(limiter.acquire(op).await, Duration::ZERO);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -499,6 +499,58 @@ async fn the_rate_follows_amazons_rate_limit_header() {
     assert_eq!(client.rate_limiter().plan(other), (80.0, 100.0));
 }
 
+/// Amazon's bucket starts refilling when the first request of a burst
+/// arrives, which the client only knows for sure when it is answered: a
+/// call beyond the burst waits for that answer, then one refill interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_beyond_the_burst_starts_from_the_first_answer() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let answer_after = Duration::from_millis(300);
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(example("getTracking", "200").to_string())
+                .delay(answer_after);
+        })
+        .await;
+    // getTracking's plan (80/s, burst 100) scaled to 1.6/s, burst 2.
+    let settings = spapi_shipping::rate_limit::RateLimitSettings::default()
+        .with_safety_factor(0.02);
+    let client = builder(&server).rate_limit(settings).build().unwrap();
+    let op = operations::find("getTracking").unwrap();
+    assert_eq!(client.rate_limiter().plan(op), (1.6, 2.0));
+
+    let start = std::time::Instant::now();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                track(&client).await.unwrap();
+                start.elapsed()
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    for call in calls {
+        done.push(call.await.unwrap());
+    }
+    done.sort();
+    let interval = Duration::from_secs_f64(1.0 / 1.6);
+    // Two go at once; the third is sent after the first answer plus one
+    // interval, and is answered 300 ms after that.
+    assert!(done[1] < answer_after + interval, "{done:?}");
+    assert!(
+        done[2] >= answer_after + interval + answer_after,
+        "the third call did not wait for the first answer: {done:?}"
+    );
+    // ... and the answer, not the limiter's fallback, released it.
+    let fallback = spapi_shipping::rate_limit::ANCHOR_FALLBACK;
+    assert!(done[2] < fallback + interval + answer_after, "{done:?}");
+}
+
 #[tokio::test]
 async fn a_body_that_is_not_json_is_undecodable_with_its_context() {
     let server = MockServer::start_async().await;
