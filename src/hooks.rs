@@ -173,16 +173,12 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
         }
         None => None,
     };
-    let query: Vec<(String, String)> = request.url().query_pairs().into_owned().collect();
-    let headers: Vec<(String, String)> = request
+    let query: Vec<_> = request.url().query_pairs().collect();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
+    let headers: Vec<(&str, &str)> = request
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                v.to_str().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()))
         .collect();
     crate::validate::check_request(op.id, body.as_ref(), &query, &headers)
 }

@@ -89,8 +89,8 @@ pub fn check_value(schema: &Value, value: &Value, path: &str, out: &mut Vec<Viol
 pub fn check_request(
     operation_id: &str,
     body: Option<&Value>,
-    query: &[(String, String)],
-    headers: &[(String, String)],
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     let Some(operation) = operations().get(operation_id) else {
@@ -190,8 +190,8 @@ fn check_body(request_body: &Value, body: Option<&Value>, out: &mut Vec<Violatio
 
 fn check_parameter(
     param: &Value,
-    query: &[(String, String)],
-    headers: &[(String, String)],
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
     out: &mut Vec<Violation>,
 ) {
     let name = param.get("name").and_then(Value::as_str).unwrap_or("");
@@ -215,11 +215,19 @@ fn check_parameter(
     }
 }
 
-fn values_of(pairs: &[(String, String)], matches: impl Fn(&str) -> bool) -> Vec<&str> {
+fn values_of<'a>(pairs: &[(&str, &'a str)], matches: impl Fn(&str) -> bool) -> Vec<&'a str> {
     pairs
         .iter()
         .filter(|(k, _)| matches(k))
-        .map(|(_, v)| v.as_str())
+        .map(|&(_, v)| v)
+        .collect()
+}
+
+/// Owned (name, value) pairs as the borrowed pairs [`check_request`] takes.
+pub fn as_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
 }
 
@@ -540,10 +548,8 @@ mod tests {
         json!({ "$ref": format!("#/components/schemas/{name}") })
     }
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn pairs<'a>(list: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        list.to_vec()
     }
 
     /// The valid getRates body of the request fixture.
@@ -877,7 +883,7 @@ mod tests {
         let mut query = pairs(&[("packageClientReferenceId", "REF-1"), ("dpi", "abc")]);
         let found = check_request("getShipmentDocuments", None, &query, &[]);
         assert_eq!(found, [violation("dpi", "expected a number, found string")]);
-        query[1].1 = "300".into();
+        query[1].1 = "300";
         assert_eq!(check_request("getShipmentDocuments", None, &query, &[]), []);
     }
 
@@ -933,7 +939,12 @@ mod tests {
             let id = fixture["operationId"].as_str().unwrap();
             let query = fixture_pairs(&fixture["query"], false);
             let headers = fixture_pairs(&fixture["headers"], true);
-            let found = check_request(id, fixture.get("body"), &query, &headers);
+            let found = check_request(
+                id,
+                fixture.get("body"),
+                &as_pairs(&query),
+                &as_pairs(&headers),
+            );
             assert_eq!(found, [], "{}", path.display());
             checked += 1;
         }

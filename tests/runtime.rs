@@ -517,8 +517,8 @@ async fn pacing_beyond_the_burst_starts_from_the_first_answer() {
         })
         .await;
     // getTracking's plan (80/s, burst 100) scaled to 1.6/s, burst 2.
-    let settings = spapi_shipping::rate_limit::RateLimitSettings::default()
-        .with_safety_factor(0.02);
+    let settings =
+        spapi_shipping::rate_limit::RateLimitSettings::default().with_safety_factor(0.02);
     let client = builder(&server).rate_limit(settings).build().unwrap();
     let op = operations::find("getTracking").unwrap();
     assert_eq!(client.rate_limiter().plan(op), (1.6, 2.0));

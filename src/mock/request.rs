@@ -113,12 +113,16 @@ impl Request {
     /// request. Unknown fields are ignored, as Amazon ignores them.
     pub(crate) fn check(&self) -> Result<(), Reply> {
         let body = (!self.body.is_null()).then_some(&self.body);
-        let violations: Vec<String> =
-            crate::validate::check_request(self.op.id, body, &self.query, &self.headers)
-                .into_iter()
-                .filter(|v| v.message != "unknown field")
-                .map(|v| v.to_string())
-                .collect();
+        let violations: Vec<String> = crate::validate::check_request(
+            self.op.id,
+            body,
+            &crate::validate::as_pairs(&self.query),
+            &crate::validate::as_pairs(&self.headers),
+        )
+        .into_iter()
+        .filter(|v| v.message != "unknown field")
+        .map(|v| v.to_string())
+        .collect();
         if !violations.is_empty() {
             return Err(Reply::invalid(
                 "Request is missing or has invalid parameters.",
