@@ -1,6 +1,6 @@
 //! Decoding a response body into the type the spec documents for it, with
 //! the JSON path of the first value that does not fit. Every generated
-//! operation decodes its responses through [`response_value`] (build.rs
+//! operation decodes its responses through `response_value` (build.rs
 //! points progenitor's decoding here), so a body is decoded once and an
 //! undecodable one is explained; [`decode`] serves tests, fuzzing, and
 //! callers who replay stored responses.
