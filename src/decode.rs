@@ -9,7 +9,7 @@ use std::fmt;
 
 use progenitor_client::{Error as ProgenitorError, ResponseValue};
 
-use crate::error::{HookFailure, Undecodable, body_prefix};
+use crate::error::{HookFailure, KEY_HEADER, Undecodable, body_prefix};
 use crate::types;
 
 /// Why a body does not decode into its documented type.
@@ -88,6 +88,7 @@ where
                 content_type: text("content-type"),
                 reason,
                 body_prefix: body_prefix(&body),
+                idempotency_key: text(KEY_HEADER),
             });
             Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)))
         }

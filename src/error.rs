@@ -17,6 +17,8 @@ use crate::validate::Violation;
 pub(crate) const OPERATION_HEADER: &str = "x-spapi-shipping-operation";
 /// Private response header carrying how many attempts a call took.
 pub(crate) const ATTEMPTS_HEADER: &str = "x-spapi-shipping-attempts";
+pub(crate) const KEY_HEADER: &str = "x-spapi-shipping-idempotency-key";
+const CONTEXT_FRAGMENT: &str = "spapi-shipping-context";
 /// Prefix of the progenitor `Error::Custom` strings the hooks produce.
 const CUSTOM_PREFIX: &str = "spapi-shipping failure: ";
 
@@ -46,19 +48,30 @@ pub enum Error {
         /// than 60 characters`); empty when progenitor refused the input.
         violations: Vec<Violation>,
     },
-    /// No answer within the configured timeout.
+    /// No answer within the configured timeout. For a purchase, Amazon may
+    /// have bought the label: retry with [`Error::idempotency_key`].
     Timeout {
         /// The operation's operationId, when known.
         operation: Option<String>,
         /// The underlying error's message.
         message: String,
+        /// How many requests the call sent (1 when not retried).
+        attempts: u32,
+        /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
+        idempotency_key: Option<String>,
     },
-    /// The connection failed or broke (DNS, TLS, reset).
+    /// The connection failed or broke (DNS, TLS, reset). Unless
+    /// `source.is_connect()`, the request may have reached Amazon: retry a
+    /// purchase with [`Error::idempotency_key`].
     Transport {
         /// The operation's operationId, when known.
         operation: Option<String>,
         /// The underlying error.
         source: reqwest::Error,
+        /// How many requests the call sent (1 when not retried).
+        attempts: u32,
+        /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
+        idempotency_key: Option<String>,
     },
     /// Amazon's answer could not be decoded into the documented type.
     Undecodable(Box<Undecodable>),
@@ -79,6 +92,8 @@ pub struct ApiError {
     pub rate_limit: Option<f64>,
     /// How many attempts were made (1 when not retried).
     pub attempts: u32,
+    /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
+    pub idempotency_key: Option<String>,
 }
 
 /// A response that is not what the spec promised.
@@ -96,6 +111,10 @@ pub struct Undecodable {
     pub reason: String,
     /// The first bytes of the body (lossy UTF-8, at most 256 bytes).
     pub body_prefix: String,
+    /// The `x-amzn-IdempotencyKey` the request carried, if any: the call
+    /// may have succeeded at Amazon, so retry a purchase with this key.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A configuration problem, naming the setting.
@@ -148,6 +167,33 @@ impl Error {
         }
     }
 
+    /// The idempotency key the call's requests carried (the caller's, or the
+    /// one the client generated), when the failure happened after a keyed
+    /// purchase may have reached Amazon. Retrying with the same key (the
+    /// builder's `x_amzn_idempotency_key`) can never buy twice.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        match self {
+            Error::Api(e) | Error::RateLimited(e) => e.idempotency_key.as_deref(),
+            Error::Undecodable(u) => u.idempotency_key.as_deref(),
+            Error::Timeout {
+                idempotency_key, ..
+            }
+            | Error::Transport {
+                idempotency_key, ..
+            } => idempotency_key.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// How many requests the call sent, when it sent any.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Error::Api(e) | Error::RateLimited(e) => Some(e.attempts),
+            Error::Timeout { attempts, .. } | Error::Transport { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+
     /// Encodes a failure found by the hooks into progenitor's custom error.
     pub(crate) fn to_custom(failure: &HookFailure) -> String {
         let json = serde_json::to_string(failure).expect("hook failures serialize");
@@ -176,11 +222,33 @@ impl fmt::Display for Error {
             Error::InvalidRequest {
                 operation, message, ..
             } => write!(f, "invalid request{}: {message}", op(operation)),
-            Error::Timeout { operation, message } => {
-                write!(f, "timed out{}: {message}", op(operation))
+            Error::Timeout {
+                operation,
+                message,
+                attempts,
+                idempotency_key,
+            } => {
+                write!(
+                    f,
+                    "timed out{}{}: {message}",
+                    op(operation),
+                    after(*attempts)
+                )?;
+                retry_with(f, idempotency_key)
             }
-            Error::Transport { operation, source } => {
-                write!(f, "transport error{}: {source}", op(operation))
+            Error::Transport {
+                operation,
+                source,
+                attempts,
+                idempotency_key,
+            } => {
+                write!(
+                    f,
+                    "transport error{}{}: {source}",
+                    op(operation),
+                    after(*attempts)
+                )?;
+                retry_with(f, idempotency_key)
             }
             Error::Undecodable(u) => {
                 write!(f, "undecodable response{}", op(&u.operation))?;
@@ -218,6 +286,21 @@ impl fmt::Display for ApiDisplay<'_> {
             }
         }
         Ok(())
+    }
+}
+
+fn after(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+fn retry_with(f: &mut fmt::Formatter<'_>, key: &Option<String>) -> fmt::Result {
+    match key {
+        Some(key) => write!(f, "; retry with idempotency key {key} to never buy twice"),
+        None => Ok(()),
     }
 }
 
@@ -274,6 +357,7 @@ impl From<progenitor_client::Error<types::ErrorList>> for Error {
                 content_type: None,
                 reason: e.to_string(),
                 body_prefix: body_prefix(&bytes),
+                idempotency_key: None,
             })),
             P::InvalidRequest(message) => Error::InvalidRequest {
                 operation: None,
@@ -305,6 +389,7 @@ fn api_error(
         attempts: text(ATTEMPTS_HEADER)
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
+        idempotency_key: text(KEY_HEADER),
     });
     if status == 429 {
         Error::RateLimited(api)
@@ -313,17 +398,81 @@ fn api_error(
     }
 }
 
-fn transport(source: reqwest::Error) -> Error {
+fn transport(mut source: reqwest::Error) -> Error {
+    let context = CallContext::take(&mut source);
     if source.is_timeout() {
         Error::Timeout {
-            operation: None,
+            operation: context.operation,
             message: source.to_string(),
+            attempts: context.attempts,
+            idempotency_key: context.idempotency_key,
         }
     } else {
         Error::Transport {
-            operation: None,
+            operation: context.operation,
             source,
+            attempts: context.attempts,
+            idempotency_key: context.idempotency_key,
         }
+    }
+}
+
+/// What the runtime knows about a call that ended in a `reqwest::Error`.
+///
+/// `reqwest::Error` is opaque and progenitor passes it through unchanged, so
+/// the only place to carry this is the error's URL: the runtime records it
+/// in the URL's fragment (never sent: a fragment is not part of an HTTP
+/// request), and [`Error::from`] reads it back and removes it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct CallContext {
+    pub(crate) operation: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) idempotency_key: Option<String>,
+}
+
+impl CallContext {
+    /// Records the context on `error`, using `url` when it has none.
+    pub(crate) fn stamp(&self, error: reqwest::Error, url: &reqwest::Url) -> reqwest::Error {
+        let mut url = error.url().cloned().unwrap_or_else(|| url.clone());
+        let mut pairs = form_urlencoded::Serializer::new(String::new());
+        if let Some(operation) = &self.operation {
+            pairs.append_pair("operation", operation);
+        }
+        pairs.append_pair("attempts", &self.attempts.to_string());
+        if let Some(key) = &self.idempotency_key {
+            pairs.append_pair("idempotency-key", key);
+        }
+        url.set_fragment(Some(&format!("{CONTEXT_FRAGMENT}&{}", pairs.finish())));
+        error.with_url(url)
+    }
+
+    /// Reads and removes the context [`stamp`](Self::stamp) recorded; an
+    /// error that has none (not from a call) counts as one attempt.
+    fn take(error: &mut reqwest::Error) -> Self {
+        let mut context = CallContext {
+            attempts: 1,
+            ..Self::default()
+        };
+        let Some(url) = error.url_mut() else {
+            return context;
+        };
+        let Some(pairs) = url
+            .fragment()
+            .and_then(|f| f.strip_prefix(CONTEXT_FRAGMENT))
+            .map(|rest| rest.trim_start_matches('&').to_owned())
+        else {
+            return context;
+        };
+        for (name, value) in form_urlencoded::parse(pairs.as_bytes()) {
+            match &*name {
+                "operation" => context.operation = Some(value.into_owned()),
+                "attempts" => context.attempts = value.parse().unwrap_or(1),
+                "idempotency-key" => context.idempotency_key = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        url.set_fragment(None);
+        context
     }
 }
 
@@ -358,4 +507,55 @@ fn from_custom(text: String) -> Error {
 pub(crate) fn body_prefix(bytes: &[u8]) -> String {
     let end = bytes.len().min(256);
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `reqwest::Error` that never touched the network: a request whose
+    /// header value is invalid fails when it is built.
+    fn offline_error() -> reqwest::Error {
+        reqwest::Client::new()
+            .get("http://127.0.0.1:1/x")
+            .header("x", "line\nbreak")
+            .build()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn the_call_context_travels_on_the_error_and_is_removed_on_conversion() {
+        let url = reqwest::Url::parse("http://127.0.0.1:1/shipping/v2/shipments?a=1").unwrap();
+        let context = CallContext {
+            operation: Some("purchaseShipment".into()),
+            attempts: 3,
+            idempotency_key: Some("order 7&label=1".into()),
+        };
+        let stamped = context.stamp(offline_error(), &url);
+        assert!(stamped.url().unwrap().fragment().is_some());
+
+        let Error::Transport {
+            operation,
+            source,
+            attempts,
+            idempotency_key,
+        } = Error::from(progenitor_client::Error::<types::ErrorList>::CommunicationError(stamped))
+        else {
+            panic!("a builder error is a transport error");
+        };
+        assert_eq!(operation.as_deref(), Some("purchaseShipment"));
+        assert_eq!(attempts, 3);
+        assert_eq!(idempotency_key.as_deref(), Some("order 7&label=1"));
+        assert_eq!(source.url(), Some(&url), "the fragment is gone");
+    }
+
+    #[test]
+    fn an_error_from_outside_a_call_counts_one_attempt_and_no_key() {
+        let err = Error::from(
+            progenitor_client::Error::<types::ErrorList>::CommunicationError(offline_error()),
+        );
+        assert_eq!(err.attempts(), Some(1));
+        assert_eq!(err.idempotency_key(), None);
+        assert!(!err.to_string().contains("idempotency"), "{err}");
+    }
 }

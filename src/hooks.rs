@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
-use crate::error::{ATTEMPTS_HEADER, HookFailure, OPERATION_HEADER};
+use crate::error::{ATTEMPTS_HEADER, CallContext, HookFailure, KEY_HEADER, OPERATION_HEADER};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
@@ -135,7 +135,12 @@ impl ClientHooks<Inner> for Client {
             rate_limit_wait_ms = tracing::field::Empty,
         );
         match op {
-            Some(op) => Call::new(self, op).run(request).instrument(span).await,
+            Some(op) => {
+                Call::new(self, op, &request)
+                    .run(request)
+                    .instrument(span)
+                    .await
+            }
             None => self.client().execute(request).instrument(span).await,
         }
     }
@@ -194,6 +199,10 @@ struct Call<'a> {
     waited: Duration,
     renewed_token: bool,
     last_try: bool,
+    /// Where the call goes, for errors that carry no URL of their own.
+    url: reqwest::Url,
+    /// The idempotency key every attempt carries, if any.
+    key: Option<HeaderValue>,
 }
 
 /// What to do after one attempt.
@@ -204,8 +213,10 @@ enum Next {
 }
 
 impl<'a> Call<'a> {
-    fn new(client: &'a Client, op: &'static Operation) -> Self {
+    fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
         Self {
+            url: request.url().clone(),
+            key: request.headers().get(IDEMPOTENCY_HEADER).cloned(),
             client,
             rt: &client.inner().runtime,
             op,
@@ -219,9 +230,7 @@ impl<'a> Call<'a> {
     }
 
     async fn run(mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
-        if self.class == OperationClass::Keyed
-            && !request.headers().contains_key(IDEMPOTENCY_HEADER)
-        {
+        if self.class == OperationClass::Keyed && self.key.is_none() {
             // A purchase without a key (keys switched off, none given) may
             // buy twice if repeated after it reached Amazon.
             self.class = OperationClass::Unsafe;
@@ -242,7 +251,11 @@ impl<'a> Call<'a> {
                 }
             };
             match self.attempt_once(this_try).await {
-                Next::Done(result) => return result.map(|r| self.annotate(r)),
+                Next::Done(result) => {
+                    return result
+                        .map(|r| self.annotate(r))
+                        .map_err(|e| self.context().stamp(e, &self.url));
+                }
                 Next::RetryNow => {}
                 Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
             }
@@ -385,7 +398,23 @@ impl<'a> Call<'a> {
         let headers = response.headers_mut();
         headers.insert(OPERATION_HEADER, HeaderValue::from_static(self.op.id));
         headers.insert(ATTEMPTS_HEADER, HeaderValue::from(self.attempt));
+        if let Some(key) = &self.key {
+            headers.insert(KEY_HEADER, key.clone());
+        }
         response
+    }
+
+    /// The same, for a call that ends in a `reqwest::Error`.
+    fn context(&self) -> CallContext {
+        CallContext {
+            operation: Some(self.op.id.to_owned()),
+            attempts: self.attempt,
+            idempotency_key: self
+                .key
+                .as_ref()
+                .and_then(|k| k.to_str().ok())
+                .map(str::to_owned),
+        }
     }
 }
 

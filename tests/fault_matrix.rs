@@ -624,10 +624,16 @@ enum Got {
         status: u16,
         attempts: u32,
     },
-    Timeout,
+    /// The attempts and idempotency key the error reports.
+    Timeout {
+        attempts: u32,
+        key: Option<String>,
+    },
     Transport {
         connect: bool,
         chain: String,
+        attempts: u32,
+        key: Option<String>,
     },
     Undecodable {
         status: Option<u16>,
@@ -650,8 +656,20 @@ impl Got {
                 status: e.status,
                 attempts: e.attempts,
             },
-            Error::Timeout { .. } => Got::Timeout,
-            Error::Transport { source, .. } => {
+            Error::Timeout {
+                attempts,
+                idempotency_key,
+                ..
+            } => Got::Timeout {
+                attempts,
+                key: idempotency_key,
+            },
+            Error::Transport {
+                source,
+                attempts,
+                idempotency_key,
+                ..
+            } => {
                 let mut chain = source.to_string();
                 let mut cause = std::error::Error::source(&source);
                 while let Some(c) = cause {
@@ -661,6 +679,8 @@ impl Got {
                 Got::Transport {
                     connect: source.is_connect(),
                     chain,
+                    attempts,
+                    key: idempotency_key,
                 }
             }
             Error::Undecodable(u) => Got::Undecodable {
@@ -677,7 +697,7 @@ impl Got {
             Got::Ok => "ok".into(),
             Got::RateLimited { .. } => "RateLimited".into(),
             Got::Api { status, .. } => format!("Api {status}"),
-            Got::Timeout => "Timeout".into(),
+            Got::Timeout { .. } => "Timeout".into(),
             Got::Transport { connect: true, .. } => "Transport(connect)".into(),
             Got::Transport { .. } => "Transport".into(),
             Got::Undecodable { .. } => "Undecodable".into(),
@@ -767,7 +787,7 @@ impl CellOutcome {
 
     fn transport_note(&self) -> Option<String> {
         match &self.last().got {
-            Got::Transport { connect, chain } => {
+            Got::Transport { connect, chain, .. } => {
                 Some(format!("reqwest is_connect() = {connect}: {chain}"))
             }
             _ => None,
@@ -1047,8 +1067,24 @@ fn mismatch(want: &Want, got: &Got, call: &CallOutcome) -> Option<String> {
             }
             want == status
         }
-        (Want::Timeout, Got::Timeout) => true,
-        (Want::Transport { connect: want }, Got::Transport { connect, .. }) => want == connect,
+        (Want::Timeout, Got::Timeout { attempts, key }) => {
+            return reported_context(*attempts, key, call).map(|p| format!("Timeout: {p}"));
+        }
+        (
+            Want::Transport { connect: want },
+            Got::Transport {
+                connect,
+                attempts,
+                key,
+                ..
+            },
+        ) => {
+            // Nothing accepted a refused connection: the server saw none.
+            if !connect && let Some(p) = reported_context(*attempts, key, call) {
+                return Some(format!("Transport: {p}"));
+            }
+            want == connect
+        }
         (Want::Undecodable, Got::Undecodable { status, request_id }) => {
             let sent_id = call.requests.last().map(|r| r.request_id.as_str());
             if *status != Some(200) || request_id.as_deref() != sent_id {
@@ -1066,6 +1102,17 @@ fn mismatch(want: &Want, got: &Got, call: &CallOutcome) -> Option<String> {
         _ => false,
     };
     (!fine).then(|| format!("expected {want:?}, got {got:?}"))
+}
+
+/// A failed call must report the attempts the server saw and the key they
+/// carried, so the caller can retry a purchase with it.
+fn reported_context(attempts: u32, key: &Option<String>, call: &CallOutcome) -> Option<String> {
+    let sent = call.requests.len();
+    let sent_key = call.requests.first().and_then(|r| r.key.clone());
+    if attempts as usize != sent {
+        return Some(format!("says {attempts} attempts, the server saw {sent}"));
+    }
+    (*key != sent_key).then(|| format!("reports key {key:?}, the requests carried {sent_key:?}"))
 }
 
 fn class_path(class: Class) -> &'static str {

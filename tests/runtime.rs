@@ -446,6 +446,97 @@ async fn every_retry_of_a_purchase_carries_the_same_generated_key() {
     assert_ne!(keys[3].as_deref(), Some(key.as_str()));
 }
 
+/// A keyed purchase that never gets an answer may still have been bought:
+/// the error names the operation, the attempts and the key every attempt
+/// carried, so the caller can retry with it and never buy twice.
+#[tokio::test]
+async fn a_purchase_that_times_out_reports_the_key_it_was_sent_with() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let log = keys.clone();
+    server
+        .mock_async(move |when, then| {
+            // The matcher sees each request as it arrives; the answer comes
+            // too late for the client's timeout.
+            when.method("POST")
+                .path(PURCHASE_PATH)
+                .is_true(move |req: &HttpMockRequest| {
+                    let key = req.headers().get("x-amzn-idempotencykey").cloned();
+                    log.lock()
+                        .unwrap()
+                        .push(key.map(|k| k.to_str().unwrap().to_owned()));
+                    true
+                });
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(example("purchaseShipment", "200").to_string())
+                .delay(Duration::from_millis(400));
+        })
+        .await;
+    let client = builder(&server)
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+
+    let err = Error::from(
+        client
+            .purchase_shipment()
+            .body(purchase_body())
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    let Error::Timeout {
+        operation,
+        attempts,
+        idempotency_key,
+        ..
+    } = &err
+    else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(operation.as_deref(), Some("purchaseShipment"));
+    assert_eq!(*attempts, 4);
+    let sent = keys.lock().unwrap().clone();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let key = sent[0].clone().expect("a generated key");
+    assert!(
+        sent.iter().all(|k| k.as_deref() == Some(key.as_str())),
+        "{sent:?}"
+    );
+    assert_eq!(idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(err.idempotency_key(), Some(key.as_str()));
+    let text = err.to_string();
+    assert!(
+        text.contains("purchaseShipment after 4 attempts") && text.contains(&key),
+        "{text}"
+    );
+    assert!(!text.contains("spapi-shipping-context"), "{text}");
+}
+
+/// Amazon's error answers carry the key too.
+#[tokio::test]
+async fn an_api_error_on_a_purchase_carries_its_key() {
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|token"]).await;
+    let api = Scripted::start(&server, "POST", PURCHASE_PATH, "purchaseShipment", &[503]).await;
+    let client = builder(&server).build().unwrap();
+
+    let err = Error::from(
+        client
+            .purchase_shipment()
+            .body(purchase_body())
+            .x_amzn_idempotency_key("order-1234-label-1")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(api.count(), 4);
+    assert_eq!(err.attempts(), Some(4));
+    assert_eq!(err.idempotency_key(), Some("order-1234-label-1"));
+}
+
 #[tokio::test]
 async fn a_caller_key_is_kept_on_every_retry() {
     let server = MockServer::start_async().await;
