@@ -187,6 +187,19 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
+impl AuthError {
+    /// Whether asking again later may work: LWA unreachable, too slow,
+    /// throttling (429) or failing (5xx). Refused credentials (4xx) are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Lwa { status, .. } | Self::Unexpected { status, .. } => {
+                *status == 429 || *status >= 500
+            }
+        }
+    }
+}
+
 /// Caches LWA access tokens for one set of credentials. Cheap to clone; clones share the
 /// cache and the in-flight request.
 ///
@@ -556,6 +569,33 @@ mod tests {
     use httpmock::{Mock, MockServer, When};
     use serde_json::json;
     use tokio::task::JoinSet;
+
+    #[test]
+    fn only_failures_that_may_pass_are_transient() {
+        let lwa = |status| AuthError::Lwa {
+            status,
+            error: "invalid_grant".into(),
+            error_description: None,
+        };
+        let unexpected = |status| AuthError::Unexpected {
+            status,
+            body_prefix: String::new(),
+        };
+        let transport = |timeout| AuthError::Transport {
+            message: "connection refused".into(),
+            timeout,
+        };
+        assert!(transport(true).is_transient());
+        assert!(transport(false).is_transient());
+        for status in [429, 500, 503] {
+            assert!(unexpected(status).is_transient(), "{status}");
+            assert!(lwa(status).is_transient(), "{status}");
+        }
+        for status in [200, 400, 401, 403] {
+            assert!(!unexpected(status).is_transient(), "{status}");
+            assert!(!lwa(status).is_transient(), "{status}");
+        }
+    }
 
     const CLIENT_ID: &str = "amzn1.application-oa2-client.test";
     const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.CLIENTSECRET0123456789";

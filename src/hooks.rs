@@ -268,7 +268,7 @@ impl<'a> Call<'a> {
         // client's bucket would run ahead of Amazon's.
         let token = match self.authorize(&mut request).await {
             Ok(token) => token,
-            Err(failure) => return Next::Done(Ok(failure_response(failure))),
+            Err(failure) => return self.on_auth_failure(failure),
         };
         self.waited += self.rt.limiter.acquire(self.op).await;
         tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
@@ -362,6 +362,20 @@ impl<'a> Call<'a> {
             Ok((head, body)) => Next::Done(Ok(rebuild(head, body))),
             Err(e) => self.on_transport_error(e),
         }
+    }
+
+    /// A token that could not be had: nothing reached Amazon, so a
+    /// transient LWA failure is retried like a refused connection, within
+    /// the same attempt and time budget; refused credentials are final.
+    fn on_auth_failure(&mut self, failure: HookFailure) -> Next {
+        if let HookFailure::Auth(e) = &failure
+            && e.is_transient()
+            && let Some(wait) = self.retry_wait(Failure::Connect)
+        {
+            tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying the token request");
+            return Next::RetryAfter(wait);
+        }
+        Next::Done(Ok(failure_response(failure)))
     }
 
     fn on_transport_error(&mut self, e: reqwest::Error) -> Next {

@@ -367,8 +367,11 @@ fn matrix() -> Vec<Scenario> {
             err(Want::Undecodable, 1),
         ]),
         // --- Login with Amazon --------------------------------------------
+        // A token request that fails transiently is retried like a refused
+        // connection (nothing reached Amazon): max_attempts token requests.
         Scenario {
             lwa: |_| LwaFault::Status(503),
+            lwa_requests: 4,
             ..scenario(Auth, "LWA outage (token endpoint 503)", |_| Fault::Ok)
         }
         .cells([
@@ -379,6 +382,7 @@ fn matrix() -> Vec<Scenario> {
         ]),
         Scenario {
             lwa: |_| LwaFault::Slow,
+            lwa_requests: 4,
             ..scenario(Auth, "LWA timeout (token endpoint slow)", |_| Fault::Ok)
         }
         .cells([
@@ -386,6 +390,28 @@ fn matrix() -> Vec<Scenario> {
             err(Want::AuthTimeout, 0),
             err(Want::AuthTimeout, 0),
             err(Want::AuthTimeout, 0),
+        ]),
+        Scenario {
+            lwa: |n| {
+                if n == 0 {
+                    LwaFault::Status(503)
+                } else {
+                    LwaFault::Token
+                }
+            },
+            lwa_requests: 2,
+            ..scenario(Auth, "LWA 503 once, then a token", |_| Fault::Ok)
+        }
+        .cells([ok(1), ok(1), ok(1), ok(1)]),
+        Scenario {
+            lwa: |_| LwaFault::Status(401),
+            ..scenario(Auth, "LWA refuses the credentials (401)", |_| Fault::Ok)
+        }
+        .cells([
+            err(Want::AuthUnexpected(401), 0),
+            err(Want::AuthUnexpected(401), 0),
+            err(Want::AuthUnexpected(401), 0),
+            err(Want::AuthUnexpected(401), 0),
         ]),
         Scenario {
             first_token_uses: Some(2),
@@ -418,7 +444,8 @@ fn matrix() -> Vec<Scenario> {
                     LwaFault::Status(503)
                 }
             },
-            lwa_requests: 2,
+            // 1 token, then attempts 2 to 4 each ask LWA again.
+            lwa_requests: 4,
             ..scenario(Auth, "token expired, LWA 503 on renewal", |_| Fault::Ok)
         }
         .cells([
