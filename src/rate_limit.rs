@@ -213,17 +213,17 @@ impl RateLimiter {
         let mut now = start;
         loop {
             let (slot, anchored) = self.with_bucket(op, now, |bucket| {
+                let slot = bucket.reserve(now);
                 // Registered under the lock, so an answer that comes right
                 // after it is released still wakes this caller.
-                (
-                    bucket.reserve(now),
-                    Arc::clone(&bucket.anchored).notified_owned(),
-                )
+                let anchored = matches!(slot, Slot::AfterAnswer(_))
+                    .then(|| Arc::clone(&bucket.anchored).notified_owned());
+                (slot, anchored)
             });
-            match slot {
-                Slot::Now if now == start => return Duration::ZERO,
-                Slot::Now => return start.elapsed(),
-                Slot::At(ready) => {
+            match (slot, anchored) {
+                (Slot::Now, _) if now == start => return Duration::ZERO,
+                (Slot::Now, _) => return start.elapsed(),
+                (Slot::At(ready), _) => {
                     let wait_ms = (ready - now).as_secs_f64() * 1000.0;
                     tracing::debug!(
                         operation = op.id,
@@ -233,13 +233,17 @@ impl RateLimiter {
                     tokio::time::sleep_until(ready).await;
                     return start.elapsed();
                 }
-                Slot::AfterAnswer(since) => {
+                (Slot::AfterAnswer(since), anchored) => {
                     tracing::debug!(
                         operation = op.id,
                         "rate limit: waiting for the burst's first answer"
                     );
                     let fallback = since + ANCHOR_FALLBACK;
-                    if tokio::time::timeout_at(fallback, anchored).await.is_err() {
+                    let answered = match anchored {
+                        Some(anchored) => tokio::time::timeout_at(fallback, anchored).await.is_ok(),
+                        None => false,
+                    };
+                    if !answered {
                         self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
                     }
                     now = Instant::now();
