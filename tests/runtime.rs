@@ -155,6 +155,18 @@ fn purchase_body() -> spapi_shipping::types::PurchaseShipmentRequest {
     serde_json::from_value(fixture["body"].clone()).unwrap()
 }
 
+/// Buys the request fixture's label, with the caller's key when given.
+async fn buy_label(
+    client: &Client,
+    key: Option<&str>,
+) -> Result<spapi_shipping::types::PurchaseShipmentResponse, Error> {
+    let mut call = client.purchase_shipment().body(purchase_body());
+    if let Some(key) = key {
+        call = call.x_amzn_idempotency_key(key);
+    }
+    Ok(call.send().await?.into_inner())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_cache_makes_one_token_request_for_100_concurrent_calls() {
     let server = MockServer::start_async().await;
@@ -391,14 +403,7 @@ async fn a_503_is_not_retried_for_a_purchase_without_a_key() {
         "oneClickShipment has no idempotency key"
     );
 
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(purchase_body())
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = buy_label(&client, None).await.unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(purchase.count(), 1, "keys switched off and none given");
     assert_eq!(purchase.header("x-amzn-IdempotencyKey"), [None]);
@@ -418,13 +423,8 @@ async fn every_retry_of_a_purchase_carries_the_same_generated_key() {
     .await;
     let client = builder(&server).build().unwrap();
 
-    let result = client
-        .purchase_shipment()
-        .body(purchase_body())
-        .send()
-        .await
-        .unwrap();
-    assert!(result.into_inner().payload.is_some());
+    let result = buy_label(&client, None).await.unwrap();
+    assert!(result.payload.is_some());
     let keys = api.header("x-amzn-IdempotencyKey");
     assert_eq!(keys.len(), 3);
     let key = keys[0].clone().expect("a key was generated");
@@ -436,12 +436,7 @@ async fn every_retry_of_a_purchase_carries_the_same_generated_key() {
     assert_eq!(parsed.get_version_num(), 4);
 
     // A second purchase is a new purchase: a new key.
-    client
-        .purchase_shipment()
-        .body(purchase_body())
-        .send()
-        .await
-        .unwrap();
+    buy_label(&client, None).await.unwrap();
     let keys = api.header("x-amzn-IdempotencyKey");
     assert_ne!(keys[3].as_deref(), Some(key.as_str()));
 }
@@ -479,14 +474,7 @@ async fn a_purchase_that_times_out_reports_the_key_it_was_sent_with() {
         .build()
         .unwrap();
 
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(purchase_body())
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = buy_label(&client, None).await.unwrap_err();
     let Error::Timeout {
         operation,
         attempts,
@@ -523,15 +511,9 @@ async fn an_api_error_on_a_purchase_carries_its_key() {
     let api = Scripted::start(&server, "POST", PURCHASE_PATH, "purchaseShipment", &[503]).await;
     let client = builder(&server).build().unwrap();
 
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(purchase_body())
-            .x_amzn_idempotency_key("order-1234-label-1")
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = buy_label(&client, Some("order-1234-label-1"))
+        .await
+        .unwrap_err();
     assert_eq!(api.count(), 4);
     assert_eq!(err.attempts(), Some(4));
     assert_eq!(err.idempotency_key(), Some("order-1234-label-1"));
@@ -551,11 +533,7 @@ async fn a_caller_key_is_kept_on_every_retry() {
     .await;
     let client = builder(&server).build().unwrap();
 
-    client
-        .purchase_shipment()
-        .body(purchase_body())
-        .x_amzn_idempotency_key("order-1234-label-1")
-        .send()
+    buy_label(&client, Some("order-1234-label-1"))
         .await
         .unwrap();
     assert_eq!(
