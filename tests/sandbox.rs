@@ -838,19 +838,22 @@ async fn every_operation_answers_a_realistic_request_with_its_documented_type() 
     assert_eq!(unlinked.is_unlinked, Some(true));
     assert_eq!(list_accounts().await, [("UPS".to_owned(), ups_id)]);
 
+    let list_unmanifested = || async {
+        client
+            .get_unmanifested_shipments()
+            .body(typed::<types::GetUnmanifestedShipmentsRequest>(body(
+                "getUnmanifestedShipments",
+            )))
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .unmanifested_carrier_information_list
+            .unwrap()
+    };
     // Unmanifested shipments: the Indian and the American purchase (the
     // cancelled one-click shipment is not waiting for collection).
-    let unmanifested = client
-        .get_unmanifested_shipments()
-        .body(typed::<types::GetUnmanifestedShipmentsRequest>(body(
-            "getUnmanifestedShipments",
-        )))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .unmanifested_carrier_information_list
-        .unwrap();
+    let unmanifested = list_unmanifested().await;
     assert_eq!(unmanifested.len(), 2, "{unmanifested:?}");
     let seattle = unmanifested
         .iter()
@@ -910,17 +913,7 @@ async fn every_operation_answers_a_realistic_request_with_its_documented_type() 
         .collections_form_document
         .unwrap();
     assert_eq!(again.base64_encoded_content, form.base64_encoded_content);
-    let unmanifested = client
-        .get_unmanifested_shipments()
-        .body(typed::<types::GetUnmanifestedShipmentsRequest>(body(
-            "getUnmanifestedShipments",
-        )))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .unmanifested_carrier_information_list
-        .unwrap();
+    let unmanifested = list_unmanifested().await;
     assert_eq!(unmanifested.len(), 1, "the Seattle shipment was collected");
 
     // getAccessPoints, as the fixture asks.
