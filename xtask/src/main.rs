@@ -24,7 +24,16 @@ pub const SPEC_PATH: &str = "spec/shipping-v2.json";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = repo_root();
+    let root = match std::env::current_dir()
+        .map_err(|e| format!("cannot read the current directory: {e}"))
+        .and_then(|dir| repo_root(&dir))
+    {
+        Ok(root) => root,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match args
         .iter()
         .map(String::as_str)
@@ -50,11 +59,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The repository the command was run in: `start` or its nearest ancestor
+/// that holds both `xtask/Cargo.toml` and the spec's folder.
+///
+/// Found at run time, not from `env!("CARGO_MANIFEST_DIR")`: cargo does not
+/// rebuild xtask for a copied tree that shares a target dir (its fingerprints
+/// are relative and a copy keeps mtimes), so a compiled-in path would make
+/// `cargo xtask` in a copy (as `.ci/run`'s scratch re-import does) read and
+/// write the original checkout, or a deleted one.
+fn repo_root(start: &Path) -> Result<PathBuf, String> {
+    let spec_dir = Path::new(SPEC_PATH)
         .parent()
-        .expect("xtask lives one level below the repository root")
-        .to_path_buf()
+        .expect("SPEC_PATH has a folder");
+    start
+        .ancestors()
+        .find(|dir| dir.join("xtask/Cargo.toml").is_file() && dir.join(spec_dir).is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            format!(
+                "{} is not inside a spapi-shipping checkout (no xtask/Cargo.toml and spec/ in it or above it)",
+                start.display()
+            )
+        })
 }
 
 /// Reads and validates the committed spec.
@@ -123,4 +149,35 @@ fn import_upstream(root: &Path, file: &Path) -> Result<(), String> {
     derived::write_atomically(&spec_path, &derived::to_pretty_json(&spec))?;
     println!("wrote {SPEC_PATH}");
     regen(root, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-root-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_root_is_found_from_the_current_directory_not_the_build() {
+        let copy = scratch("copy");
+        std::fs::create_dir_all(copy.join("xtask/src")).unwrap();
+        std::fs::create_dir_all(copy.join("spec")).unwrap();
+        std::fs::write(copy.join("xtask/Cargo.toml"), "").unwrap();
+        assert_eq!(repo_root(&copy).unwrap(), copy);
+        assert_eq!(repo_root(&copy.join("xtask/src")).unwrap(), copy);
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+
+    #[test]
+    fn outside_a_checkout_is_an_error_naming_the_directory() {
+        let elsewhere = scratch("elsewhere");
+        let err = repo_root(&elsewhere).unwrap_err();
+        assert!(err.contains(&elsewhere.display().to_string()), "{err}");
+        std::fs::remove_dir_all(&elsewhere).unwrap();
+    }
 }
