@@ -47,6 +47,62 @@ const MAX_REF_HOPS: usize = 32;
 /// Longest rendering of an offending value inside a message.
 const MAX_PREVIEW: usize = 60;
 
+/// What the client does with a request that breaks the spec's constraints
+/// ([`ClientBuilder::validation`](crate::ClientBuilder::validation),
+/// `SP_API_VALIDATION`, the CLI's `--no-validate`).
+///
+/// Amazon's model is stricter than Amazon in places (issue 10: UK and India
+/// addresses without `stateOrRegion` are accepted by the live service), so
+/// the check that protects against typos must not be the last word. The
+/// generated types' own constraints (a constrained string's length, for
+/// example) apply whatever this setting says: a typed value cannot hold what
+/// they refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Validation {
+    /// Refuse the request with [`crate::Error::InvalidRequest`] naming every
+    /// violation; nothing is sent (the default).
+    #[default]
+    Enforce,
+    /// Log the violations (`tracing` WARN, with the operation) and send the
+    /// request anyway.
+    Warn,
+    /// Send without checking.
+    Off,
+}
+
+impl Validation {
+    /// The name `SP_API_VALIDATION` takes: `enforce`, `warn` or `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Validation::Enforce => "enforce",
+            Validation::Warn => "warn",
+            Validation::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Validation {
+    type Err = String;
+
+    /// `enforce`, `warn` or `off`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "enforce" => Ok(Validation::Enforce),
+            "warn" => Ok(Validation::Warn),
+            "off" => Ok(Validation::Off),
+            _ => Err(format!(
+                "{s:?} is not a validation mode; expected enforce, warn or off"
+            )),
+        }
+    }
+}
+
 /// One constraint a request breaks.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
