@@ -574,6 +574,61 @@ mod tests {
         assert_eq!(source.url(), Some(&url), "the fragment is gone");
     }
 
+    fn api(errors: Vec<types::Error>, body_prefix: Option<&str>) -> Error {
+        Error::Api(Box::new(ApiError {
+            operation: Some("purchaseShipment".into()),
+            status: 400,
+            errors,
+            body_prefix: body_prefix.map(str::to_owned),
+            request_id: Some("req-1".into()),
+            rate_limit: None,
+            attempts: 1,
+            idempotency_key: None,
+        }))
+    }
+
+    fn amazon_error(code: &str, message: &str, details: Option<&str>) -> types::Error {
+        types::Error {
+            code: code.into(),
+            message: message.into(),
+            details: details.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn display_shows_every_error_with_its_details_and_leaves_out_empty_parts() {
+        let err = api(
+            vec![
+                amazon_error(
+                    "InvalidInput",
+                    "An invalid documentation specification was provided",
+                    Some("dpi 203 is not in supportedDPIs [300]"),
+                ),
+                amazon_error(
+                    "InvalidInput",
+                    "The requested value added services are invalid",
+                    Some(""),
+                ),
+                amazon_error("Unknown", "", Some("only details")),
+            ],
+            None,
+        );
+        assert_eq!(
+            err.to_string(),
+            "API error in purchaseShipment: HTTP 400, request id req-1; \
+             InvalidInput: An invalid documentation specification was provided \
+             (dpi 203 is not in supportedDPIs [300]); \
+             InvalidInput: The requested value added services are invalid; \
+             Unknown (only details)"
+        );
+        let err = api(Vec::new(), Some("<html>"));
+        assert!(
+            err.to_string()
+                .ends_with("; the body is not Amazon's error list: \"<html>\""),
+            "{err}"
+        );
+    }
+
     #[test]
     fn an_error_from_outside_a_call_counts_one_attempt_and_no_key() {
         let err = Error::from(

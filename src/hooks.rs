@@ -17,8 +17,8 @@ use crate::auth::{AccessToken, TokenProvider};
 use crate::error::{ATTEMPTS_HEADER, CallContext, HookFailure, KEY_HEADER, OPERATION_HEADER};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
-use crate::retry::{self, Failure, OperationClass, RetryPolicy};
 use crate::region::Region;
+use crate::retry::{self, Failure, OperationClass, RetryPolicy};
 use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 
@@ -133,9 +133,11 @@ impl ClientHooks<Inner> for Client {
                     headers.insert(BUSINESS_ID_HEADER, value);
                 }
                 None if rt.amazon_default_unlogged.swap(false, Ordering::Relaxed) => {
-                    let region = rt.region.map_or("an endpoint without a region".into(), |r| {
-                        format!("the {r} region")
-                    });
+                    let region = rt
+                        .region
+                        .map_or("an endpoint without a region".into(), |r| {
+                            format!("the {r} region")
+                        });
                     tracing::warn!(
                         "no shipping business configured for {region}: requests without \
                          x-amzn-shipping-business-id are answered as AmazonShipping_UK, \
