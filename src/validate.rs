@@ -161,6 +161,19 @@ pub fn check_request(
     out
 }
 
+/// Checks a request body against the operation's requestBody schema only
+/// (no parameters): what the CLI checks in a `--json-body` before the
+/// generated code deserialises it into the typed request, which would drop
+/// unknown fields silently. `operation_id` is the spec operationId; an
+/// unknown operation, or one without a body, has no violations.
+pub fn check_request_body(operation_id: &str, body: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let Some(request_body) = operations().get(operation_id).and_then(|op| op.body) {
+        check_body(request_body, Some(body), &mut out);
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------
 // The spec
 
