@@ -642,6 +642,19 @@ mod tests {
     }
 
     #[test]
+    fn a_body_alone_is_checked_without_the_parameters() {
+        let mut body = rates_body();
+        body["shipDte"] = json!("2024-01-01T00:00:00Z");
+        // getTracking has required query parameters but no body: nothing.
+        assert_eq!(check_request_body("getTracking", &body), []);
+        assert_eq!(
+            check_request_body("getRates", &body),
+            [violation("shipDte", "unknown field")]
+        );
+        assert_eq!(check_request_body("noSuchOperation", &body), []);
+    }
+
+    #[test]
     fn embedded_spec_parses_and_indexes_all_twenty_operations() {
         assert!(spec().is_object());
         assert_eq!(operations().len(), 20);
