@@ -5,15 +5,32 @@
 //! runtime had to decode every body twice (once to check it, once in
 //! progenitor). Done on the generated syntax tree, like `open_enums`:
 //! progenitor has no setting for it.
+//!
+//! The same pass sends every error answer through
+//! `crate::decode::error_response`: the arms of documented error statuses
+//! (`Error::ErrorResponse(ResponseValue::from_response(response).await?)`)
+//! and the catch-all `_ => Err(Error::UnexpectedResponse(response))`, which
+//! dropped Amazon's `errors[]` for any status the spec does not list (a 422,
+//! a 502 from a gateway). Amazon's error list is read whatever the status;
+//! a body that is not one stays an API error with its first bytes, never an
+//! undecodable response. The pass panics (fails the build) when a `send`
+//! has no catch-all arm to rewrite.
 
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprCall, ExprStruct, ImplItemFn, Lit, Member, parse_quote};
 
 /// Rewrites every `ResponseValue::from_response(response)` in the builders'
-/// `send` methods; returns how many calls changed.
+/// `send` methods, and every error arm; returns how many success decodings
+/// changed.
 pub fn apply(file: &mut syn::File) -> usize {
     let mut rewriter = Rewriter::default();
     rewriter.visit_file_mut(file);
+    assert!(
+        rewriter.error_arms >= rewriter.sends,
+        "{} error arms rewritten for {} operations; progenitor's output changed shape",
+        rewriter.error_arms,
+        rewriter.sends
+    );
     rewriter.changed
 }
 
@@ -22,6 +39,12 @@ struct Rewriter {
     /// The `OperationInfo::operation_id` of the `send` being visited.
     operation: Option<String>,
     changed: usize,
+    /// `send` methods visited.
+    sends: usize,
+    /// Error arms rewritten, in all.
+    error_arms: usize,
+    /// Catch-all arms rewritten in the `send` being visited.
+    catch_alls: usize,
 }
 
 impl VisitMut for Rewriter {
@@ -35,11 +58,27 @@ impl VisitMut for Rewriter {
             panic!("a generated `send` without OperationInfo; progenitor's output changed shape");
         };
         self.operation = Some(id);
+        self.catch_alls = 0;
         visit_mut::visit_impl_item_fn_mut(self, f);
+        assert_eq!(
+            self.catch_alls,
+            1,
+            "{}: no `_ => Err(Error::UnexpectedResponse(response))` arm; progenitor's output changed shape",
+            self.operation.as_deref().unwrap_or_default()
+        );
+        self.sends += 1;
         self.operation = None;
     }
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let (Some(_), Expr::Call(call)) = (&self.operation, &*expr)
+            && let Some((response, catch_all)) = error_arm(call)
+        {
+            *expr = parse_quote!(crate::decode::error_response(#response).await);
+            self.error_arms += 1;
+            self.catch_alls += usize::from(catch_all);
+            return;
+        }
         visit_mut::visit_expr_mut(self, expr);
         let Some(operation) = &self.operation else {
             return;
@@ -55,6 +94,11 @@ impl VisitMut for Rewriter {
 }
 
 fn is_from_response(call: &ExprCall) -> bool {
+    calls(call, &["ResponseValue", "from_response"])
+}
+
+/// Whether `call` calls a function whose path ends with `names`.
+fn calls(call: &ExprCall, names: &[&str]) -> bool {
     let Expr::Path(path) = &*call.func else {
         return false;
     };
@@ -64,7 +108,30 @@ fn is_from_response(call: &ExprCall) -> bool {
         .iter()
         .map(|s| s.ident.to_string())
         .collect();
-    segments.ends_with(&["ResponseValue".to_owned(), "from_response".to_owned()])
+    segments.ends_with(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+}
+
+/// For `Error::UnexpectedResponse(response)` (the catch-all arm, `true`) and
+/// `Error::ErrorResponse(ResponseValue::from_response(response).await?)`
+/// (a documented error status, `false`): the response expression.
+fn error_arm(call: &ExprCall) -> Option<(Expr, bool)> {
+    let arg = call.args.first().filter(|_| call.args.len() == 1)?;
+    if calls(call, &["Error", "UnexpectedResponse"]) {
+        return Some((arg.clone(), true));
+    }
+    if !calls(call, &["Error", "ErrorResponse"]) {
+        return None;
+    }
+    let Expr::Try(attempt) = arg else { return None };
+    let Expr::Await(awaited) = &*attempt.expr else {
+        return None;
+    };
+    match &*awaited.base {
+        Expr::Call(inner) if is_from_response(inner) && inner.args.len() == 1 => {
+            Some((inner.args[0].clone(), false))
+        }
+        _ => None,
+    }
 }
 
 /// Finds `OperationInfo { operation_id: "..." }`.

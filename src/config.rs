@@ -12,6 +12,7 @@ use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::region::Region;
 use crate::retry::RetryPolicy;
 use crate::types::ShippingBusinessId;
+use crate::validate::Validation;
 
 /// Settings for a [`Client`]; start from [`Client::builder`].
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
     idempotency_keys: bool,
+    validation: Validation,
 }
 
 impl Default for ClientBuilder {
@@ -47,6 +49,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             http: None,
             idempotency_keys: true,
+            validation: Validation::Enforce,
         }
     }
 }
@@ -103,8 +106,16 @@ impl ClientBuilder {
     }
 
     /// The shipping business sent on every request that does not set its
-    /// own. Without one no header is sent and Amazon applies its default,
-    /// `AmazonShipping_UK`.
+    /// own `x_amzn_shipping_business_id`.
+    ///
+    /// Without one, the client sends its region's business: `AmazonShipping_US`
+    /// in North America, `AmazonShipping_JP` in the Far East, because Amazon
+    /// answers a request without the header as `AmazonShipping_UK`, which for
+    /// a US or Japanese seller gives plausible-looking wrong answers (issue
+    /// 10). In Europe, which serves several businesses, and when only an
+    /// [`endpoint`](Self::endpoint) says where, no header is sent, Amazon's
+    /// default (`AmazonShipping_UK`) applies, and the client logs that once
+    /// (`tracing` WARN).
     pub fn business_id(mut self, business: ShippingBusinessId) -> Self {
         self.business_id = Some(business);
         self
@@ -155,6 +166,16 @@ impl ClientBuilder {
         self
     }
 
+    /// What to do with a request that breaks the spec's constraints
+    /// (default [`Validation::Enforce`]: refuse it, nothing is sent).
+    /// [`Validation::Warn`] logs and sends, [`Validation::Off`] sends without
+    /// checking: the escape hatch for a body Amazon accepts though its model
+    /// forbids it.
+    pub fn validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
     /// Reads the environment:
     ///
     /// | variable | meaning |
@@ -164,7 +185,8 @@ impl ClientBuilder {
     /// | `SP_API_SANDBOX` | `true` selects Amazon's sandbox hosts |
     /// | `SP_API_ENDPOINT` | overrides the base URL |
     /// | `LWA_ENDPOINT` | overrides the token URL |
-    /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK` |
+    /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK`; unset: `AmazonShipping_US` in `na`, `AmazonShipping_JP` in `fe`, Amazon's default (`AmazonShipping_UK`, logged once) otherwise, see [`business_id`](Self::business_id) |
+    /// | `SP_API_VALIDATION` | `enforce` (default), `warn` or `off`, see [`validation`](Self::validation) |
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -198,6 +220,12 @@ impl ClientBuilder {
         }
         if let Some(id) = get("AMAZON_SHIPPING_BUSINESS_ID") {
             builder = builder.business_id(parse_business_id("AMAZON_SHIPPING_BUSINESS_ID", &id)?);
+        }
+        if let Some(mode) = get("SP_API_VALIDATION") {
+            let mode = mode
+                .parse::<Validation>()
+                .map_err(|e| ConfigError::new("SP_API_VALIDATION", e))?;
+            builder = builder.validation(mode);
         }
         if builder.region.is_none() && builder.endpoint.is_none() && builder.business_id.is_none() {
             return Err(ConfigError::new(
@@ -252,13 +280,21 @@ impl ClientBuilder {
         };
         let user_agent = HeaderValue::from_str(&user_agent(self.user_agent_suffix.as_deref()))
             .map_err(|_| ConfigError::new("user_agent_suffix", "not a valid header value"))?;
+        let business_id = self.business_id.or(match region {
+            Some(Region::NorthAmerica) => Some(ShippingBusinessId::AmazonShippingUs),
+            Some(Region::FarEast) => Some(ShippingBusinessId::AmazonShippingJp),
+            Some(Region::Europe) | None => None,
+        });
         let runtime = Runtime {
             tokens,
             limiter: RateLimiter::new(self.rate_limit.clone()),
             retry: self.retry.clone(),
-            business_id: self.business_id,
+            business_id,
+            region,
             user_agent,
             idempotency_keys: self.idempotency_keys,
+            validation: self.validation,
+            amazon_default_unlogged: std::sync::atomic::AtomicBool::new(true),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))

@@ -95,6 +95,49 @@ where
     }
 }
 
+/// What an error answer's body was when it was not Amazon's error list:
+/// recorded on the response progenitor returns as `UnexpectedResponse`,
+/// where the conversion into [`crate::Error::Api`] reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct UnlistedBody {
+    /// The first bytes of the body (see [`body_prefix`]).
+    pub(crate) prefix: String,
+}
+
+/// An error answer, whatever its status (a documented error status, or one
+/// the spec does not list: a 422, a gateway's 502): Amazon's `errors[]`
+/// when the body is an error list (progenitor's `ErrorResponse`, which
+/// becomes [`crate::Error::Api`] with the list), otherwise progenitor's
+/// `UnexpectedResponse` carrying the body's first bytes ([`UnlistedBody`]).
+/// build/decode_once.rs points every generated error arm here; progenitor
+/// alone drops the body of a status the spec does not list.
+pub(crate) async fn error_response(
+    response: reqwest::Response,
+) -> ProgenitorError<types::ErrorList> {
+    use reqwest::ResponseBuilderExt as _;
+    let status = response.status();
+    let url = response.url().clone();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = match collect(body).await {
+        Ok(body) => body,
+        Err(e) => return ProgenitorError::ResponseBodyError(e),
+    };
+    if let Ok(list) = serde_json::from_slice::<types::ErrorList>(&body) {
+        return ProgenitorError::ErrorResponse(ResponseValue::new(list, status, parts.headers));
+    }
+    let mut rebuilt = http::Response::builder()
+        .status(parts.status)
+        .version(parts.version)
+        .url(url)
+        .extension(UnlistedBody {
+            prefix: body_prefix(&body),
+        })
+        .body(body)
+        .expect("status and version come from a valid response");
+    *rebuilt.headers_mut() = parts.headers;
+    ProgenitorError::UnexpectedResponse(reqwest::Response::from(rebuilt))
+}
+
 /// The whole body; the runtime has usually buffered it already, so this
 /// only moves the bytes.
 pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes> {

@@ -26,8 +26,10 @@ const CUSTOM_PREFIX: &str = "spapi-shipping failure: ";
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Amazon answered with an error status and its `errors` list. Check
-    /// `errors[].code`/`message`; quote `request_id` to Amazon support.
+    /// Amazon answered with an error status (any status: documented or not,
+    /// such as a 422 or a gateway's 502 after the last retry) and, when the
+    /// body is one, its `errors` list. Check `errors[].details`, then
+    /// `code`/`message`; quote `request_id` to Amazon support.
     Api(Box<ApiError>),
     /// Amazon kept answering 429 until the retry budget ran out: lower the
     /// call rate or raise the retry bounds.
@@ -84,8 +86,13 @@ pub struct ApiError {
     pub operation: Option<String>,
     /// HTTP status.
     pub status: u16,
-    /// Amazon's `errors` list (`code`, `message`, `details`).
+    /// Amazon's `errors` list (`code`, `message`, `details`); empty when
+    /// the body is not an error list (see `body_prefix`).
     pub errors: Vec<types::Error>,
+    /// The first bytes of the body (lossy UTF-8, at most 256 bytes) when it
+    /// is not Amazon's error list (an HTML page from a gateway, an empty
+    /// body); `None` when `errors` was read from it.
+    pub body_prefix: Option<String>,
     /// `x-amzn-RequestId`, for Amazon support.
     pub request_id: Option<String>,
     /// `x-amzn-RateLimit-Limit`: the rate Amazon applied, requests per second.
@@ -279,13 +286,23 @@ impl fmt::Display for ApiDisplay<'_> {
         if e.attempts > 1 {
             write!(f, ", after {} attempts", e.attempts)?;
         }
+        // Every part Amazon filled in, `details` above all: it is often the
+        // only text that says what to change. Empty parts are left out.
         for err in &e.errors {
-            write!(f, "; {}: {}", err.code, err.message)?;
-            if let Some(details) = &err.details {
-                write!(f, " ({details})")?;
+            let filled = |s: &str| !s.trim().is_empty();
+            write!(f, "; {}", err.code)?;
+            if filled(&err.message) {
+                write!(f, ": {}", err.message.trim())?;
+            }
+            if let Some(details) = err.details.as_deref().filter(|d| filled(d)) {
+                write!(f, " ({})", details.trim())?;
             }
         }
-        Ok(())
+        match e.body_prefix.as_deref() {
+            Some("") => write!(f, "; empty body"),
+            Some(prefix) => write!(f, "; the body is not Amazon's error list: {prefix:?}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -341,11 +358,17 @@ impl From<progenitor_client::Error<types::ErrorList>> for Error {
             P::ErrorResponse(rv) => {
                 let headers = rv.headers().clone();
                 let status = rv.status().as_u16();
-                api_error(status, &headers, rv.into_inner().errors)
+                api_error(status, &headers, rv.into_inner().errors, None)
             }
             P::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();
-                api_error(status, response.headers(), Vec::new())
+                // `decode::error_response` records a body that is not an
+                // error list; a response from elsewhere has no record.
+                let prefix = response
+                    .extensions()
+                    .get::<crate::decode::UnlistedBody>()
+                    .map(|body| body.prefix.clone());
+                api_error(status, response.headers(), Vec::new(), prefix)
             }
             P::CommunicationError(source)
             | P::ResponseBodyError(source)
@@ -373,6 +396,7 @@ fn api_error(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     errors: Vec<types::Error>,
+    body_prefix: Option<String>,
 ) -> Error {
     let text = |name: &str| {
         headers
@@ -384,6 +408,7 @@ fn api_error(
         operation: text(OPERATION_HEADER),
         status,
         errors,
+        body_prefix,
         request_id: text("x-amzn-requestid"),
         rate_limit: text("x-amzn-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
         attempts: text(ATTEMPTS_HEADER)
@@ -547,6 +572,61 @@ mod tests {
         assert_eq!(attempts, 3);
         assert_eq!(idempotency_key.as_deref(), Some("order 7&label=1"));
         assert_eq!(source.url(), Some(&url), "the fragment is gone");
+    }
+
+    fn api(errors: Vec<types::Error>, body_prefix: Option<&str>) -> Error {
+        Error::Api(Box::new(ApiError {
+            operation: Some("purchaseShipment".into()),
+            status: 400,
+            errors,
+            body_prefix: body_prefix.map(str::to_owned),
+            request_id: Some("req-1".into()),
+            rate_limit: None,
+            attempts: 1,
+            idempotency_key: None,
+        }))
+    }
+
+    fn amazon_error(code: &str, message: &str, details: Option<&str>) -> types::Error {
+        types::Error {
+            code: code.into(),
+            message: message.into(),
+            details: details.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn display_shows_every_error_with_its_details_and_leaves_out_empty_parts() {
+        let err = api(
+            vec![
+                amazon_error(
+                    "InvalidInput",
+                    "An invalid documentation specification was provided",
+                    Some("dpi 203 is not in supportedDPIs [300]"),
+                ),
+                amazon_error(
+                    "InvalidInput",
+                    "The requested value added services are invalid",
+                    Some(""),
+                ),
+                amazon_error("Unknown", "", Some("only details")),
+            ],
+            None,
+        );
+        assert_eq!(
+            err.to_string(),
+            "API error in purchaseShipment: HTTP 400, request id req-1; \
+             InvalidInput: An invalid documentation specification was provided \
+             (dpi 203 is not in supportedDPIs [300]); \
+             InvalidInput: The requested value added services are invalid; \
+             Unknown (only details)"
+        );
+        let err = api(Vec::new(), Some("<html>"));
+        assert!(
+            err.to_string()
+                .ends_with("; the body is not Amazon's error list: \"<html>\""),
+            "{err}"
+        );
     }
 
     #[test]

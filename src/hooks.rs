@@ -4,6 +4,7 @@
 //! per-operation code.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +17,10 @@ use crate::auth::{AccessToken, TokenProvider};
 use crate::error::{ATTEMPTS_HEADER, CallContext, HookFailure, KEY_HEADER, OPERATION_HEADER};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::region::Region;
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
 use crate::types::ShippingBusinessId;
+use crate::validate::Validation;
 
 const ACCESS_TOKEN_HEADER: &str = "x-amz-access-token";
 const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
@@ -41,9 +44,17 @@ pub(crate) struct Runtime {
     pub(crate) tokens: Option<TokenProvider>,
     pub(crate) limiter: RateLimiter,
     pub(crate) retry: RetryPolicy,
+    /// The configured business, or the region's (see
+    /// `ClientBuilder::business_id`); `None`: Amazon's default applies.
     pub(crate) business_id: Option<ShippingBusinessId>,
+    /// The configured region, if any (for the log line).
+    pub(crate) region: Option<Region>,
     pub(crate) user_agent: HeaderValue,
     pub(crate) idempotency_keys: bool,
+    pub(crate) validation: Validation,
+    /// Whether the log line saying Amazon's default business applies is
+    /// still to be written (once per client).
+    pub(crate) amazon_default_unlogged: AtomicBool,
 }
 
 impl Default for Runtime {
@@ -53,9 +64,12 @@ impl Default for Runtime {
             limiter: RateLimiter::new(RateLimitSettings::default()),
             retry: RetryPolicy::default(),
             business_id: None,
+            region: None,
             user_agent: HeaderValue::from_str(&crate::config::user_agent(None))
                 .expect("the default user agent is a valid header"),
             idempotency_keys: true,
+            validation: Validation::Enforce,
+            amazon_default_unlogged: AtomicBool::new(true),
         }
     }
 }
@@ -88,24 +102,51 @@ impl ClientHooks<Inner> for Client {
         let op = operations::find(info.operation_id);
         if let Some(op) = op {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
-            let violations = check_request(op, request);
-            if !violations.is_empty() {
+            let violations = match rt.validation {
+                Validation::Off => Vec::new(),
+                Validation::Enforce | Validation::Warn => check_request(op, request),
+            };
+            if !violations.is_empty() && rt.validation == Validation::Enforce {
                 let failure = HookFailure::InvalidRequest {
                     operation: op.id.to_owned(),
                     violations,
                 };
                 return Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)));
             }
+            if !violations.is_empty() {
+                let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    operation = op.id,
+                    violations = %list.join("; "),
+                    "the request breaks the spec's constraints; sending it anyway (validation: warn)"
+                );
+            }
         }
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         // The per-call header parameter, when set, wins over the default.
-        if let Some(business) = rt.business_id
-            && !headers.contains_key(BUSINESS_ID_HEADER)
-        {
-            let value =
-                HeaderValue::from_str(&business.to_string()).expect("business ids are header-safe");
-            headers.insert(BUSINESS_ID_HEADER, value);
+        if !headers.contains_key(BUSINESS_ID_HEADER) {
+            match rt.business_id {
+                Some(business) => {
+                    let value = HeaderValue::from_str(&business.to_string())
+                        .expect("business ids are header-safe");
+                    headers.insert(BUSINESS_ID_HEADER, value);
+                }
+                None if rt.amazon_default_unlogged.swap(false, Ordering::Relaxed) => {
+                    let region = rt
+                        .region
+                        .map_or("an endpoint without a region".into(), |r| {
+                            format!("the {r} region")
+                        });
+                    tracing::warn!(
+                        "no shipping business configured for {region}: requests without \
+                         x-amzn-shipping-business-id are answered as AmazonShipping_UK, \
+                         Amazon's default; set ClientBuilder::business_id or \
+                         AMAZON_SHIPPING_BUSINESS_ID (logged once per client)"
+                    );
+                }
+                None => {}
+            }
         }
         let keyed = op.is_some_and(|op| retry::takes_idempotency_key(op.id));
         if keyed && rt.idempotency_keys && !headers.contains_key(IDEMPOTENCY_HEADER) {

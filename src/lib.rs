@@ -32,6 +32,7 @@ pub use error::{ApiError, ConfigError, Error, Undecodable};
 pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, types};
 pub use hooks::Inner;
 pub use region::Region;
+pub use validate::Validation;
 
 /// progenitor's error, what the generated operation builders return; `?`
 /// converts it into [`Error`].

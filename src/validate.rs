@@ -47,6 +47,62 @@ const MAX_REF_HOPS: usize = 32;
 /// Longest rendering of an offending value inside a message.
 const MAX_PREVIEW: usize = 60;
 
+/// What the client does with a request that breaks the spec's constraints
+/// ([`ClientBuilder::validation`](crate::ClientBuilder::validation),
+/// `SP_API_VALIDATION`, the CLI's `--no-validate`).
+///
+/// Amazon's model is stricter than Amazon in places (issue 10: UK and India
+/// addresses without `stateOrRegion` are accepted by the live service), so
+/// the check that protects against typos must not be the last word. The
+/// generated types' own constraints (a constrained string's length, for
+/// example) apply whatever this setting says: a typed value cannot hold what
+/// they refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Validation {
+    /// Refuse the request with [`crate::Error::InvalidRequest`] naming every
+    /// violation; nothing is sent (the default).
+    #[default]
+    Enforce,
+    /// Log the violations (`tracing` WARN, with the operation) and send the
+    /// request anyway.
+    Warn,
+    /// Send without checking.
+    Off,
+}
+
+impl Validation {
+    /// The name `SP_API_VALIDATION` takes: `enforce`, `warn` or `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Validation::Enforce => "enforce",
+            Validation::Warn => "warn",
+            Validation::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Validation {
+    type Err = String;
+
+    /// `enforce`, `warn` or `off`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "enforce" => Ok(Validation::Enforce),
+            "warn" => Ok(Validation::Warn),
+            "off" => Ok(Validation::Off),
+            _ => Err(format!(
+                "{s:?} is not a validation mode; expected enforce, warn or off"
+            )),
+        }
+    }
+}
+
 /// One constraint a request breaks.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
@@ -101,6 +157,19 @@ pub fn check_request(
     }
     for param in &operation.params {
         check_parameter(param, query, headers, &mut out);
+    }
+    out
+}
+
+/// Checks a request body against the operation's requestBody schema only
+/// (no parameters): what the CLI checks in a `--json-body` before the
+/// generated code deserialises it into the typed request, which would drop
+/// unknown fields silently. `operation_id` is the spec operationId; an
+/// unknown operation, or one without a body, has no violations.
+pub fn check_request_body(operation_id: &str, body: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let Some(request_body) = operations().get(operation_id).and_then(|op| op.body) {
+        check_body(request_body, Some(body), &mut out);
     }
     out
 }
@@ -570,6 +639,19 @@ mod tests {
         let mut out = Vec::new();
         check_value(schema, value, "", &mut out);
         out
+    }
+
+    #[test]
+    fn a_body_alone_is_checked_without_the_parameters() {
+        let mut body = rates_body();
+        body["shipDte"] = json!("2024-01-01T00:00:00Z");
+        // getTracking has required query parameters but no body: nothing.
+        assert_eq!(check_request_body("getTracking", &body), []);
+        assert_eq!(
+            check_request_body("getRates", &body),
+            [violation("shipDte", "unknown field")]
+        );
+        assert_eq!(check_request_body("noSuchOperation", &body), []);
     }
 
     #[test]

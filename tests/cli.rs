@@ -9,6 +9,8 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -503,7 +505,7 @@ async fn usage_errors_exit_2() {
         ),
         (
             &["get-rates", "--json-body", "/nonexistent/get-rates.json"],
-            "failed to read",
+            "failed to read /nonexistent/get-rates.json",
         ),
     ];
     for (args, expected) in cases {
@@ -520,23 +522,210 @@ async fn usage_errors_exit_2() {
     )
     .await;
     assert_eq!(run.code(), Some(2), "{run:#?}");
-    assert!(run.stderr.contains("failed to parse"), "{}", run.stderr);
-    // A body that breaks the spec's constraints: refused before sending.
-    let mut long = get_rates_body();
-    long["shipTo"]["addressLine1"] = json!("x".repeat(61));
-    let run = spapi_shipping(
-        &["get-rates", "--json-body", "-"],
-        &env,
-        Some(&long.to_string()),
-    )
-    .await;
-    assert_eq!(run.code(), Some(2), "{run:#?}");
     assert!(
         run.stderr
-            .contains("failed to parse standard input: longer than 60 characters"),
+            .contains("invalid request in getRates: standard input breaks the spec's constraints"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("  shipTo: expected an object, found number"),
         "{}",
         run.stderr
     );
     assert_eq!(sandbox.executed("getRates"), 0);
     assert_eq!(sandbox.executed("getTracking"), 0);
+}
+
+// ---------------------------------------------------------------------------
+// `--json-body` checks
+
+/// An SP-API endpoint and an LWA token endpoint on 127.0.0.1 that answer
+/// anything with 500 and count what reaches them: the checks below must
+/// leave both untouched.
+struct Untouchable {
+    api: httpmock::MockServer,
+    lwa: httpmock::MockServer,
+    received: Arc<AtomicUsize>,
+}
+
+impl Untouchable {
+    async fn start() -> Self {
+        let api = httpmock::MockServer::start_async().await;
+        let lwa = httpmock::MockServer::start_async().await;
+        let received = Arc::new(AtomicUsize::new(0));
+        for server in [&api, &lwa] {
+            let count = received.clone();
+            server
+                .mock_async(move |_, then| {
+                    then.respond_with(move |_: &httpmock::HttpMockRequest| {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        httpmock::HttpMockResponse::from(
+                            http::Response::builder()
+                                .status(500)
+                                .body(String::new())
+                                .unwrap(),
+                        )
+                    });
+                })
+                .await;
+        }
+        Self { api, lwa, received }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LWA_APP_ID", "amzn1.application-oa2-client.test".to_owned()),
+            ("LWA_CLIENT_SECRET", "secret".to_owned()),
+            ("SP_API_REFRESH_TOKEN", "Atzr|refresh".to_owned()),
+            ("SP_API_ENDPOINT", self.api.base_url()),
+            ("LWA_ENDPOINT", self.lwa.url("/auth/o2/token")),
+        ]
+    }
+
+    fn assert_untouched(&self) {
+        assert_eq!(
+            self.received.load(Ordering::SeqCst),
+            0,
+            "nothing reached the API or the token endpoint"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_is_checked_as_written_and_every_violation_named_by_its_path() {
+    let servers = Untouchable::start().await;
+    let mut body = get_rates_body();
+    body["shipTo"]["addressLine1"] = json!("x".repeat(61));
+    body["shipDte"] = body["shipDate"].take();
+    body.as_object_mut().unwrap().remove("shipDate");
+    body["packages"][0]["dimensions"]["unit"] = json!("FURLONG");
+    let run = spapi_shipping(
+        &["get-rates", "--json-body", "-"],
+        &servers.env(),
+        Some(&serde_json::to_string_pretty(&body).unwrap()),
+    )
+    .await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert_eq!(run.stdout, "");
+    for expected in [
+        "invalid request in getRates: standard input breaks the spec's constraints; nothing was sent",
+        "\n  shipTo.addressLine1: longer than 60 characters (61)",
+        "\n  packages[0].dimensions.unit: \"FURLONG\" is not one of",
+        "\n  shipDte: unknown field",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in {}",
+            run.stderr
+        );
+    }
+    servers.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_or_not_an_object_is_named_with_line_and_column() {
+    let servers = Untouchable::start().await;
+    let dir = TempDir::new("not-json");
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, "{\n  \"rateId\": ,\n}").unwrap();
+    let file = file.to_str().unwrap();
+    let cases: &[(&[&str], Option<&str>, String)] = &[
+        (
+            &["purchase-shipment", "--json-body", file],
+            None,
+            format!("{file} is not JSON: expected value at line 2, column 13"),
+        ),
+        // --no-validate skips the spec, not the syntax.
+        (
+            &["--no-validate", "purchase-shipment", "--json-body", file],
+            None,
+            format!("{file} is not JSON: expected value at line 2, column 13"),
+        ),
+        (
+            &["get-rates", "--json-body", "-"],
+            Some("\n\n  [1, 2]"),
+            "standard input is not a JSON object: the request body must be an object, \
+             found an array at line 3, column 3"
+                .to_owned(),
+        ),
+    ];
+    for (args, stdin, expected) in cases {
+        let run = spapi_shipping(args, &servers.env(), *stdin).await;
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.contains(expected.as_str()),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "");
+    }
+    servers.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_validate_and_warn_send_a_body_the_spec_refuses() {
+    let sandbox = Sandbox::start().await;
+    let mut body = get_rates_body();
+    body["note"] = json!("a field Amazon's model does not have");
+    let body = body.to_string();
+
+    let run = spapi_shipping(
+        &["--no-validate", "get-rates", "--json-body", "-"],
+        &sandbox_env(&sandbox),
+        Some(&body),
+    )
+    .await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert_eq!(run.stderr, "", "nothing to say with --no-validate");
+    assert_eq!(sandbox.executed("getRates"), 1);
+
+    let mut env = sandbox_env(&sandbox);
+    env.push(("SP_API_VALIDATION", "warn".to_owned()));
+    let run = spapi_shipping(&["get-rates", "--json-body", "-"], &env, Some(&body)).await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("warning: standard input breaks the spec's constraints for getRates")
+            && run.stderr.contains("\n  note: unknown field"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.executed("getRates"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_a_flag_replaces_is_not_held_against_the_body() {
+    let sandbox = Sandbox::start().await;
+    let env = sandbox_env(&sandbox);
+    // An open enum takes any string, so only the spec check sees this one.
+    let mut body = get_rates_body();
+    body["shipmentType"] = json!("WHOLESALE");
+    let body = body.to_string();
+
+    let run = spapi_shipping(&["get-rates", "--json-body", "-"], &env, Some(&body)).await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("\n  shipmentType: \"WHOLESALE\" is not one of FORWARD, RETURNS"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.executed("getRates"), 0);
+
+    let run = spapi_shipping(
+        &[
+            "get-rates",
+            "--json-body",
+            "-",
+            "--shipment-type",
+            "FORWARD",
+        ],
+        &env,
+        Some(&body),
+    )
+    .await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert_eq!(sandbox.executed("getRates"), 1);
 }
