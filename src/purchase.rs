@@ -617,9 +617,9 @@ impl fmt::Display for RateProblems {
             .collect();
         write!(
             f,
-            "{} {}: {}",
-            self.carrier_name,
+            "{} ({}): {}",
             self.service_name,
+            self.carrier_name,
             messages.join("; ")
         )
     }
@@ -1438,7 +1438,7 @@ mod tests {
         let shown = error.to_string();
         assert!(
             shown.starts_with(
-                "Amazon would refuse this purchase: Amazon Shipping Standard: dpi 150"
+                "Amazon would refuse this purchase: Standard (Amazon Shipping): dpi 150"
             ),
             "{shown}"
         );
@@ -1604,8 +1604,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "no rate can be bought as wished:\n\
-             - Amazon Shipping Standard: dpi 600 is not offered for PNG 4x6 INCH by rate RATE-A; offered: 203, 300\n\
-             - Amazon Shipping Standard: dpi 600 is not offered for PNG 4x6 INCH by rate RATE-B; offered: 203, 300"
+             - Standard (Amazon Shipping): dpi 600 is not offered for PNG 4x6 INCH by rate RATE-A; offered: 203, 300\n\
+             - Standard (Amazon Shipping): dpi 600 is not offered for PNG 4x6 INCH by rate RATE-B; offered: 203, 300"
         );
         assert_eq!(
             quote_of(vec![])
