@@ -747,14 +747,15 @@ fn print_option_problems(
         .iter()
         .map(|l| l.0.clone())
         .collect();
-    if let Some(layout) = &requested.page_layout {
-        if !layouts.is_empty() && !layouts.contains(&layout.0) {
-            problems.push(Problem::PageLayoutNotOffered {
-                page_layout: layout.0.clone(),
-                specification: specification.clone(),
-                offered: layouts,
-            });
-        }
+    if let Some(layout) = &requested.page_layout
+        && !layouts.is_empty()
+        && !layouts.contains(&layout.0)
+    {
+        problems.push(Problem::PageLayoutNotOffered {
+            page_layout: layout.0.clone(),
+            specification: specification.clone(),
+            offered: layouts,
+        });
     }
     let joining: Vec<bool> = option
         .supported_file_joining_options
