@@ -315,7 +315,11 @@ async fn buy_refuses_bad_flags_and_bodies_before_calling_amazon() {
     let request = rates_request(&dir);
     let broken = dir.join("broken.json");
     std::fs::write(&broken, "{\n  \"shipFrom\": ").unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let misspelt = dir.join("misspelt.json");
+    let mut body = parcel();
+    body["shipDte"] = json!("2025-01-01T09:00:00Z");
+    std::fs::write(&misspelt, body.to_string()).unwrap();
+    let cases: [(&[&str], &str); 5] = [
         (
             &["buy", "--rates-request", &request, "--vas", "PROOF_PHOTO"],
             "expected GROUP=ID",
@@ -325,6 +329,10 @@ async fn buy_refuses_bad_flags_and_bodies_before_calling_amazon() {
             "WIDTHxLENGTH",
         ),
         (&["buy", "--rates-request", &broken], "line 2 column"),
+        (
+            &["buy", "--rates-request", &misspelt],
+            "not a field of the getRates request: shipDte",
+        ),
         (
             &["buy", "--rates-request", &dir.join("missing.json")],
             "cannot read",

@@ -195,15 +195,63 @@ fn rates_request(path: &Path) -> Result<GetRatesRequest, String> {
         (text, path.display().to_string())
     };
     let mut deserializer = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            format!("{name}: not a getRates request: {inner}")
+    let request: GetRatesRequest =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                format!("{name}: not a getRates request: {inner}")
+            } else {
+                format!("{name}: {path}: {inner}")
+            }
+        })?;
+    // serde drops fields it does not know: a misspelt `shipDte` would be
+    // lost silently, so it is an error here.
+    let given: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+    let kept = serde_json::to_value(&request).map_err(|e| format!("{name}: {e}"))?;
+    let mut unknown = Vec::new();
+    dropped_fields(&given, &kept, "", &mut unknown);
+    if unknown.is_empty() {
+        Ok(request)
+    } else {
+        Err(format!(
+            "{name}: not a field of the getRates request: {}",
+            unknown.join(", ")
+        ))
+    }
+}
+
+/// The paths of `given`'s fields that `kept` (the same value after decoding
+/// and encoding) lost; `null`, `{}` and `[]` may be left out on encoding.
+fn dropped_fields(given: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
         } else {
-            format!("{name}: {path}: {inner}")
+            format!("{path}.{key}")
         }
-    })
+    };
+    match (given, kept) {
+        (Value::Object(given), Value::Object(kept)) => {
+            let empty = |v: &Value| {
+                v.is_null()
+                    || v.as_object().is_some_and(|o| o.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty())
+            };
+            for (key, value) in given.iter().filter(|(_, v)| !empty(v)) {
+                match kept.get(key) {
+                    Some(kept) => dropped_fields(value, kept, &at(key), out),
+                    None => out.push(at(key)),
+                }
+            }
+        }
+        (Value::Array(given), Value::Array(kept)) => {
+            for (i, (value, kept)) in given.iter().zip(kept).enumerate() {
+                dropped_fields(value, kept, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Runs `buy`: `matches` are the whole command line's, `args` the
@@ -372,4 +420,48 @@ fn call_failed(error: Error) -> ExitCode {
         _ => EXIT_FAILURE,
     };
     fail(&error.to_string(), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn fields_serde_drops_are_named_with_their_path() {
+        let given = json!({
+            "shipDte": "2025-01-01T00:00:00Z",
+            "packages": [{ "weight": { "value": 1, "unit": "KILOGRAM", "grams": 3 } }],
+            "shipTo": null,
+            "taxDetails": [],
+            "channelDetails": {},
+        });
+        let kept = json!({ "packages": [{ "weight": { "value": 1.0, "unit": "KILOGRAM" } }] });
+        let mut out = Vec::new();
+        dropped_fields(&given, &kept, "", &mut out);
+        assert_eq!(out, ["shipDte", "packages[0].weight.grams"]);
+    }
+
+    #[test]
+    fn a_complete_rates_request_loses_no_field() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/requests/getRates.json"))
+                .unwrap();
+        let body = &fixture["body"];
+        let request: GetRatesRequest = serde_json::from_value(body.clone()).unwrap();
+        let mut out = Vec::new();
+        dropped_fields(body, &serde_json::to_value(request).unwrap(), "", &mut out);
+        assert_eq!(out, Vec::<String>::new());
+    }
+
+    #[test]
+    fn vas_answers_are_group_equals_id() {
+        assert_eq!(
+            parse_vas("DELIVERY_PROOF=PROOF_SCAN"),
+            Ok(("DELIVERY_PROOF".to_owned(), "PROOF_SCAN".to_owned()))
+        );
+        assert!(parse_vas("PROOF_SCAN").is_err());
+        assert!(parse_vas("=PROOF_SCAN").is_err());
+    }
 }
