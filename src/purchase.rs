@@ -17,7 +17,8 @@
 //!   `supportedFileJoiningOptions` (often `[true]` only);
 //! - `requestedDocumentTypes` contains every `supportedDocumentDetails` entry
 //!   with `isMandatory: true` (a PDF 4x6 label can need `PACKSLIP` as well as
-//!   `LABEL`) and only types listed there;
+//!   `LABEL`) and only types listed there (an inference: Amazon cannot
+//!   produce a document it does not list);
 //! - every `availableValueAddedServiceGroups` group with `isRequired: true`
 //!   is answered with one of its `valueAddedServices`, and every requested
 //!   value-added service is one the rate offers;
@@ -29,6 +30,10 @@
 //! quote is an error ([`PlanError::QuoteExpired`], with its age), not a
 //! warning: Amazon would refuse the purchase anyway. Plan right before
 //! sending.
+//!
+//! Not covered: a rate with `requiresAdditionalInputs` also needs
+//! `additionalInputs` as `getAdditionalInputs` describes them; set them on
+//! the planned request.
 //!
 //! ```
 //! use spapi_shipping::purchase::{Quote, Wishes};
