@@ -1,5 +1,7 @@
-//! The whole label flow in one run: rates for a parcel, the cheapest one
-//! bought, its label saved, tracking, cancellation.
+//! The whole label flow in one run: rates for a parcel, the cheapest rate
+//! with a 4x6 PDF label bought (the request planned by
+//! `spapi_shipping::purchase`, so Amazon does not refuse it), its documents
+//! saved, tracking, cancellation.
 //!
 //! With no credentials in the environment it starts the offline sandbox
 //! (`spapi_shipping::mock::Sandbox`) and runs against it. With `LWA_APP_ID`,
@@ -17,6 +19,7 @@ use std::path::Path;
 use serde_json::json;
 use spapi_shipping::documents::decode_all;
 use spapi_shipping::mock::Sandbox;
+use spapi_shipping::purchase::{Quote, Wishes};
 use spapi_shipping::{Client, Error, types};
 
 #[tokio::main]
@@ -58,26 +61,43 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .into_inner()
         .payload
         .ok_or("getRates returned no payload")?;
-    let cheapest = rates
-        .rates
-        .iter()
-        .min_by(|a, b| a.total_charge.value.total_cmp(&b.total_charge.value))
-        .ok_or("no rate offered for this parcel")?;
+    let offered = rates.rates.len();
+    // The token of these rates lives 10 minutes; `Quote` remembers when it came.
+    let quote = Quote::new(rates);
+    // The cheapest rate with a 4x6 inch PDF label, and a request that keeps
+    // the rate's rules (dpi, layout, file joining, mandatory documents,
+    // required value-added services): Amazon does not refuse it.
+    let wishes = Wishes::new()
+        .format(types::DocumentFormat::Pdf)
+        .size_inches(4.0, 6.0);
+    let planned = quote.cheapest(&wishes)?;
+    let cheapest = planned.rate;
+    let spec = &planned.request.requested_document_specification;
     println!(
-        "Rates: {} offered; cheapest: carrier {}, service {}, {:.2} {}",
-        rates.rates.len(),
+        "Rates: {offered} offered; cheapest with a 4x6 PDF: carrier {}, service {}, {:.2} {}",
         cheapest.carrier_name.as_str(),
         cheapest.service_name.as_str(),
-        cheapest.total_charge.value,
+        planned.cost,
         cheapest.total_charge.unit.as_str()
+    );
+    let documents: Vec<String> = spec
+        .requested_document_types
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "Planned: {} at {} dpi, documents {}, joined: {}",
+        spec.format,
+        spec.dpi
+            .as_ref()
+            .map_or("default".to_owned(), ToString::to_string),
+        documents.join(" + "),
+        *spec.need_file_joining
     );
 
     let purchase = client
         .purchase_shipment()
-        .body(purchase_request(
-            rates.request_token.as_str(),
-            cheapest.rate_id.as_str(),
-        )?)
+        .body(planned.request)
         .send()
         .await
         .map_err(Error::from)?
@@ -88,11 +108,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .package_document_details
         .first()
         .ok_or("the purchase returned no package")?;
-    let label = decode_all(package)?
-        .into_iter()
-        .next()
-        .ok_or("the purchase returned no document")?;
-    let label_file = label.save_in(Path::new("labels"))?;
+    let documents = decode_all(package)?;
+    if documents.is_empty() {
+        return Err("the purchase returned no document".into());
+    }
     println!(
         "Purchased: shipment {}, tracking id {}",
         purchase.shipment_id.as_str(),
@@ -102,12 +121,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map(|t| t.as_str())
             .unwrap_or("-")
     );
-    println!(
-        "Label: {} ({:?}, {} bytes)",
-        label_file.display(),
-        label.format,
-        label.bytes.len()
-    );
+    for document in &documents {
+        let file = document.save_in(Path::new("labels"))?;
+        println!(
+            "{}: {} ({:?}, {} bytes)",
+            document.document_type,
+            file.display(),
+            document.format,
+            document.bytes.len()
+        );
+    }
 
     if let Some(tracking_id) = &package.tracking_id {
         let tracking = client
@@ -168,22 +191,5 @@ fn parcel() -> Result<types::GetRatesRequest, serde_json::Error> {
             "items": [{"quantity": 1, "description": "Ceramic mug set", "itemValue": {"value": 25.0, "unit": "GBP"}}]
         }],
         "channelDetails": {"channelType": "EXTERNAL"}
-    }))
-}
-
-fn purchase_request(
-    request_token: &str,
-    rate_id: &str,
-) -> Result<types::PurchaseShipmentRequest, serde_json::Error> {
-    serde_json::from_value(json!({
-        "requestToken": request_token,
-        "rateId": rate_id,
-        "requestedDocumentSpecification": {
-            "format": "PNG",
-            "size": {"width": 4.0, "length": 6.0, "unit": "INCH"},
-            "dpi": 300,
-            "needFileJoining": false,
-            "requestedDocumentTypes": ["LABEL"]
-        }
     }))
 }

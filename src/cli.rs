@@ -87,6 +87,8 @@ mod generated {
 
 use generated::{Cli, CliCommand, CliConfig};
 
+mod buy;
+
 /// Exit status when the call was made and failed, or its result could not be
 /// written: an error from Amazon, authentication, network, an undecodable
 /// response, a document that cannot be saved.
@@ -140,6 +142,9 @@ where
     let Some((name, sub_matches)) = matches.subcommand() else {
         unreachable!("clap requires a subcommand");
     };
+    if name == buy::COMMAND {
+        return buy::main(&matches, sub_matches);
+    }
     let operation = CliCommand::iter()
         .find(|c| kebab_case(c.operation_id()) == name)
         .expect("every subcommand is an operation");
@@ -309,6 +314,7 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 ),
         )
         .subcommands(subcommands)
+        .subcommand(buy::command())
 }
 
 /// The generated command of an operation, named, with a one-line summary
@@ -742,7 +748,11 @@ mod tests {
     fn every_operation_is_a_kebab_case_subcommand() {
         let cmd = command(&StdinBodies::default());
         let names: Vec<&str> = cmd.get_subcommands().map(Command::get_name).collect();
-        assert_eq!(names.len(), crate::operations::OPERATIONS.len());
+        assert_eq!(
+            names.len(),
+            crate::operations::OPERATIONS.len() + 1,
+            "and buy"
+        );
         for op in crate::operations::OPERATIONS {
             assert!(names.contains(&kebab_case(op.name).as_str()), "{}", op.id);
         }

@@ -14,6 +14,7 @@ mod lenient;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod operations;
+pub mod purchase;
 pub mod rate_limit;
 pub mod region;
 pub mod retry;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use spapi_shipping::auth::{AuthError, LwaCredentials};
 use spapi_shipping::documents::{LabelFormat, decode_all};
 use spapi_shipping::mock::Sandbox;
+use spapi_shipping::purchase::{PlanError, Quote, Wishes};
 use spapi_shipping::types::{self, EventCode, Status};
 use spapi_shipping::{ApiError, Client, Error, GeneratedError};
 
@@ -93,19 +94,22 @@ fn purchase_request(rates: &types::GetRatesResult, rate: &types::Rate, format: &
     })
 }
 
-/// Buys the cheapest rate of a fresh quote for `request`, labels in `format`.
+/// Buys the cheapest rate of a fresh quote for `request` that offers 4x6
+/// labels in `format`, planned by `spapi_shipping::purchase`.
 async fn buy_cheapest(
     client: &Client,
     request: Value,
     format: &str,
 ) -> (types::Rate, types::PurchaseShipmentResult) {
-    let rates = get_rates(client, request).await;
-    let rate = cheapest(&rates).clone();
+    let quote = Quote::new(get_rates(client, request).await);
+    let wishes = Wishes::new()
+        .format(format.parse().unwrap())
+        .size_inches(4.0, 6.0);
+    let planned = quote.cheapest(&wishes).expect("a rate fits");
+    let rate = planned.rate.clone();
     let bought = client
         .purchase_shipment()
-        .body(typed::<types::PurchaseShipmentRequest>(purchase_request(
-            &rates, &rate, format,
-        )))
+        .body(planned.request)
         .send()
         .await
         .expect("purchase")
@@ -576,6 +580,266 @@ async fn an_invalid_body_is_a_400_naming_the_problem() {
     assert_eq!(error.status, 400);
     assert_eq!(error.errors[0].code, "InvalidInput");
     assert_eq!(error.errors[0].message, "Invalid requestToken or rateId");
+}
+
+// ---------------------------------------------------------------------------
+// Purchases Amazon would refuse (amzn/selling-partner-api-models #4903, #4759)
+
+const INVALID_DOCUMENTATION: &str = "An invalid documentation specification was provided. \
+     Please provide a documentation specification based on the GetRates response.";
+const INVALID_SERVICES: &str = "The requested value added services are invalid. \
+     Please check the value added services offered in the GetRates response.";
+
+/// Sends a purchase body, returning Amazon's error list of a refusal.
+async fn purchase_refused(client: &Client, body: Value) -> Box<ApiError> {
+    let result = client
+        .purchase_shipment()
+        .body(typed::<types::PurchaseShipmentRequest>(body))
+        .send()
+        .await;
+    api_error(result.expect_err("the sandbox refuses the purchase"))
+}
+
+/// The `InvalidInput` "Invalid input." 400 Amazon answers, with its details.
+fn assert_amazon_refusal(error: &ApiError, details: &str) {
+    assert_eq!(error.status, 400, "{error:?}");
+    assert_eq!(error.errors.len(), 1, "{error:?}");
+    assert_eq!(error.errors[0].code, "InvalidInput");
+    assert_eq!(error.errors[0].message, "Invalid input.");
+    assert_eq!(error.errors[0].details.as_deref(), Some(details));
+}
+
+#[tokio::test]
+async fn a_planned_purchase_of_every_rate_and_format_is_accepted() {
+    let sandbox = Sandbox::start().await;
+    let client = sandbox.client();
+    let mut bought = 0;
+    for country in ["GB", "US"] {
+        let quote = Quote::new(get_rates(&client, parcel_from(country, 1.5)).await);
+        for rate in &quote.rates {
+            for format in ["PDF", "PNG", "ZPL"] {
+                let wishes = Wishes::new().format(format.parse().unwrap());
+                let request = quote.plan(rate.rate_id.as_str(), &wishes).unwrap();
+                let wanted = request
+                    .requested_document_specification
+                    .requested_document_types
+                    .len();
+                let shipment = client
+                    .purchase_shipment()
+                    .body(request)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{country} {} {format}: {e}", rate.service_id))
+                    .into_inner()
+                    .payload
+                    .unwrap();
+                let documents = decode_all(&shipment.package_document_details[0]).unwrap();
+                assert_eq!(documents.len(), wanted, "{format} {}", rate.service_id);
+                assert_eq!(documents[0].document_type, "LABEL");
+                bought += 1;
+            }
+        }
+    }
+    assert_eq!(sandbox.executed("purchaseShipment"), bought);
+    assert_eq!(bought, 18);
+}
+
+#[tokio::test]
+async fn amazon_s_network_needs_a_joined_pdf_with_its_packing_slip() {
+    let sandbox = Sandbox::start().await;
+    let client = sandbox.client();
+    let quote = Quote::new(get_rates(&client, parcel_from("GB", 1.0)).await);
+    let rate = quote
+        .rates
+        .iter()
+        .find(|r| r.carrier_id.as_str() == "AMZN_UK")
+        .unwrap();
+
+    // The body of #4903: a 4x6 PDF label alone, in separate files, no dpi.
+    let body = json!({
+        "requestToken": quote.request_token,
+        "rateId": rate.rate_id,
+        "requestedDocumentSpecification": {
+            "format": "PDF",
+            "size": { "width": 4, "length": 6, "unit": "INCH" },
+            "pageLayout": "DEFAULT",
+            "needFileJoining": false,
+            "requestedDocumentTypes": ["LABEL"],
+        },
+    });
+    let error = purchase_refused(&client, body.clone()).await;
+    assert_amazon_refusal(&error, INVALID_DOCUMENTATION);
+
+    // Amazon does not say why; the client's check does, before sending.
+    let reasons = quote.check(&typed(body.clone())).unwrap_err().to_string();
+    for reason in [
+        "dpi is missing",
+        "pageLayout DEFAULT is not offered for PDF 4x6 INCH",
+        "needFileJoining false is not offered for PDF 4x6 INCH",
+        "requestedDocumentTypes lacks PACKSLIP",
+    ] {
+        assert!(reasons.contains(reason), "{reason} in {reasons}");
+    }
+
+    // Each rule on its own is enough for Amazon to refuse.
+    let fixed = json!({
+        "format": "PDF",
+        "size": { "width": 4, "length": 6, "unit": "INCH" },
+        "dpi": 300,
+        "pageLayout": "LEFT",
+        "needFileJoining": true,
+        "requestedDocumentTypes": ["LABEL", "PACKSLIP"],
+    });
+    for (field, wrong) in [
+        ("dpi", json!(600)),
+        ("pageLayout", json!("RIGHT")),
+        ("needFileJoining", json!(false)),
+        ("requestedDocumentTypes", json!(["LABEL"])),
+        (
+            "requestedDocumentTypes",
+            json!(["LABEL", "PACKSLIP", "CUSTOM_FORM"]),
+        ),
+        ("size", json!({ "width": 4, "length": 8, "unit": "INCH" })),
+        (
+            "size",
+            json!({ "width": 10, "length": 15, "unit": "CENTIMETER" }),
+        ),
+    ] {
+        let mut body = body.clone();
+        body["requestedDocumentSpecification"] = fixed.clone();
+        body["requestedDocumentSpecification"][field] = wrong.clone();
+        let error = purchase_refused(&client, body.clone()).await;
+        assert_amazon_refusal(&error, INVALID_DOCUMENTATION);
+        assert!(
+            quote.check(&typed(body)).is_err(),
+            "the check refuses {field} {wrong} too"
+        );
+    }
+    assert_eq!(sandbox.executed("purchaseShipment"), 0);
+
+    // What the planner asks for is bought, packing slip and all.
+    let mut body = body;
+    body["requestedDocumentSpecification"] = fixed;
+    assert_eq!(quote.check(&typed(body.clone())), Ok(()));
+    let shipment = client
+        .purchase_shipment()
+        .body(typed::<types::PurchaseShipmentRequest>(body))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .payload
+        .unwrap();
+    let documents = decode_all(&shipment.package_document_details[0]).unwrap();
+    let kinds: Vec<&str> = documents.iter().map(|d| d.document_type.as_str()).collect();
+    assert_eq!(kinds, ["LABEL", "PACKSLIP"]);
+    assert!(documents.iter().all(|d| d.format == LabelFormat::Pdf));
+}
+
+#[tokio::test]
+async fn a_required_value_added_service_group_must_be_answered() {
+    let sandbox = Sandbox::start().await;
+    let client = sandbox.client();
+    let quote = Quote::new(get_rates(&client, parcel_from("GB", 1.0)).await);
+    let royal_mail = quote
+        .rates
+        .iter()
+        .find(|r| r.carrier_id.as_str() == "ROYAL_MAIL")
+        .unwrap();
+    let group = royal_mail
+        .available_value_added_service_groups
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|g| g.is_required)
+        .expect("a required group");
+    assert_eq!(group.group_id, "DELIVERY_PROOF");
+    let body = |services: Value| {
+        json!({
+            "requestToken": quote.request_token,
+            "rateId": royal_mail.rate_id,
+            "requestedDocumentSpecification": label_spec("PNG"),
+            "requestedValueAddedServices": services,
+        })
+    };
+
+    // #4759: no value-added services at all, while a group is required.
+    let mut unanswered = body(json!(null));
+    unanswered
+        .as_object_mut()
+        .unwrap()
+        .remove("requestedValueAddedServices");
+    let error = purchase_refused(&client, unanswered.clone()).await;
+    assert_amazon_refusal(&error, INVALID_SERVICES);
+    let reason = quote.check(&typed(unanswered)).unwrap_err().to_string();
+    assert!(
+        reason.contains("value-added service group DELIVERY_PROOF is required by rate")
+            && reason.ends_with("offered: PROOF_SCAN, PROOF_PHOTO"),
+        "{reason}"
+    );
+
+    // A service the rate does not offer.
+    let unknown = body(json!([{ "id": "PROOF_SCAN" }, { "id": "DECLARED_VALUE" }]));
+    let error = purchase_refused(&client, unknown).await;
+    assert_amazon_refusal(&error, INVALID_SERVICES);
+    assert_eq!(sandbox.executed("purchaseShipment"), 0);
+
+    // Answered: bought, and the receipt lists the service.
+    let answered = body(json!([{ "id": "PROOF_PHOTO" }]));
+    assert_eq!(quote.check(&typed(answered.clone())), Ok(()));
+    client
+        .purchase_shipment()
+        .body(typed::<types::PurchaseShipmentRequest>(answered))
+        .send()
+        .await
+        .expect("an answered group is accepted");
+
+    // The planner answers it with the cheapest service unless told otherwise.
+    let planned = quote
+        .plan(royal_mail.rate_id.as_str(), &Wishes::new())
+        .unwrap();
+    let services = planned.requested_value_added_services.as_ref().unwrap();
+    assert_eq!(services.0[0].id, "PROOF_SCAN");
+    let wishes = Wishes::new().value_added_service("DELIVERY_PROOF", "PROOF_PHOTO");
+    let planned = quote.plan(royal_mail.rate_id.as_str(), &wishes).unwrap();
+    assert_eq!(
+        planned.requested_value_added_services.as_ref().unwrap().0[0].id,
+        "PROOF_PHOTO"
+    );
+    client
+        .purchase_shipment()
+        .body(planned)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sandbox.executed("purchaseShipment"), 2);
+}
+
+#[tokio::test]
+async fn a_quote_older_than_ten_minutes_is_refused_before_and_by_the_sandbox() {
+    let sandbox = Sandbox::start().await;
+    let client = sandbox.client();
+    let result = get_rates(&client, parcel_from("GB", 1.0)).await;
+    let quote = Quote::new(result.clone());
+    let request = quote.cheapest(&Wishes::new()).unwrap().request;
+
+    sandbox.age_quotes(std::time::Duration::from_secs(11 * 60));
+    let error = purchase_refused(&client, serde_json::to_value(&request).unwrap()).await;
+    assert_amazon_refusal(
+        &error,
+        "The requestToken has expired: rates can be purchased for 10 minutes after GetRates. \
+         Please call GetRates again.",
+    );
+
+    // The planner reports the age before anything is sent.
+    let stale = Quote::received_at(result, chrono::Utc::now() - chrono::Duration::minutes(11));
+    let error = stale.check(&request).unwrap_err();
+    assert!(
+        matches!(error, PlanError::QuoteExpired { age } if age.as_secs() >= 660),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("get rates again"), "{error}");
+    assert_eq!(sandbox.executed("purchaseShipment"), 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -209,6 +209,8 @@ pub(crate) struct Extra {
     pub(crate) id: &'static str,
     pub(crate) name: &'static str,
     pub(crate) group: (&'static str, &'static str),
+    /// Whether its group must be answered (`isRequired`).
+    pub(crate) required: bool,
     pub(crate) cost: f64,
 }
 
@@ -225,7 +227,7 @@ pub(crate) struct Rate {
     pub(crate) extras: Vec<Extra>,
 }
 
-/// The document formats, sizes and resolutions every rate supports.
+/// The resolutions the sandbox renders (and most print options list).
 pub(crate) const SUPPORTED_DPIS: [u32; 2] = [203, 300];
 
 /// A new Amazon-style opaque id (29 upper-case hex digits).
@@ -261,6 +263,7 @@ pub(crate) fn quote(consignment: &Consignment) -> Vec<Rate> {
                 id: "CUST_SIG_VERIFICATION",
                 name: "Customer Signature Verification",
                 group: ("SIG_VERIFICATION", "Signature Verification"),
+                required: false,
                 cost: round2(1.60 * factor),
             }];
             if service.amazon {
@@ -268,7 +271,26 @@ pub(crate) fn quote(consignment: &Consignment) -> Vec<Rate> {
                     id: "DECLARED_VALUE",
                     name: "Declared Value Coverage",
                     group: ("DECLARED_VALUE", "Declared Value"),
+                    required: false,
                     cost: round2(0.95 * factor),
+                });
+            } else {
+                // Other carriers make the seller choose a proof of delivery
+                // (isRequired): a purchase without one is refused.
+                let proof = ("DELIVERY_PROOF", "Proof of Delivery");
+                extras.push(Extra {
+                    id: "PROOF_SCAN",
+                    name: "Delivery Scan",
+                    group: proof,
+                    required: true,
+                    cost: 0.0,
+                });
+                extras.push(Extra {
+                    id: "PROOF_PHOTO",
+                    name: "Photo on Delivery",
+                    group: proof,
+                    required: true,
+                    cost: round2(0.45 * factor),
                 });
             }
             Rate {
@@ -312,40 +334,80 @@ impl Rate {
         json!({ "value": value, "unit": self.currency })
     }
 
+    /// The `supportedDocumentSpecifications`: 4x6 inch labels in PNG, PDF
+    /// and ZPL, with print options like Amazon's, so that a purchase must
+    /// follow them (amzn/selling-partner-api-models #4903): Amazon's own
+    /// network wants a PDF joined in one file with its packing slip
+    /// (`PACKSLIP` mandatory, `supportedFileJoiningOptions: [true]`); ZPL
+    /// lists no dpi; other carriers print PDF at 300 dpi only.
+    pub(crate) fn document_specifications(&self) -> Value {
+        let docs = |packslip_mandatory: bool| {
+            json!([
+                { "name": "LABEL", "isMandatory": true },
+                { "name": "PACKSLIP", "isMandatory": packslip_mandatory },
+                { "name": "RECEIPT", "isMandatory": false },
+            ])
+        };
+        let spec = |format: &str, option: Value| {
+            json!({
+                "format": format,
+                "size": { "width": 4, "length": 6, "unit": "INCH" },
+                "printOptions": [option],
+            })
+        };
+        let amazon = self.service.amazon;
+        let png = json!({
+            "supportedDPIs": SUPPORTED_DPIS,
+            "supportedPageLayouts": ["LEFT", "RIGHT"],
+            "supportedFileJoiningOptions": [false, true],
+            "supportedDocumentDetails": docs(false),
+        });
+        let pdf = if amazon {
+            json!({
+                "supportedDPIs": SUPPORTED_DPIS,
+                "supportedPageLayouts": ["LEFT"],
+                "supportedFileJoiningOptions": [true],
+                "supportedDocumentDetails": docs(true),
+            })
+        } else {
+            json!({
+                "supportedDPIs": [300],
+                "supportedPageLayouts": ["LEFT"],
+                "supportedFileJoiningOptions": [false, true],
+                "supportedDocumentDetails": docs(false),
+            })
+        };
+        let zpl = json!({
+            "supportedDPIs": if amazon { json!([]) } else { json!(SUPPORTED_DPIS) },
+            "supportedPageLayouts": ["LEFT"],
+            "supportedFileJoiningOptions": [false],
+            "supportedDocumentDetails": [{ "name": "LABEL", "isMandatory": true }],
+        });
+        json!([spec("PNG", png), spec("PDF", pdf), spec("ZPL", zpl)])
+    }
+
     /// The `Rate` object.
     pub(crate) fn to_json(&self) -> Value {
         let fuel = round2(self.total * 0.08);
         let base = round2(self.total - fuel);
-        let formats = ["PNG", "PDF", "ZPL"].map(|format| {
-            json!({
-                "format": format,
-                "size": { "width": 4, "length": 6, "unit": "INCH" },
-                "printOptions": [{
-                    "supportedDPIs": SUPPORTED_DPIS,
-                    "supportedPageLayouts": ["LEFT", "RIGHT"],
-                    "supportedFileJoiningOptions": [false, true],
-                    "supportedDocumentDetails": [
-                        { "name": "LABEL", "isMandatory": true },
-                        { "name": "PACKSLIP", "isMandatory": false },
-                        { "name": "RECEIPT", "isMandatory": false },
-                    ],
-                }],
-            })
-        });
-        let groups: Vec<Value> = self
-            .extras
-            .iter()
-            .map(|extra| {
-                json!({
+        let formats = self.document_specifications();
+        let mut groups: Vec<Value> = Vec::new();
+        for extra in &self.extras {
+            let service =
+                json!({ "id": extra.id, "name": extra.name, "cost": self.money(extra.cost) });
+            match groups.iter_mut().find(|g| g["groupId"] == extra.group.0) {
+                Some(group) => group["valueAddedServices"]
+                    .as_array_mut()
+                    .expect("a list")
+                    .push(service),
+                None => groups.push(json!({
                     "groupId": extra.group.0,
                     "groupDescription": extra.group.1,
-                    "isRequired": false,
-                    "valueAddedServices": [
-                        { "id": extra.id, "name": extra.name, "cost": self.money(extra.cost) }
-                    ],
-                })
-            })
-            .collect();
+                    "isRequired": extra.required,
+                    "valueAddedServices": [service],
+                })),
+            }
+        }
         json!({
             "rateId": self.rate_id,
             "carrierId": self.service.carrier_id,

@@ -67,19 +67,38 @@ fn get_rates(state: &mut State, req: &Request) -> Outcome {
     Ok(Reply::ok(json!({ "payload": payload })))
 }
 
+/// Amazon's answer to a document specification the rate does not offer
+/// (amzn/selling-partner-api-models #4903): it does not say what is wrong.
+pub(crate) const INVALID_DOCUMENTATION: &str = "An invalid documentation specification was provided. \
+     Please provide a documentation specification based on the GetRates response.";
+/// Amazon's answer to value-added services the rate does not offer, or a
+/// required group left unanswered (amzn/selling-partner-api-models #4759).
+pub(crate) const INVALID_VALUE_ADDED_SERVICES: &str = "The requested value added services are invalid. \
+     Please check the value added services offered in the GetRates response.";
+/// The answer to a request token older than 10 minutes (the wording is the
+/// sandbox's; no capture of Amazon's is public).
+pub(crate) const EXPIRED_REQUEST_TOKEN: &str = "The requestToken has expired: rates can be purchased for 10 minutes after GetRates. \
+     Please call GetRates again.";
+
 fn purchase_shipment(state: &mut State, req: &Request) -> Outcome {
     let body = &req.body;
     let (quote, rate) = quoted_rate(state, body)?;
+    let refused =
+        |details: &str| Reply::error(400, "InvalidInput", "Invalid input.", Some(details));
     if Utc::now() - quote.created > Duration::seconds(QUOTE_LIFETIME_SECS) {
-        return Err(Reply::error(
-            400,
-            "TOKEN_EXPIRED",
-            "The requestToken has expired.",
-            Some("Rates can be purchased for 10 minutes after getRates; get rates again."),
-        ));
+        return Err(refused(EXPIRED_REQUEST_TOKEN));
     }
-    let label = label_spec(&body["requestedDocumentSpecification"])?;
-    let extras = extras(&rate, &ids(&body["requestedValueAddedServices"]))?;
+    let offered = rate.to_json();
+    let requested = &body["requestedDocumentSpecification"];
+    if !documentation_fits(&offered["supportedDocumentSpecifications"], requested) {
+        return Err(refused(INVALID_DOCUMENTATION));
+    }
+    let services = ids(&body["requestedValueAddedServices"]);
+    if !services_fit(&offered["availableValueAddedServiceGroups"], &services) {
+        return Err(refused(INVALID_VALUE_ADDED_SERVICES));
+    }
+    let label = label_spec(requested)?;
+    let extras = extras(&rate, &services)?;
     let consignment = quote.consignment.clone();
     let shipment = buy(state, consignment, rate, extras, label);
     Ok(Reply::ok(json!({
@@ -90,6 +109,75 @@ fn purchase_shipment(state: &mut State, req: &Request) -> Outcome {
             "benefits": shipment.rate.benefits(),
         }
     })))
+}
+
+/// Whether a `requestedDocumentSpecification` fits one print option of one
+/// of the rate's `supportedDocumentSpecifications`: same format and size;
+/// a dpi among `supportedDPIs` when it lists any; the page layout, when
+/// given, among `supportedPageLayouts`; `needFileJoining` among
+/// `supportedFileJoiningOptions`; every mandatory document requested, and
+/// only documents listed.
+fn documentation_fits(offered: &Value, requested: &Value) -> bool {
+    let same_size = |a: &Value, b: &Value| {
+        let close = |k: &str| match (a[k].as_f64(), b[k].as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-6,
+            _ => false,
+        };
+        a["unit"] == b["unit"] && close("width") && close("length")
+    };
+    let listed = |list: &Value, value: &Value| {
+        let list = list.as_array().map(Vec::as_slice).unwrap_or_default();
+        list.is_empty() || list.contains(value)
+    };
+    let types = strings(&requested["requestedDocumentTypes"]);
+    let fits = |option: &Value| {
+        let dpis = option["supportedDPIs"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let dpi_ok = dpis.is_empty()
+            || requested["dpi"]
+                .as_f64()
+                .is_some_and(|d| dpis.iter().any(|o| o.as_f64() == Some(d)));
+        let layout_ok = requested["pageLayout"].is_null()
+            || listed(&option["supportedPageLayouts"], &requested["pageLayout"]);
+        let joining_ok = listed(
+            &option["supportedFileJoiningOptions"],
+            &requested["needFileJoining"],
+        );
+        let details = option["supportedDocumentDetails"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let names: Vec<&str> = details.iter().filter_map(|d| d["name"].as_str()).collect();
+        let documents_ok = types.iter().all(|t| names.contains(&t.as_str()))
+            && details
+                .iter()
+                .filter(|d| d["isMandatory"] == true)
+                .filter_map(|d| d["name"].as_str())
+                .all(|m| types.iter().any(|t| t == m));
+        dpi_ok && layout_ok && joining_ok && documents_ok
+    };
+    offered
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["format"] == requested["format"] && same_size(&s["size"], &requested["size"]))
+        .flat_map(|s| s["printOptions"].as_array().into_iter().flatten())
+        .any(fits)
+}
+
+/// Whether the requested value-added services are all offered and answer
+/// every group with `isRequired: true`.
+fn services_fit(groups: &Value, requested: &[String]) -> bool {
+    let groups = groups.as_array().map(Vec::as_slice).unwrap_or_default();
+    let ids_of = |group: &Value| ids(&group["valueAddedServices"]);
+    let offered: Vec<String> = groups.iter().flat_map(ids_of).collect();
+    requested.iter().all(|id| offered.contains(id))
+        && groups
+            .iter()
+            .filter(|g| g["isRequired"] == true)
+            .all(|g| ids_of(g).iter().any(|id| requested.contains(id)))
 }
 
 fn direct_purchase_shipment(state: &mut State, req: &Request) -> Outcome {

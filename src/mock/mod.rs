@@ -58,13 +58,27 @@
 //! # }
 //! ```
 //!
+//! `purchaseShipment` keeps Amazon's rules and answers like Amazon when a
+//! purchase breaks them: a 400 `InvalidInput` "Invalid input." whose
+//! details say "An invalid documentation specification was provided..."
+//! (format, size, dpi, page layout, file joining or document types outside
+//! the rate's `supportedDocumentSpecifications`), "The requested value
+//! added services are invalid..." (a service not offered, or a required
+//! group unanswered), or that the request token expired (10 minutes after
+//! `getRates`; [`Sandbox::age_quotes`] makes time pass). Its rates are
+//! built so the rules bite: Amazon's network needs a PDF label joined in
+//! one file with a mandatory packing slip, and other carriers a required
+//! proof-of-delivery choice. [`crate::purchase`] plans purchases that keep
+//! them.
+//!
 //! Where the sandbox simplifies: the carrier collects a parcel as soon as it
 //! is bought (tracking shows `ReadyForReceive` and `PickupDone`, status
 //! `InTransit`), and a shipment can be cancelled until it is on a collection
 //! form (tracking then ends with `PickupCancelled`). Prices are made up, in
 //! the currency of the ship-from country (GBP, USD, INR, else EUR), and grow
 //! with the billed (actual or volumetric) weight. Labels are marked
-//! `SANDBOX - NOT VALID FOR SHIPPING`.
+//! `SANDBOX - NOT VALID FOR SHIPPING`. Documents asked for with
+//! `needFileJoining: true` still come one per type.
 
 mod catalog;
 mod documents;
@@ -193,6 +207,19 @@ impl Sandbox {
     pub fn executed(&self, operation_id: &str) -> usize {
         let id = operation_id_of(operation_id);
         lock(&self.state).executed.get(id).copied().unwrap_or(0)
+    }
+
+    /// Makes every quote `getRates` has given so far older by `by`, as if
+    /// that time had passed: after 10 minutes `purchaseShipment` refuses
+    /// their request token, as Amazon does. For tests of expired quotes.
+    pub fn age_quotes(&self, by: std::time::Duration) {
+        let by = Duration::from_std(by).unwrap_or(Duration::MAX);
+        for quote in lock(&self.state).quotes.values_mut() {
+            quote.created = quote
+                .created
+                .checked_sub_signed(by)
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        }
     }
 
     /// How many distinct `x-amzn-IdempotencyKey` values an operation

@@ -1,0 +1,467 @@
+//! `spapi-shipping buy`: rates, a purchase planned by [`crate::purchase`],
+//! the purchase, its documents; without writing the document specification
+//! by hand.
+//!
+//! ```text
+//! spapi-shipping [--save-documents DIR] buy --rates-request rates-request.json \
+//!     --format PDF --size 4x6 [--dpi 300] [--page-layout LEFT] [--file-joining true]
+//!     [--document RECEIPT]... [--vas GROUP=ID]... [--refuse-unanswered-vas]
+//!     [--rate-id ID] [--dry-run]
+//! ```
+//!
+//! It calls `getRates` with the body of `--rates-request` (`-`: standard
+//! input), takes the cheapest rate that can be bought as asked (or
+//! `--rate-id`), plans the request with [`Quote::cheapest`] /
+//! [`Quote::plan`], says on standard error what it buys, and buys it with
+//! `purchaseShipment`: the response JSON on standard output, and with
+//! `--save-documents` the documents in DIR. `--dry-run` prints the planned
+//! request instead of buying.
+//!
+//! Exit status as for every command ([`EXIT_FAILURE`] when a call failed),
+//! and [`EXIT_USAGE`] also when no rate can be bought as asked (each rate's
+//! broken rules on standard error): nothing was bought.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::Value;
+
+use super::{EXIT_FAILURE, EXIT_USAGE, NAME};
+use crate::documents::decode_all;
+use crate::purchase::{PlanError, Quote, RequiredGroups, Wishes, parse_size};
+use crate::types::{DocumentFormat, DocumentType, GetRatesRequest, PurchaseShipmentRequest};
+use crate::{Client, Error};
+
+/// The subcommand's name.
+pub(super) const COMMAND: &str = "buy";
+
+/// The `buy` subcommand's arguments.
+pub(super) fn command() -> Command {
+    Command::new(COMMAND)
+        .about("Get rates and buy the cheapest one with the label you ask for (e.g. a 4x6 PDF), the purchase planned so Amazon does not refuse it")
+        .long_about(
+            "Calls getRates with the body of --rates-request, takes the cheapest rate that offers \
+             the documents asked for (or --rate-id), plans a purchaseShipment request that keeps \
+             the rate's rules (format and size, dpi, page layout, file joining, mandatory \
+             documents such as a packing slip, required value-added services) and buys it. \
+             What is not asked for is chosen from what the rate offers. The response JSON goes \
+             to stdout, the plan to stderr.",
+        )
+        .arg(
+            Arg::new("rates-request")
+                .long("rates-request")
+                .value_name("FILE")
+                .required(true)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Path to the getRates request body (JSON), or - to read it from standard input"),
+        )
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .value_name("FORMAT")
+                .value_parser(PossibleValuesParser::new(["PDF", "PNG", "ZPL"]))
+                .ignore_case(true)
+                .help("Document format [default: PDF, else PNG, else ZPL]"),
+        )
+        .arg(
+            Arg::new("size")
+                .long("size")
+                .value_name("WxL")
+                .value_parser(|s: &str| parse_size(s))
+                .help("Document size, in inches (4x6) or centimetres (10x15cm) [default: 4x6 when offered]"),
+        )
+        .arg(
+            Arg::new("dpi")
+                .long("dpi")
+                .value_name("DPI")
+                .value_parser(clap::value_parser!(i64).range(1..))
+                .help("Resolution [default: the highest offered, the lowest for ZPL]"),
+        )
+        .arg(
+            Arg::new("page-layout")
+                .long("page-layout")
+                .value_name("LAYOUT")
+                .help("Page layout as the rate lists it, e.g. LEFT [default: the first offered]"),
+        )
+        .arg(
+            Arg::new("file-joining")
+                .long("file-joining")
+                .value_name("BOOL")
+                .value_parser(clap::value_parser!(bool))
+                .help("Whether the documents come joined in one file [default: false when offered]"),
+        )
+        .arg(
+            Arg::new("document")
+                .long("document")
+                .value_name("TYPE")
+                .action(ArgAction::Append)
+                .value_parser(PossibleValuesParser::new(["LABEL", "PACKSLIP", "RECEIPT", "CUSTOM_FORM"]))
+                .ignore_case(true)
+                .help("A document wanted besides the rate's mandatory ones (repeatable)"),
+        )
+        .arg(
+            Arg::new("vas")
+                .long("vas")
+                .value_name("GROUP=ID")
+                .action(ArgAction::Append)
+                .value_parser(parse_vas)
+                .help("Answer value-added service group GROUP with service ID (repeatable) [default for a required group: its cheapest service]"),
+        )
+        .arg(
+            Arg::new("refuse-unanswered-vas")
+                .long("refuse-unanswered-vas")
+                .action(ArgAction::SetTrue)
+                .help("Do not answer required value-added service groups with their cheapest service; a rate with one left unanswered cannot be bought"),
+        )
+        .arg(
+            Arg::new("rate-id")
+                .long("rate-id")
+                .value_name("ID")
+                .help("Buy this rate of the quote instead of the cheapest"),
+        )
+        .arg(
+            Arg::new("dry-run")
+                .long("dry-run")
+                .action(ArgAction::SetTrue)
+                .help("Print the planned purchaseShipment request on stdout instead of buying"),
+        )
+}
+
+fn parse_vas(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((group, id)) if !group.trim().is_empty() && !id.trim().is_empty() => {
+            Ok((group.trim().to_owned(), id.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?}: expected GROUP=ID, e.g. DELIVERY_PROOF=PROOF_SCAN"
+        )),
+    }
+}
+
+/// The wishes the flags express.
+fn wishes(args: &ArgMatches) -> Wishes {
+    let mut wishes = Wishes::new();
+    if let Some(format) = args.get_one::<String>("format") {
+        let format: DocumentFormat = format
+            .to_ascii_uppercase()
+            .parse()
+            .expect("a listed format");
+        wishes = wishes.format(format);
+    }
+    if let Some(size) = args.get_one("size") {
+        wishes = wishes.size(Clone::clone(size));
+    }
+    if let Some(dpi) = args.get_one::<i64>("dpi") {
+        wishes = wishes.dpi(*dpi);
+    }
+    if let Some(layout) = args.get_one::<String>("page-layout") {
+        wishes = wishes.page_layout(layout.clone());
+    }
+    if let Some(join) = args.get_one::<bool>("file-joining") {
+        wishes = wishes.file_joining(*join);
+    }
+    for document in args.get_many::<String>("document").into_iter().flatten() {
+        let document: DocumentType = document
+            .to_ascii_uppercase()
+            .parse()
+            .expect("a listed type");
+        wishes = wishes.document_type(document);
+    }
+    for (group, id) in args
+        .get_many::<(String, String)>("vas")
+        .into_iter()
+        .flatten()
+    {
+        wishes = wishes.value_added_service(group.clone(), id.clone());
+    }
+    if args.get_flag("refuse-unanswered-vas") {
+        wishes = wishes.required_groups(RequiredGroups::Refuse);
+    }
+    wishes
+}
+
+/// Reads the getRates body: a file, or standard input for `-`.
+fn rates_request(path: &Path) -> Result<GetRatesRequest, String> {
+    let (text, name) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read the getRates request from standard input: {e}"))?;
+        (text, "standard input".to_owned())
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        (text, path.display().to_string())
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let request: GetRatesRequest =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                format!("{name}: not a getRates request: {inner}")
+            } else {
+                format!("{name}: {path}: {inner}")
+            }
+        })?;
+    // serde drops fields it does not know: a misspelt `shipDte` would be
+    // lost silently, so it is an error here.
+    let given: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+    let kept = serde_json::to_value(&request).map_err(|e| format!("{name}: {e}"))?;
+    let mut unknown = Vec::new();
+    dropped_fields(&given, &kept, "", &mut unknown);
+    if unknown.is_empty() {
+        Ok(request)
+    } else {
+        Err(format!(
+            "{name}: not a field of the getRates request: {}",
+            unknown.join(", ")
+        ))
+    }
+}
+
+/// The paths of `given`'s fields that `kept` (the same value after decoding
+/// and encoding) lost; `null`, `{}` and `[]` may be left out on encoding.
+fn dropped_fields(given: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (given, kept) {
+        (Value::Object(given), Value::Object(kept)) => {
+            let empty = |v: &Value| {
+                v.is_null()
+                    || v.as_object().is_some_and(|o| o.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty())
+            };
+            for (key, value) in given.iter().filter(|(_, v)| !empty(v)) {
+                match kept.get(key) {
+                    Some(kept) => dropped_fields(value, kept, &at(key), out),
+                    None => out.push(at(key)),
+                }
+            }
+        }
+        (Value::Array(given), Value::Array(kept)) => {
+            for (i, (value, kept)) in given.iter().zip(kept).enumerate() {
+                dropped_fields(value, kept, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs `buy`: `matches` are the whole command line's, `args` the
+/// subcommand's.
+pub(super) fn main(matches: &ArgMatches, args: &ArgMatches) -> ExitCode {
+    let client = match super::client_builder(matches).and_then(crate::ClientBuilder::build) {
+        Ok(client) => client,
+        Err(e) => return fail(&e.to_string(), EXIT_USAGE),
+    };
+    let save_documents = args
+        .get_one::<PathBuf>("save-documents")
+        .or_else(|| matches.get_one::<PathBuf>("save-documents"))
+        .cloned();
+    let request = match args
+        .get_one::<PathBuf>("rates-request")
+        .map(|path| rates_request(path))
+    {
+        Some(Ok(request)) => request,
+        Some(Err(message)) => return fail(&message, EXIT_USAGE),
+        None => unreachable!("clap requires --rates-request"),
+    };
+    let wishes = wishes(args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(
+                &format!("cannot start the async runtime: {e}"),
+                EXIT_FAILURE,
+            );
+        }
+    };
+    runtime.block_on(buy(
+        &client,
+        request,
+        &wishes,
+        args.get_one::<String>("rate-id").map(String::as_str),
+        args.get_flag("dry-run"),
+        save_documents.as_deref(),
+    ))
+}
+
+async fn buy(
+    client: &Client,
+    request: GetRatesRequest,
+    wishes: &Wishes,
+    rate_id: Option<&str>,
+    dry_run: bool,
+    save_documents: Option<&Path>,
+) -> ExitCode {
+    let rates = match client.get_rates().body(request).send().await {
+        Ok(response) => response.into_inner().payload,
+        Err(e) => return call_failed(Error::from(e)),
+    };
+    let Some(rates) = rates else {
+        return fail("getRates answered without a payload", EXIT_FAILURE);
+    };
+    let quote = Quote::new(rates);
+    let planned = match rate_id {
+        Some(id) => quote
+            .plan(id, wishes)
+            .map(|request| (quote.rate(id).expect("a planned rate"), request)),
+        None => quote.cheapest(wishes).map(|p| (p.rate, p.request)),
+    };
+    let (rate, request) = match planned {
+        Ok(planned) => planned,
+        Err(e) => return cannot_plan(&e),
+    };
+    eprintln!("{NAME}: {}", describe(rate, &request));
+    if dry_run {
+        return print(&serde_json::to_value(&request).expect("a request encodes as JSON"));
+    }
+    let response = match client.purchase_shipment().body(request).send().await {
+        Ok(response) => response.into_inner(),
+        Err(e) => return call_failed(Error::from(e)),
+    };
+    let value = serde_json::to_value(&response).expect("a response encodes as JSON");
+    let printed = print(&value);
+    if let (Some(dir), Some(payload)) = (save_documents, &response.payload) {
+        for package in payload.package_document_details.iter() {
+            let saved = decode_all(package)
+                .map_err(|e| e.to_string())
+                .and_then(|documents| {
+                    documents
+                        .iter()
+                        .map(|d| d.save_in(dir).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                });
+            match saved {
+                Ok(paths) => paths.iter().for_each(|p| eprintln!("{}", p.display())),
+                Err(e) => return fail(&format!("cannot save the documents: {e}"), EXIT_FAILURE),
+            }
+        }
+    }
+    printed
+}
+
+/// What is bought: rate, cost, documents, value-added services.
+fn describe(rate: &crate::types::Rate, request: &PurchaseShipmentRequest) -> String {
+    let spec = &request.requested_document_specification;
+    let documents: Vec<String> = spec
+        .requested_document_types
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let services: Vec<&str> = request
+        .requested_value_added_services
+        .iter()
+        .flat_map(|list| list.0.iter().map(|s| s.id.as_str()))
+        .collect();
+    let mut text = format!(
+        "rate {} ({} by {}, {:.2} {}): {} {}x{} {}",
+        rate.rate_id.as_str(),
+        rate.service_name.as_str(),
+        rate.carrier_name.as_str(),
+        rate.total_charge.value,
+        rate.total_charge.unit.as_str(),
+        spec.format,
+        spec.size.width,
+        spec.size.length,
+        spec.size.unit,
+    );
+    if let Some(dpi) = &spec.dpi {
+        text.push_str(&format!(" {dpi} dpi"));
+    }
+    if let Some(layout) = &spec.page_layout {
+        text.push_str(&format!(" layout {layout}"));
+    }
+    text.push_str(&format!(
+        ", joined {}, documents {}",
+        *spec.need_file_joining,
+        documents.join("+")
+    ));
+    if !services.is_empty() {
+        text.push_str(&format!(", value-added services {}", services.join("+")));
+    }
+    text
+}
+
+fn print(value: &Value) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("cannot write the response: {e}"), EXIT_FAILURE),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("{NAME}: {message}");
+    ExitCode::from(code)
+}
+
+fn cannot_plan(error: &PlanError) -> ExitCode {
+    fail(&format!("nothing bought: {error}"), EXIT_USAGE)
+}
+
+/// A failed call: Amazon's errors and request id; a request refused before
+/// sending, or a configuration error, is a usage error.
+fn call_failed(error: Error) -> ExitCode {
+    let code = match error {
+        Error::InvalidRequest { .. } | Error::Config(_) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    };
+    fail(&error.to_string(), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn fields_serde_drops_are_named_with_their_path() {
+        let given = json!({
+            "shipDte": "2025-01-01T00:00:00Z",
+            "packages": [{ "weight": { "value": 1, "unit": "KILOGRAM", "grams": 3 } }],
+            "shipTo": null,
+            "taxDetails": [],
+            "channelDetails": {},
+        });
+        let kept = json!({ "packages": [{ "weight": { "value": 1.0, "unit": "KILOGRAM" } }] });
+        let mut out = Vec::new();
+        dropped_fields(&given, &kept, "", &mut out);
+        assert_eq!(out, ["shipDte", "packages[0].weight.grams"]);
+    }
+
+    #[test]
+    fn a_complete_rates_request_loses_no_field() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/requests/getRates.json"))
+                .unwrap();
+        let body = &fixture["body"];
+        let request: GetRatesRequest = serde_json::from_value(body.clone()).unwrap();
+        let mut out = Vec::new();
+        dropped_fields(body, &serde_json::to_value(request).unwrap(), "", &mut out);
+        assert_eq!(out, Vec::<String>::new());
+    }
+
+    #[test]
+    fn vas_answers_are_group_equals_id() {
+        assert_eq!(
+            parse_vas("DELIVERY_PROOF=PROOF_SCAN"),
+            Ok(("DELIVERY_PROOF".to_owned(), "PROOF_SCAN".to_owned()))
+        );
+        assert!(parse_vas("PROOF_SCAN").is_err());
+        assert!(parse_vas("=PROOF_SCAN").is_err());
+    }
+}
