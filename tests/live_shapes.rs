@@ -255,3 +255,348 @@ async fn the_sandbox_rates_and_buys_a_label_for_addresses_without_state_or_regio
         .unwrap();
     assert!(!bought.package_document_details.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Epoch milliseconds where the spec says `format: dateTime` (Amazon's own
+// getCollectionFormHistory and getUnmanifestedShipments examples)
+
+fn collection_form_history(creation_date: Value, status: &str) -> Value {
+    json!({
+        "collectionFormsHistoryRecordList": [{
+            "carrierName": "USPS",
+            "creationDate": creation_date,
+            "generationStatus": status,
+            "collectionFormId": "2c631e32-2538-3431-889e-008b6f5a6f11"
+        }],
+        "lastRefreshedDate": "April 17 2022 06:20 PM PDT"
+    })
+}
+
+#[tokio::test]
+async fn collection_form_history_with_epoch_millis_and_completed_decodes_through_the_client() {
+    let server = answering(
+        httpmock::Method::PUT,
+        "/shipping/v2/collectionForms/history",
+        &collection_form_history(json!(1_650_163_712_052u64), "COMPLETED"),
+    )
+    .await;
+    let history = client_for(&server)
+        .get_collection_form_history()
+        .body(types::GetCollectionFormHistoryRequest::default())
+        .send()
+        .await
+        .expect("Amazon's example shape decodes")
+        .into_inner();
+    let record = &history
+        .collection_forms_history_record_list
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        record.creation_date.as_deref(),
+        Some("2022-04-17T02:48:32.052Z")
+    );
+    assert_eq!(
+        record.generation_status,
+        Some(types::GenerationStatus::Completed)
+    );
+    assert_eq!(
+        history.last_refreshed_date.as_deref(),
+        Some("April 17 2022 06:20 PM PDT")
+    );
+}
+
+#[test]
+fn date_time_strings_accept_epoch_millis_and_keep_everything_else() {
+    let creation = |value: Value| {
+        let body = collection_form_history(value, "InProgress");
+        decode_ok("get_collection_form_history", &body)["collectionFormsHistoryRecordList"][0]
+            ["creationDate"]
+            .clone()
+    };
+    assert_eq!(
+        creation(json!(1_650_163_712_052u64)),
+        "2022-04-17T02:48:32.052Z"
+    );
+    // Written as a float, the same instant.
+    assert_eq!(
+        creation(json!(1.650_163_712_052e12)),
+        "2022-04-17T02:48:32.052Z"
+    );
+    // Not milliseconds between 2000 and 2100 (seconds, say): kept, not guessed.
+    assert_eq!(creation(json!(1_693_267_200)), "1693267200");
+    assert_eq!(creation(json!(1.6932672e9)), "1693267200");
+    // Strings are kept as sent, RFC 3339 or not.
+    assert_eq!(creation(json!("1.6932672E9")), "1.6932672E9");
+    assert_eq!(
+        creation(json!("2022-04-17T02:48:32.052Z")),
+        "2022-04-17T02:48:32.052Z"
+    );
+    assert_eq!(creation(Value::Null), Value::Null);
+
+    let unmanifested = json!({"unmanifestedCarrierInformationList": [{
+        "carrierId": "USPS",
+        "unmanifestedShipmentLocationList": [{"lastManifestDate": 1_650_163_712_052u64}]
+    }]});
+    let value = decode_ok("get_unmanifested_shipments", &unmanifested);
+    assert_eq!(
+        value["unmanifestedCarrierInformationList"][0]["unmanifestedShipmentLocationList"][0]["lastManifestDate"],
+        "2022-04-17T02:48:32.052Z"
+    );
+
+    let status = |s: &str| {
+        let body = collection_form_history(json!("x"), s);
+        decode_ok("get_collection_form_history", &body)["collectionFormsHistoryRecordList"][0]
+            ["generationStatus"]
+            .clone()
+    };
+    assert_eq!(status("COMPLETED"), "Completed");
+    assert_eq!(status("IN_PROGRESS"), "InProgress");
+    assert_eq!(status("Completed"), "Completed");
+    // Any other value is still kept verbatim (open enum).
+    assert_eq!(status("QUEUED"), "QUEUED");
+}
+
+#[test]
+fn a_date_time_of_the_wrong_type_is_undecodable_with_its_path() {
+    for wrong in [json!(true), json!({"ms": 1}), json!([1])] {
+        let body = collection_form_history(wrong.clone(), "Completed");
+        let (path, message) = decode_err("get_collection_form_history", &body);
+        assert_eq!(
+            path, "collectionFormsHistoryRecordList[0].creationDate",
+            "{wrong}"
+        );
+        assert!(
+            message.contains("a date-time string or epoch milliseconds"),
+            "{message}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// getAccessPoints: the model's shape and Amazon's example's shape
+
+/// One access point as Amazon's example writes it: `address` as
+/// `{addressObject: {..., zipOrPostalCode}, geocode}`, numbers as strings.
+fn example_access_point(id: &str) -> Value {
+    json!({
+        "accessPointId": id,
+        "name": "Amazon Hub Counter - Co-op Braunton",
+        "timezone": "Europe/London",
+        "type": "HELIX",
+        "accessibilityAttributes": {"distance": "21.200000762939453", "driveTime": "0.0"},
+        "address": {
+            "addressObject": {
+                "addressLine1": "Exeter Road",
+                "city": "Braunton",
+                "countryCode": "GB",
+                "zipOrPostalCode": "EX33 2JL"
+            },
+            "geocode": {"latitude": "51.1076671", "longitude": "-4.1607301"}
+        },
+        "assistanceType": "STAFF_ASSISTED",
+        "score": "0.6688068509101868"
+    })
+}
+
+/// The same access point in the model's shape.
+fn model_access_point(id: &str) -> Value {
+    json!({
+        "accessPointId": id,
+        "name": "Amazon Hub Counter - Co-op Braunton",
+        "timezone": "Europe/London",
+        "type": "HELIX",
+        "accessibilityAttributes": {"distance": "21.200000762939453", "driveTime": 0},
+        "address": {
+            "name": "Amazon Hub Counter - Co-op Braunton",
+            "addressLine1": "Exeter Road",
+            "city": "Braunton",
+            "countryCode": "GB",
+            "postalCode": "EX33 2JL",
+            "geocode": {"latitude": "51.1076671", "longitude": "-4.1607301"}
+        },
+        "assistanceType": "STAFF_ASSISTED",
+        "score": "0.6688068509101868"
+    })
+}
+
+fn access_points(body: &Value) -> types::GetAccessPointsResult {
+    serde_json::from_value::<types::GetAccessPointsResponse>(body.clone())
+        .expect("decodes")
+        .payload
+        .expect("a payload")
+}
+
+#[test]
+fn both_access_point_shapes_decode_into_the_same_value() {
+    let model = json!({"payload": {"accessPointsMap": {
+        "HELIX": [model_access_point("a-1")],
+        "CORE_LOCKER": [model_access_point("b-1"), model_access_point("b-2")]
+    }}});
+    let example = json!({"payload": {
+        "HELIX": example_access_point("a-1"),
+        "CORE_LOCKER": [example_access_point("b-1"), example_access_point("b-2")]
+    }});
+    let from_model = access_points(&model);
+    let from_example = access_points(&example);
+    assert_eq!(from_example, from_model);
+    let helix = &from_example.access_points_map["HELIX"][0];
+    let address = helix.address.as_ref().unwrap();
+    assert_eq!(address.postal_code.as_str(), "EX33 2JL");
+    assert_eq!(address.name.as_str(), "Amazon Hub Counter - Co-op Braunton");
+    assert_eq!(address.state_or_region, None);
+    assert_eq!(
+        address.geocode.as_ref().unwrap().latitude.as_deref(),
+        Some("51.1076671")
+    );
+    // Both re-encode in the model's shape (what the contract tests compare).
+    assert_eq!(
+        decode_ok("get_access_points", &example),
+        decode_ok("get_access_points", &model)
+    );
+}
+
+#[tokio::test]
+async fn amazon_example_access_points_decode_through_the_client() {
+    let body = json!({"payload": {"HELIX": example_access_point("a-1")}});
+    let server = answering(httpmock::Method::GET, "/shipping/v2/accessPoints", &body).await;
+    let result = client_for(&server)
+        .get_access_points()
+        .access_point_types(vec![types::GetAccessPointsAccessPointTypesItem::Helix])
+        .country_code("GB")
+        .postal_code("EX33 2JL")
+        .send()
+        .await
+        .expect("the example's shape decodes")
+        .into_inner()
+        .payload
+        .unwrap();
+    let helix = &result.access_points_map["HELIX"];
+    assert_eq!(helix.len(), 1);
+    assert_eq!(helix[0].access_point_id.as_ref().unwrap().as_str(), "a-1");
+    assert_eq!(
+        helix[0]
+            .accessibility_attributes
+            .as_ref()
+            .unwrap()
+            .drive_time,
+        Some(0)
+    );
+}
+
+#[test]
+fn access_points_keep_ignoring_undocumented_fields_and_merge_both_shapes() {
+    let body = json!({"payload": {
+        "accessPointsMap": {"HELIX": [model_access_point("a-1")]},
+        "HELIX": example_access_point("a-2"),
+        "nextPageToken": "abc",
+        "metadata": {"count": 2},
+        "zzUnknown": [1, 2]
+    }});
+    let result = access_points(&body);
+    let ids: Vec<&str> = result.access_points_map["HELIX"]
+        .iter()
+        .map(|p| p.access_point_id.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(ids, ["a-1", "a-2"]);
+    assert_eq!(result.access_points_map.len(), 1);
+    // A type mapped to null has no access points.
+    let none = access_points(&json!({"payload": {"HELIX": null}}));
+    assert!(none.access_points_map["HELIX"].is_empty());
+}
+
+#[test]
+fn a_wrong_access_point_is_undecodable_with_its_full_path() {
+    let mut nested = json!({"payload": {"HELIX": example_access_point("a-1")}});
+    nested["payload"]["HELIX"]["address"]["addressObject"]["city"] = json!(true);
+    let (path, message) = decode_err("get_access_points", &nested);
+    assert_eq!(
+        path, "payload.HELIX.address.addressObject.city",
+        "{message}"
+    );
+
+    let mut nested = json!({"payload": {"HELIX": [example_access_point("a-1")]}});
+    nested["payload"]["HELIX"][0]["accessibilityAttributes"]["driveTime"] = json!("soon");
+    let (path, _) = decode_err("get_access_points", &nested);
+    assert_eq!(path, "payload.HELIX[0].accessibilityAttributes.driveTime");
+
+    let mut model = json!({"payload": {"accessPointsMap": {"HELIX": [model_access_point("a")]}}});
+    model["payload"]["accessPointsMap"]["HELIX"][0]["address"]["countryCode"] = json!({"x": 1});
+    let (path, _) = decode_err("get_access_points", &model);
+    assert_eq!(path, "payload.accessPointsMap.HELIX[0].address.countryCode");
+
+    let mut missing = json!({"payload": {"HELIX": example_access_point("a-1")}});
+    missing["payload"]["HELIX"]["address"]["addressObject"]
+        .as_object_mut()
+        .unwrap()
+        .remove("city");
+    let (path, message) = decode_err("get_access_points", &missing);
+    assert_eq!(path, "payload.HELIX.address");
+    assert!(message.contains("missing field `city`"), "{message}");
+
+    // An addressObject takes its name from the access point; without one
+    // there is no name.
+    let mut nameless = json!({"payload": {"HELIX": example_access_point("a-1")}});
+    nameless["payload"]["HELIX"]
+        .as_object_mut()
+        .unwrap()
+        .remove("name");
+    let (path, message) = decode_err("get_access_points", &nameless);
+    assert_eq!(path, "payload.HELIX");
+    assert!(
+        message.contains("address: missing field `name`"),
+        "{message}"
+    );
+
+    // A flat address still needs its own name, as the model says.
+    let mut flat = json!({"payload": {"accessPointsMap": {"HELIX": [model_access_point("a")]}}});
+    flat["payload"]["accessPointsMap"]["HELIX"][0]["address"]
+        .as_object_mut()
+        .unwrap()
+        .remove("name");
+    let (path, message) = decode_err("get_access_points", &flat);
+    assert_eq!(path, "payload.accessPointsMap.HELIX[0].address");
+    assert!(message.contains("missing field `name`"), "{message}");
+
+    // Neither shape: the model's requirement stands.
+    let (path, message) = decode_err("get_access_points", &json!({"payload": {"note": "x"}}));
+    assert_eq!(path, "payload");
+    assert!(
+        message.contains("missing field `accessPointsMap`"),
+        "{message}"
+    );
+    let (path, _) = decode_err("get_access_points", &json!({"payload": {"HELIX": "x"}}));
+    assert_eq!(path, "payload.HELIX");
+}
+
+// ---------------------------------------------------------------------------
+// getAdditionalInputs: the empty schema Amazon answers when nothing is needed
+
+#[tokio::test]
+async fn an_empty_additional_inputs_schema_decodes_with_properties_as_object_or_list() {
+    for properties in [json!({}), json!([])] {
+        let body = json!({"payload": {
+            "title": "Additional Inputs",
+            "properties": properties,
+            "type": "object"
+        }});
+        let server = answering(
+            httpmock::Method::GET,
+            "/shipping/v2/shipments/additionalInputs/schema",
+            &body,
+        )
+        .await;
+        let schema = client_for(&server)
+            .get_additional_inputs()
+            .request_token("token")
+            .rate_id("rate")
+            .send()
+            .await
+            .expect("an empty schema decodes")
+            .into_inner()
+            .payload
+            .expect("a payload");
+        assert_eq!(schema.get("properties"), Some(&properties));
+        assert_eq!(schema.get("title"), Some(&json!("Additional Inputs")));
+        assert_eq!(decode_ok("get_additional_inputs", &body), body);
+    }
+}
