@@ -53,12 +53,15 @@ where
 }
 
 /// A `format: dateTime` string (Amazon's format name, not RFC 3339's
-/// `date-time`) kept as sent, or epoch milliseconds as Amazon's
-/// getCollectionFormHistory and getUnmanifestedShipments examples send them
-/// (`1650163712052`), as the RFC 3339 UTC text `2022-04-17T02:48:32.052Z`.
-/// A number outside 2000..2100 as milliseconds is kept as its decimal text
-/// rather than guessed at (it may be seconds). (The current spec's four
-/// `dateTime` properties are optional; kept so a required one is handled.)
+/// `date-time`), or epoch milliseconds as Amazon's getCollectionFormHistory
+/// and getUnmanifestedShipments examples send them (`1650163712052`), as the
+/// RFC 3339 UTC text `2022-04-17T02:48:32.052Z`. A number outside 2000..2100
+/// as milliseconds is kept as its decimal text rather than guessed at (it
+/// may be seconds). A string is kept as sent, except that RFC 3339 with an
+/// offset becomes the same instant with `Z`, as [`serialize_date_text`]
+/// sends it (so decoding and re-encoding agree, like `DateTime<Utc>`).
+/// (The current spec's four `dateTime` properties are optional; kept so a
+/// required one is handled.)
 #[allow(dead_code)]
 pub(crate) fn date_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(DateTextVisitor)
@@ -123,10 +126,7 @@ impl Visitor<'_> for DateTextVisitor {
         f.write_str("a date-time string or epoch milliseconds")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
+        Ok(utc_text(v).into_owned())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
         Ok(millis_text(v))
@@ -606,6 +606,29 @@ mod tests {
         let bad =
             serde_json::from_value::<types::AccessibilityAttributes>(json!({"driveTime": "1.5"}));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn epoch_millis_become_rfc3339_only_within_2000_to_2100() {
+        use super::{millis_text, utc_text};
+        assert_eq!(millis_text(946_684_800_000), "2000-01-01T00:00:00.000Z");
+        assert_eq!(millis_text(946_684_799_999), "946684799999");
+        assert_eq!(millis_text(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+        assert_eq!(millis_text(4_102_444_800_000), "4102444800000");
+        assert_eq!(millis_text(-1), "-1");
+        assert_eq!(
+            utc_text("2026-11-30T09:00:00+00:00"),
+            "2026-11-30T09:00:00Z"
+        );
+        assert_eq!(
+            utc_text("2026-11-30T09:00:00.5-01:30"),
+            "2026-11-30T10:30:00.500Z"
+        );
+        assert!(matches!(
+            utc_text("2026-11-30T09:00:00Z"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(utc_text("2026-11-30"), "2026-11-30");
     }
 
     #[test]

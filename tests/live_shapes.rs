@@ -213,10 +213,7 @@ fn the_request_validator_accepts_an_address_without_state_or_region() {
 async fn the_sandbox_rates_and_buys_a_label_for_addresses_without_state_or_region() {
     let sandbox = spapi_shipping::mock::Sandbox::start().await;
     let client = sandbox.client();
-    let mut request = rates_request_without_state_or_region();
-    for side in ["shipFrom", "shipTo"] {
-        request[side]["countryCode"] = json!("GB");
-    }
+    let request = rates_request_without_state_or_region();
     let rates = client
         .get_rates()
         .body(serde_json::from_value::<types::GetRatesRequest>(request.clone()).unwrap())
@@ -325,8 +322,17 @@ fn date_time_strings_accept_epoch_millis_and_keep_everything_else() {
     // Not milliseconds between 2000 and 2100 (seconds, say): kept, not guessed.
     assert_eq!(creation(json!(1_693_267_200)), "1693267200");
     assert_eq!(creation(json!(1.6932672e9)), "1693267200");
-    // Strings are kept as sent, RFC 3339 or not.
+    // Strings are kept as sent, RFC 3339 or not; an offset becomes `Z`, the
+    // same instant, as it is sent.
     assert_eq!(creation(json!("1.6932672E9")), "1.6932672E9");
+    assert_eq!(
+        creation(json!("2022-04-17T04:48:32.052+02:00")),
+        "2022-04-17T02:48:32.052Z"
+    );
+    assert_eq!(
+        creation(json!("April 17 2022 06:20 PM PDT")),
+        "April 17 2022 06:20 PM PDT"
+    );
     assert_eq!(
         creation(json!("2022-04-17T02:48:32.052Z")),
         "2022-04-17T02:48:32.052Z"
@@ -813,7 +819,9 @@ async fn date_range_strings_with_an_offset_are_sent_in_utc_with_z() {
 }
 
 /// The command-line tool reads `--json-body` into the typed body, so a date
-/// written with an offset leaves in UTC with `Z` as well.
+/// written with an offset leaves in UTC with `Z` as well. (The body also has
+/// no `stateOrRegion` and `countryCode: "UK"`, which the CLI once refused with
+/// `missing field stateOrRegion`.)
 #[tokio::test]
 async fn a_cli_body_with_an_offset_date_is_sent_in_utc_with_z() {
     let server = MockServer::start_async().await;
