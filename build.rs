@@ -15,6 +15,8 @@ mod cli;
 mod decode_once;
 #[path = "build/lenient.rs"]
 mod lenient;
+#[path = "build/live_shapes.rs"]
+mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
 
@@ -41,7 +43,9 @@ fn main() {
         .unwrap_or_else(|e| panic!("progenitor could not generate the client from {SPEC}: {e}"));
     let mut file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
     open_enums::apply(&mut file, &closed_enums(&json));
-    lenient::apply(open_enums::types_module(&mut file).expect("generated `mod types`"));
+    let types = open_enums::types_module(&mut file).expect("generated `mod types`");
+    lenient::apply(types);
+    live_shapes::apply(types, &json);
     let decoded = decode_once::apply(&mut file);
     assert!(
         decoded > 0,

@@ -229,7 +229,7 @@ async fn quote_buy_print_track_and_cancel_a_parcel() {
         .collect();
     assert_eq!(codes, [EventCode::ReadyForReceive, EventCode::PickupDone]);
     let window_end = rate.promise.delivery_window.as_ref().unwrap().end;
-    assert_eq!(Some(tracking.promised_delivery_date), window_end);
+    assert_eq!(tracking.promised_delivery_date, window_end);
     let city = tracking.event_history[0]
         .location
         .as_ref()

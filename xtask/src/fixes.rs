@@ -23,6 +23,8 @@ pub const FIX_IDS: &[&str] = &[
     "F2-csv-on-scalars",
     "F3-usage-plan-extension",
     "F4-shared-business-id",
+    "L1-observed-nulls",
+    "L2-state-or-region-optional",
     "E1-payload-wrapper",
     "E2-example-values",
 ];
@@ -38,6 +40,13 @@ pub fn apply_all(spec: &mut Value, dropped_csv: &[String]) -> Result<Vec<String>
     }
     usage_plans(spec, &mut log)?;
     shared_business_id(spec, &mut log)?;
+    optional_properties(spec, OBSERVED_NULLS, "L1-observed-nulls", &mut log);
+    optional_properties(
+        spec,
+        STATE_OR_REGION_OPTIONAL,
+        "L2-state-or-region-optional",
+        &mut log,
+    );
     wrap_payloads(spec, &mut log);
     example_values(spec, &mut log);
     Ok(log)
@@ -151,6 +160,49 @@ fn shared_business_id(spec: &mut Value, log: &mut Vec<String>) -> Result<(), Jso
         ));
     }
     Ok(())
+}
+
+/// L1: required response properties that Amazon's live service sends as
+/// `null` (amzn/selling-partner-api-models#4923, getTracking, 2025-08).
+const OBSERVED_NULLS: &[(&str, &str)] = &[
+    ("GetTrackingResult", "alternateLegTrackingId"),
+    ("GetTrackingResult", "promisedDeliveryDate"),
+];
+
+/// L2: `stateOrRegion` is required by the model but Amazon accepts addresses
+/// without it (saleweaver/python-amazon-sp-api#1528: getRates and
+/// oneClickShipment with UK addresses; a production India integration).
+const STATE_OR_REGION_OPTIONAL: &[(&str, &str)] = &[("Address", "stateOrRegion")];
+
+/// Removes each (schema, property) from its schema's `required` list; the
+/// property itself is unchanged. A list left empty is removed (OpenAPI 3.0
+/// wants at least one entry).
+fn optional_properties(
+    spec: &mut Value,
+    properties: &[(&str, &str)],
+    id: &str,
+    log: &mut Vec<String>,
+) {
+    for (schema, property) in properties {
+        let Some(object) = spec["components"]["schemas"]
+            .get_mut(*schema)
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let Some(required) = object.get_mut("required").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let before = required.len();
+        required.retain(|r| r != property);
+        if required.len() == before {
+            continue;
+        }
+        if required.is_empty() {
+            object.remove("required");
+        }
+        log.push(format!("{id}: {schema}.{property} is no longer required"));
+    }
 }
 
 /// E1: most success examples leave out the `payload` wrapper that their
@@ -314,7 +366,7 @@ const EXAMPLE_EDITS: &[(&str, &str, &str, Edit)] = &[
 
 /// The access point example nests its address as `{addressObject, geocode}`
 /// with `zipOrPostalCode`; the `Address` schema is flat, with `postalCode`
-/// and a required `name` and `stateOrRegion`.
+/// and a required `name` (the access point's).
 fn access_point_address(access_point: &mut Value) -> bool {
     let Some(nested) = access_point["address"].get("addressObject").cloned() else {
         return false;
@@ -326,7 +378,6 @@ fn access_point_address(access_point: &mut Value) -> bool {
     let mut flat = Map::new();
     flat.insert("name".into(), access_point["name"].clone());
     flat.extend(address);
-    flat.entry("stateOrRegion").or_insert(json!("Devon"));
     if let Some(geocode) = access_point["address"].get("geocode") {
         flat.insert("geocode".into(), geocode.clone());
     }
@@ -505,5 +556,32 @@ mod tests {
             json!({"accessPointsMap": {"HELIX": [{"accessPointId": "a"}]}})
         );
         assert!(!apply_edit(&mut m, &Edit::AccessPointsMap));
+    }
+
+    #[test]
+    fn optional_properties_leave_the_rest_of_required_and_apply_once() {
+        let mut spec = json!({"components": {"schemas": {
+            "Address": {"required": ["name", "stateOrRegion"], "properties": {}},
+            "Only": {"required": ["x"]}
+        }}});
+        let mut log = Vec::new();
+        let fix = &[
+            ("Address", "stateOrRegion"),
+            ("Only", "x"),
+            ("Missing", "y"),
+        ];
+        optional_properties(&mut spec, fix, "T", &mut log);
+        assert_eq!(
+            spec["components"]["schemas"]["Address"]["required"],
+            json!(["name"])
+        );
+        assert!(
+            spec["components"]["schemas"]["Only"]
+                .get("required")
+                .is_none()
+        );
+        assert_eq!(log.len(), 2);
+        optional_properties(&mut spec, fix, "T", &mut log);
+        assert_eq!(log.len(), 2, "a second run changes nothing");
     }
 }
