@@ -88,7 +88,11 @@ impl ClientHooks<Inner> for Client {
         let op = operations::find(info.operation_id);
         if let Some(op) = op {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
-            let violations = check_request(op, request);
+            let violations = [
+                operations::path_violations(op, request.url().path()),
+                check_request(op, request),
+            ]
+            .concat();
             if !violations.is_empty() {
                 let failure = HookFailure::InvalidRequest {
                     operation: op.id.to_owned(),
@@ -315,7 +319,7 @@ impl<'a> Call<'a> {
         if let Some(rate) =
             header(&response, RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
         {
-            self.rt.limiter.observe_rate(self.op, rate);
+            self.rt.limiter.observe_reported_rate(self.op, rate);
         }
         if status == 403
             && !self.renewed_token

@@ -37,6 +37,25 @@ const EPSILON: f64 = 1e-9;
 /// request that reached Amazon within this time keeps the client behind it.
 pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
+/// How far a rate reported in `x-amzn-RateLimit-Limit` may stray from the
+/// operation's usage plan: it is clamped to `[plan / 10, plan * 10]`. A
+/// garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
+/// call of the operation for days, and `1e9` would turn pacing off. The
+/// floor for the slowest plan (`linkCarrierAccountPost`, 5/s) is 0.5/s, the
+/// minimum fill rate smithy-rs' client rate limiter keeps for the same
+/// reason (`MIN_FILL_RATE` in aws-smithy-runtime); a real per-seller limit
+/// lower than a tenth of the plan would still be paced at the floor, and
+/// Amazon's 429s (retried) do the rest.
+pub const REPORTED_RATE_SPAN: f64 = 10.0;
+
+/// Longest interval one reservation adds to the bucket, whatever the rate:
+/// keeps every float-to-`Duration` conversion and `Instant` sum finite.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Default [`RateLimitSettings::max_wait`]: the default retry budget
+/// (`RetryPolicy::max_elapsed`).
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
 /// How the client limits its own request rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitSettings {
@@ -46,6 +65,12 @@ pub struct RateLimitSettings {
     /// rate and the burst: headroom for other clients sharing the same
     /// selling-partner quota.
     pub safety_factor: f64,
+    /// Longest one call waits for its slot (default 60 s). The wait is
+    /// capped, not failed: past it the call is sent anyway and Amazon's
+    /// answer decides (a 429 is retried within the retry budget), so the
+    /// client's own estimate never fails a call, and a deep queue of
+    /// callers or a stuck burst cannot hold one for longer than this.
+    pub max_wait: Duration,
 }
 
 impl Default for RateLimitSettings {
@@ -54,6 +79,7 @@ impl Default for RateLimitSettings {
         Self {
             enabled: true,
             safety_factor: 1.0,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -78,6 +104,11 @@ impl RateLimitSettings {
             safety_factor: factor,
             ..self
         }
+    }
+
+    /// Caps each call's wait for its slot at `max_wait`; see the field.
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        Self { max_wait, ..self }
     }
 }
 
@@ -152,7 +183,12 @@ impl Bucket {
             return Slot::AfterAnswer(since);
         }
         let missing = 1.0 - self.tokens;
-        self.at += Duration::from_secs_f64(missing / self.rate);
+        // Never panics: a rate so small (or so odd) that the interval is not
+        // a representable `Duration` counts as the longest interval.
+        let interval = Duration::try_from_secs_f64(missing / self.rate)
+            .unwrap_or(MAX_INTERVAL)
+            .min(MAX_INTERVAL);
+        self.at = self.at.checked_add(interval).unwrap_or(self.at);
         self.tokens = 0.0;
         Slot::At(self.at)
     }
@@ -210,6 +246,9 @@ impl RateLimiter {
             return Duration::ZERO;
         }
         let start = Instant::now();
+        let deadline = start
+            .checked_add(self.settings.max_wait)
+            .unwrap_or(start + MAX_INTERVAL);
         let mut now = start;
         loop {
             let (slot, anchored) = self.with_bucket(op, now, |bucket| {
@@ -230,7 +269,15 @@ impl RateLimiter {
                         wait_ms,
                         "rate limit: waiting for a token"
                     );
-                    tokio::time::sleep_until(ready).await;
+                    if ready > deadline {
+                        tracing::warn!(
+                            operation = op.id,
+                            wait_ms,
+                            max_wait_ms = self.settings.max_wait.as_millis() as u64,
+                            "rate limit: wait capped at max_wait; sending early"
+                        );
+                    }
+                    tokio::time::sleep_until(ready.min(deadline)).await;
                     return start.elapsed();
                 }
                 (Slot::AfterAnswer(since), anchored) => {
@@ -239,14 +286,18 @@ impl RateLimiter {
                         "rate limit: waiting for the burst's first answer"
                     );
                     let fallback = since + ANCHOR_FALLBACK;
+                    let until = fallback.min(deadline);
                     let answered = match anchored {
-                        Some(anchored) => tokio::time::timeout_at(fallback, anchored).await.is_ok(),
+                        Some(anchored) => tokio::time::timeout_at(until, anchored).await.is_ok(),
                         None => false,
                     };
-                    if !answered {
+                    if !answered && fallback <= deadline {
                         self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
                     }
                     now = Instant::now();
+                    if now >= deadline {
+                        return start.elapsed();
+                    }
                 }
             }
         }
@@ -294,6 +345,28 @@ impl RateLimiter {
                 "rate limit: rate changed"
             );
         }
+    }
+
+    /// A rate from Amazon's `x-amzn-RateLimit-Limit` header for `op`:
+    /// clamped to [`REPORTED_RATE_SPAN`] around the operation's usage plan,
+    /// then applied like [`observe_rate`](Self::observe_rate) (non-finite or
+    /// non-positive values are ignored). The runtime calls this for every
+    /// answer; `observe_rate` is for a rate the caller knows to be right.
+    pub fn observe_reported_rate(&self, op: &'static Operation, rate_per_second: f64) {
+        if !rate_per_second.is_finite() || rate_per_second <= 0.0 {
+            return;
+        }
+        let (low, high) = (op.rate / REPORTED_RATE_SPAN, op.rate * REPORTED_RATE_SPAN);
+        let clamped = rate_per_second.clamp(low, high);
+        if clamped != rate_per_second {
+            tracing::debug!(
+                operation = op.id,
+                reported = rate_per_second,
+                used = clamped,
+                "rate limit: reported rate outside the sane range around the usage plan"
+            );
+        }
+        self.observe_rate(op, clamped);
     }
 
     /// Parses an `x-amzn-RateLimit-Limit` value (surrounding whitespace
