@@ -551,6 +551,80 @@ mod tests {
         assert_eq!(clone.rate_limiter().plan(op).0, 7.0);
     }
 
+    /// Issue 11, finding 2: plain http to any host was accepted silently.
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_insecure_http_is_allowed() {
+        let loopback = [
+            "http://127.0.0.1:9",
+            "http://127.8.0.1:9/x",
+            "http://[::1]:9",
+            "http://localhost:9",
+            "http://LOCALHOST.:9",
+            "https://sellingpartnerapi-eu.amazon.com",
+            "https://10.0.0.1",
+        ];
+        for url in loopback {
+            let client = Client::builder().endpoint(url).token_url(url);
+            let client = client.credentials(LwaCredentials::new("id", "s", "r"));
+            assert!(client.build().is_ok(), "{url}");
+        }
+        let remote = [
+            "http://sellingpartnerapi-eu.amazon.com",
+            "http://10.0.0.1:8080",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://128.0.0.1",
+        ];
+        let creds = || LwaCredentials::new("id", "s", "r");
+        for url in remote {
+            let err = Client::builder().endpoint(url).build().unwrap_err();
+            assert_eq!(err.setting, "endpoint", "{url}");
+            assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+            let err = Client::builder()
+                .region(Region::Europe)
+                .credentials(creds())
+                .token_url(url)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.setting, "token_url", "{url}");
+            let allowed = Client::builder()
+                .endpoint(url)
+                .credentials(creds())
+                .token_url(url)
+                .allow_insecure_http(true)
+                .build();
+            assert!(allowed.is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn from_env_refuses_plain_http_off_loopback_naming_the_variable() {
+        for name in ["SP_API_ENDPOINT", "LWA_ENDPOINT"] {
+            let vars = with(&[("SP_API_REGION", "eu"), (name, "http://proxy.example.com")]);
+            let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+            assert_eq!(err.setting, name);
+            assert!(
+                err.to_string().contains("SP_API_ALLOW_INSECURE_HTTP"),
+                "{err}"
+            );
+            let vars = with(&[
+                ("SP_API_REGION", "eu"),
+                (name, "http://proxy.example.com"),
+                ("SP_API_ALLOW_INSECURE_HTTP", "true"),
+            ]);
+            let client = ClientBuilder::from_lookup(env(&vars)).unwrap().build();
+            assert!(client.is_ok(), "{name}");
+        }
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_ALLOW_INSECURE_HTTP", "perhaps"),
+        ]);
+        assert_eq!(
+            setting_of(ClientBuilder::from_lookup(env(&vars))),
+            "SP_API_ALLOW_INSECURE_HTTP"
+        );
+    }
+
     #[test]
     fn user_agent_names_the_crate_platform_and_suffix() {
         let ua = user_agent(Some("my-shop/2.1"));

@@ -317,9 +317,10 @@ impl RateLimiter {
         });
     }
 
-    /// Amazon reported this operation's rate (header `x-amzn-RateLimit-Limit`,
-    /// requests per second, e.g. "80.0" or "0.5"), which can differ from the
-    /// default plan per seller. The bucket's refill rate follows it (times
+    /// Sets this operation's rate (requests per second, e.g. "80.0" or
+    /// "0.5"), as Amazon reports it per seller, taken as given: the runtime
+    /// clamps what the header says first
+    /// ([`observe_reported_rate`](Self::observe_reported_rate)). The bucket's refill rate follows it (times
     /// the safety factor) from now on, keeping its current tokens; callers
     /// already waiting keep their reserved instants and order, and new
     /// callers are paced at the new rate after them. The burst stays as
@@ -655,6 +656,74 @@ mod tests {
         assert_near(limiter.acquire(tracking).await, 0.025);
         limiter.observe_rate(tracking, 80.0);
         assert_eq!(limiter.plan(tracking), (40.0, 50.0));
+    }
+
+    /// Issue 11, finding 4: `x-amzn-RateLimit-Limit: 1e-300` panicked in
+    /// `Duration::from_secs_f64` with the lock held; `1e-6` parked calls
+    /// for about 11 days.
+    #[tokio::test(start_paused = true)]
+    async fn reported_rates_are_clamped_around_the_usage_plan() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        let link = op("linkCarrierAccountPost");
+        let cases = [
+            (1e-300, 8.0, 0.5),
+            (1e-20, 8.0, 0.5),
+            (1e-6, 8.0, 0.5),
+            (f64::MIN_POSITIVE, 8.0, 0.5),
+            (1e9, 800.0, 50.0),
+            (f64::MAX, 800.0, 50.0),
+            (2.0, 8.0, 2.0),
+            (40.0, 40.0, 40.0),
+        ];
+        for (reported, tracking_rate, link_rate) in cases {
+            limiter.observe_reported_rate(tracking, reported);
+            limiter.observe_reported_rate(link, reported);
+            assert_eq!(limiter.plan(tracking).0, tracking_rate, "{reported}");
+            assert_eq!(limiter.plan(link).0, link_rate, "{reported}");
+        }
+        for ignored in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            limiter.observe_reported_rate(tracking, ignored);
+            assert_eq!(limiter.plan(tracking).0, 40.0, "{ignored}");
+        }
+        let scaled = RateLimiter::new(RateLimitSettings::default().with_safety_factor(0.5));
+        scaled.observe_reported_rate(tracking, 1e-300);
+        assert_eq!(scaled.plan(tracking).0, 4.0, "clamped, then scaled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_explicit_rates_never_panic_and_waits_stop_at_max_wait() {
+        let settings = RateLimitSettings::default().with_max_wait(Duration::from_secs(5));
+        let limiter = RateLimiter::new(settings);
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        for rate in [1e-300, 1e-20, 1e-6, f64::MIN_POSITIVE, 5e-324] {
+            limiter.observe_rate(tracking, rate);
+            let waits = spawn_acquires(&limiter, tracking, 3).await;
+            for (wait, _) in waits {
+                assert!(wait <= Duration::from_secs(5), "{rate}: waited {wait:?}");
+            }
+        }
+        // No poisoned or wedged state: a clone still serves at a sane rate.
+        let clone = limiter.clone();
+        clone.observe_rate(tracking, 80.0);
+        let started = Instant::now();
+        let wait = clone.acquire(tracking).await;
+        assert!(wait <= Duration::from_secs(5), "{wait:?}");
+        assert!(started.elapsed() <= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deep_queue_waits_at_most_max_wait() {
+        let settings = RateLimitSettings::default().with_max_wait(Duration::from_secs(2));
+        let limiter = RateLimiter::new(settings);
+        let link = op("linkCarrierAccountPost");
+        drain(&limiter, link, 10).await;
+        // 5/s: the 40th queued caller would wait 8 s; none waits past 2 s.
+        let waits = spawn_acquires(&limiter, link, 40).await;
+        let longest = waits.iter().map(|&(wait, _)| wait).max().unwrap();
+        assert_near(longest, 2.0);
+        assert_near(waits[0].0, 0.2);
     }
 
     #[tokio::test(start_paused = true)]
