@@ -13,7 +13,7 @@
 //! and a server-error status.
 //!
 //! For the header: a parsed rate is finite and positive, a reported rate
-//! lands within [`REPORTED_RATE_SPAN`] of the usage plan, and pacing at the
+//! lands within [`MIN_REPORTED_RATE`, plan x `MAX_REPORTED_RATE_FACTOR`], and pacing at the
 //! parsed rate never panics nor waits past `max_wait` (on a paused clock).
 //! For LWA: no secret (raw or form-encoded) ever appears in an error, and a
 //! success status whose body is not a token answer keeps no text of it.
@@ -45,7 +45,9 @@ use serde_json::{Value, json};
 use spapi_shipping::auth::{self, AuthError};
 use spapi_shipping::decode::decode;
 use spapi_shipping::operations;
-use spapi_shipping::rate_limit::{REPORTED_RATE_SPAN, RateLimitSettings, RateLimiter};
+use spapi_shipping::rate_limit::{
+    MAX_REPORTED_RATE_FACTOR, MIN_REPORTED_RATE, RateLimitSettings, RateLimiter,
+};
 use spapi_shipping::types;
 
 /// Inputs larger than this are refused (counted, never decoded).
@@ -176,8 +178,8 @@ fn rate_limit_header(input: &[u8]) -> Outcome {
     limiter.observe_reported_rate(op, rate);
     let (got, _) = limiter.plan(op);
     let (low, high) = (
-        op.rate / REPORTED_RATE_SPAN * 0.01,
-        op.rate * REPORTED_RATE_SPAN * 0.01,
+        MIN_REPORTED_RATE * 0.01,
+        op.rate * MAX_REPORTED_RATE_FACTOR * 0.01,
     );
     if !(low * (1.0 - 1e-12) <= got && got <= high * (1.0 + 1e-12)) {
         return Outcome::Bug(format!(

@@ -37,16 +37,20 @@ const EPSILON: f64 = 1e-9;
 /// request that reached Amazon within this time keeps the client behind it.
 pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
-/// How far a rate reported in `x-amzn-RateLimit-Limit` may stray from the
-/// operation's usage plan: it is clamped to `[plan / 10, plan * 10]`. A
-/// garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
-/// call of the operation for days, and `1e9` would turn pacing off. The
-/// floor for the slowest plan (`linkCarrierAccountPost`, 5/s) is 0.5/s, the
-/// minimum fill rate smithy-rs' client rate limiter keeps for the same
-/// reason (`MIN_FILL_RATE` in aws-smithy-runtime); a real per-seller limit
-/// lower than a tenth of the plan would still be paced at the floor, and
-/// Amazon's 429s (retried) do the rest.
-pub const REPORTED_RATE_SPAN: f64 = 10.0;
+/// Lowest rate, in requests per second, taken from `x-amzn-RateLimit-Limit`:
+/// a garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
+/// call of the operation for days. 0.5/s is the minimum fill rate smithy-rs'
+/// client rate limiter keeps for the same reason (`MIN_FILL_RATE` in
+/// aws-smithy-runtime's `client_rate_limiter.rs`); it is a tenth of the
+/// slowest Shipping v2 plan (`linkCarrierAccountPost`, 5/s), so any real
+/// per-seller limit Amazon reports is still followed. A slot is then at
+/// most 2 s apart, and [`RateLimitSettings::max_wait`] bounds a queue.
+pub const MIN_REPORTED_RATE: f64 = 0.5;
+
+/// Highest reported rate taken, as a multiple of the operation's usage plan:
+/// `1e9` would otherwise turn pacing off. Amazon raising a seller's limit
+/// past ten times the plan would be paced at ten times the plan.
+pub const MAX_REPORTED_RATE_FACTOR: f64 = 10.0;
 
 /// Longest interval one reservation adds to the bucket, whatever the rate:
 /// keeps every float-to-`Duration` conversion and `Instant` sum finite.
@@ -349,7 +353,7 @@ impl RateLimiter {
     }
 
     /// A rate from Amazon's `x-amzn-RateLimit-Limit` header for `op`:
-    /// clamped to [`REPORTED_RATE_SPAN`] around the operation's usage plan,
+    /// clamped to [[`MIN_REPORTED_RATE`], plan × [`MAX_REPORTED_RATE_FACTOR`]],
     /// then applied like [`observe_rate`](Self::observe_rate) (non-finite or
     /// non-positive values are ignored). The runtime calls this for every
     /// answer; `observe_rate` is for a rate the caller knows to be right.
@@ -357,8 +361,8 @@ impl RateLimiter {
         if !rate_per_second.is_finite() || rate_per_second <= 0.0 {
             return;
         }
-        let (low, high) = (op.rate / REPORTED_RATE_SPAN, op.rate * REPORTED_RATE_SPAN);
-        let clamped = rate_per_second.clamp(low, high);
+        let high = (op.rate * MAX_REPORTED_RATE_FACTOR).max(MIN_REPORTED_RATE);
+        let clamped = rate_per_second.clamp(MIN_REPORTED_RATE, high);
         if clamped != rate_per_second {
             tracing::debug!(
                 operation = op.id,
@@ -667,13 +671,14 @@ mod tests {
         let tracking = op("getTracking");
         let link = op("linkCarrierAccountPost");
         let cases = [
-            (1e-300, 8.0, 0.5),
-            (1e-20, 8.0, 0.5),
-            (1e-6, 8.0, 0.5),
-            (f64::MIN_POSITIVE, 8.0, 0.5),
+            (1e-300, 0.5, 0.5),
+            (1e-20, 0.5, 0.5),
+            (1e-6, 0.5, 0.5),
+            (f64::MIN_POSITIVE, 0.5, 0.5),
             (1e9, 800.0, 50.0),
             (f64::MAX, 800.0, 50.0),
-            (2.0, 8.0, 2.0),
+            (0.6, 0.6, 0.6),
+            (5.0, 5.0, 5.0),
             (40.0, 40.0, 40.0),
         ];
         for (reported, tracking_rate, link_rate) in cases {
@@ -688,7 +693,7 @@ mod tests {
         }
         let scaled = RateLimiter::new(RateLimitSettings::default().with_safety_factor(0.5));
         scaled.observe_reported_rate(tracking, 1e-300);
-        assert_eq!(scaled.plan(tracking).0, 4.0, "clamped, then scaled");
+        assert_eq!(scaled.plan(tracking).0, 0.25, "clamped, then scaled");
     }
 
     #[tokio::test(start_paused = true)]
