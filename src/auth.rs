@@ -1205,7 +1205,7 @@ mod tests {
         let server = MockServer::start_async().await;
         let location = target.url(TOKEN_PATH);
         for status in [301, 302, 303, 307, 308] {
-            let mut mock = server
+            let mock = server
                 .mock_async(|when, then| {
                     token_request(when);
                     then.status(status).header("location", location.as_str());
