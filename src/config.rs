@@ -113,6 +113,9 @@ impl ClientBuilder {
     }
 
     /// Time limit of one attempt, from sending to the whole body (default 30 s).
+    /// It also bounds one LWA token refresh, which every waiting call shares
+    /// ([`TokenProvider::with_timeout`]), even through a caller's own
+    /// [`http_client`](Self::http_client).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

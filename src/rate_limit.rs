@@ -237,8 +237,9 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until `op` may send; returns how long it waited
-    /// (`Duration::ZERO` when a token was there, or when disabled).
+    /// Waits until `op` may send, or [`RateLimitSettings::max_wait`] at
+    /// most; returns how long it waited (`Duration::ZERO` when a token was
+    /// there, or when disabled).
     ///
     /// Callers are served in the order they call this. If the returned
     /// future is dropped while waiting (a cancelled call), its reservation
