@@ -7,7 +7,16 @@
 //! insertion and deletion, truncation, splicing two inputs, a value replaced
 //! by another JSON type, a key duplicated or removed...) and feeds every input
 //! to `spapi_shipping::decode::decode` for every (operation, status) pair the
-//! spec documents, and to `serde_json::from_slice::<types::ErrorList>`.
+//! spec documents, to `serde_json::from_slice::<types::ErrorList>`, to the
+//! `x-amzn-RateLimit-Limit` parser and the rate limiter behind it, and to
+//! the LWA answer parser (`auth::parse_answer`) for a success, a client-error
+//! and a server-error status.
+//!
+//! For the header: a parsed rate is finite and positive, a reported rate
+//! lands within [`MIN_REPORTED_RATE`, plan x `MAX_REPORTED_RATE_FACTOR`], and pacing at the
+//! parsed rate never panics nor waits past `max_wait` (on a paused clock).
+//! For LWA: no secret (raw or form-encoded) ever appears in an error, and a
+//! success status whose body is not a token answer keeps no text of it.
 //!
 //! It checks that nothing panics and that whatever decodes re-encodes to JSON
 //! that decodes again to the same value (numbers within 4 ULP: serde_json
@@ -33,8 +42,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use fastrand::Rng;
 use serde_json::{Value, json};
+use spapi_shipping::auth::{self, AuthError};
 use spapi_shipping::decode::decode;
 use spapi_shipping::operations;
+use spapi_shipping::rate_limit::{
+    MAX_REPORTED_RATE_FACTOR, MIN_REPORTED_RATE, RateLimitSettings, RateLimiter,
+};
 use spapi_shipping::types;
 
 /// Inputs larger than this are refused (counted, never decoded).
@@ -58,13 +71,27 @@ enum Target {
     Decode(&'static str, u16),
     /// `serde_json::from_slice::<types::ErrorList>`.
     ErrorList,
+    /// `RateLimiter::parse_rate_header`, then the limiter at that rate.
+    RateLimitHeader,
+    /// `auth::parse_answer(status, body, secrets)`.
+    LwaAnswer(u16),
 }
+
+/// Secrets the LWA target scrubs; seeds echo them back.
+const LWA_SECRETS: [&str; 2] = [
+    "amzn1.oa2-cs.v1.FUZZ-CLIENT-SECRET-0123456789",
+    "Atzr|IwEBIFUZZREFRESHTOKEN0123456789",
+];
+/// The second secret as it appears in a form-encoded echo.
+const LWA_SECRET_FORM: &str = "Atzr%7CIwEBIFUZZREFRESHTOKEN0123456789";
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Decode(name, status) => write!(f, "decode({name:?}, {status})"),
             Target::ErrorList => f.write_str("serde_json::from_slice::<ErrorList>"),
+            Target::RateLimitHeader => f.write_str("RateLimiter::parse_rate_header + limiter"),
+            Target::LwaAnswer(status) => write!(f, "auth::parse_answer({status})"),
         }
     }
 }
@@ -105,6 +132,8 @@ impl Target {
                     }
                 }
             },
+            Target::RateLimitHeader => rate_limit_header(input),
+            Target::LwaAnswer(status) => lwa_answer(status, input),
             Target::ErrorList => match serde_json::from_slice::<types::ErrorList>(input) {
                 Err(_) => Outcome::Rejected,
                 Ok(list) => {
@@ -122,6 +151,102 @@ impl Target {
                 }
             },
         }
+    }
+}
+
+/// A header value (reqwest hands the parser only visible ASCII; anything
+/// else is tried too, as text): a parsed rate must be finite and positive,
+/// the limiter must clamp it near the plan, and pacing at it (unclamped,
+/// through `observe_rate`) must neither panic nor wait past `max_wait`.
+fn rate_limit_header(input: &[u8]) -> Outcome {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Outcome::Rejected;
+    };
+    let Some(rate) = RateLimiter::parse_rate_header(text) else {
+        return Outcome::Rejected;
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Outcome::Bug(format!("parsed {text:?} as {rate}"));
+    }
+    let op = operations::find("getTracking").expect("getTracking is an operation");
+    let max_wait = Duration::from_secs(2);
+    // Burst 1, so the second acquire computes a refill interval.
+    let settings = RateLimitSettings::default()
+        .with_safety_factor(0.01)
+        .with_max_wait(max_wait);
+    let limiter = RateLimiter::new(settings);
+    limiter.observe_reported_rate(op, rate);
+    let (got, _) = limiter.plan(op);
+    let (low, high) = (
+        MIN_REPORTED_RATE * 0.01,
+        op.rate * MAX_REPORTED_RATE_FACTOR * 0.01,
+    );
+    if !(low * (1.0 - 1e-12) <= got && got <= high * (1.0 + 1e-12)) {
+        return Outcome::Bug(format!(
+            "reported {rate} became {got}, outside [{low}, {high}]"
+        ));
+    }
+    limiter.observe_rate(op, rate);
+    let waits = paused_runtime().block_on(async {
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            waits.push(limiter.acquire(op).await);
+        }
+        waits
+    });
+    match waits.iter().find(|w| **w > max_wait) {
+        Some(w) => Outcome::Bug(format!(
+            "at {rate}/s an acquire waited {w:?} > {max_wait:?}"
+        )),
+        None => Outcome::Ok,
+    }
+}
+
+/// A current-thread runtime on a paused clock (sleeps advance it at once).
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+/// An LWA answer: no secret in any error; for a success status, a body that
+/// is not a token answer is `Malformed` with a reason by position only.
+fn lwa_answer(status: u16, input: &[u8]) -> Outcome {
+    let error = match auth::parse_answer(status, input, &LWA_SECRETS) {
+        Ok((token, _)) if token.expose().is_empty() => {
+            return Outcome::Bug("an empty access token was accepted".into());
+        }
+        Ok(_) if (200..300).contains(&status) => return Outcome::Ok,
+        Ok(_) => return Outcome::Bug(format!("HTTP {status} gave a token")),
+        Err(error) => error,
+    };
+    let text = format!("{error} {error:?}");
+    for secret in LWA_SECRETS.iter().chain([&LWA_SECRET_FORM]) {
+        if text.contains(secret) {
+            return Outcome::Bug(format!("a secret reached the error: {text}"));
+        }
+    }
+    if (200..300).contains(&status)
+        && let AuthError::Malformed { reason, .. } = &error
+    {
+        let shape = [
+            "cut short at",
+            "not valid JSON at",
+            "JSON of the wrong shape at",
+            "unreadable at",
+        ]
+        .iter()
+        .any(|p| reason.starts_with(p) && reason.contains(" line ") && reason.contains(" column "));
+        if !shape && reason != "empty access_token" {
+            return Outcome::Bug(format!("a 2xx reason may echo the body: {reason:?}"));
+        }
+    }
+    // An OAuth error read as one counts as decoded.
+    match error {
+        AuthError::Lwa { .. } => Outcome::Ok,
+        _ => Outcome::Rejected,
     }
 }
 
@@ -200,6 +325,8 @@ fn targets(examples: &[(&'static operations::Operation, Vec<(u16, Value)>)]) -> 
         }
     }
     out.push(Target::ErrorList);
+    out.push(Target::RateLimitHeader);
+    out.extend([200, 400, 503].map(Target::LwaAnswer));
     out
 }
 
@@ -243,6 +370,46 @@ fn raw_seeds() -> Vec<Vec<u8>> {
     .iter()
     .map(|s| s.to_vec())
     .collect();
+    // x-amzn-RateLimit-Limit values (issue 11: 1e-300 panicked the limiter).
+    for header in [
+        "80.0",
+        " 0.5 ",
+        "1e-300",
+        "1e-20",
+        "1e-6",
+        "5e-324",
+        "1e308",
+        "1.7976931348623157e308",
+        "NaN",
+        "inf",
+        "-5",
+        "0",
+        "0x10",
+        "1_000",
+        "+3",
+        ".5",
+        "5.",
+        "1e",
+        "\t2\t",
+    ] {
+        seeds.push(header.as_bytes().to_vec());
+    }
+    // LWA answers: a token, a token with a stray byte, OAuth errors echoing
+    // the secrets raw and form-encoded, a token hidden in a wrong type.
+    let [secret, refresh] = LWA_SECRETS;
+    for answer in [
+        format!(
+            r#"{{"access_token":"Atza|IwEBIFUZZACCESS","token_type":"bearer","expires_in":3600,"refresh_token":"{refresh}"}}"#
+        ),
+        r#"{"access_token":"Atza|IwEBIFUZZACCESS","expires_in":3600}x"#.to_owned(),
+        r#"{"access_token":"Atza|IwEBIFUZZACCESS","expires_in":"Atza|IwEBIFUZZACCESS"}"#.to_owned(),
+        r#"{"access_token":"","expires_in":3600}"#.to_owned(),
+        format!(r#"{{"error":"invalid_grant","error_description":"bad {refresh} for {secret}"}}"#),
+        format!("grant_type=refresh_token&refresh_token={LWA_SECRET_FORM}&client_secret={secret}"),
+        format!("<html>{} {refresh}</html>", "x".repeat(250)),
+    ] {
+        seeds.push(answer.into_bytes());
+    }
     // Deep nesting: serde_json stops at its recursion limit (128).
     seeds.push(vec![b'['; 10_000]);
     seeds.push([vec![b'['; 10_000], vec![b']'; 10_000]].concat());

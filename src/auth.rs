@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -30,6 +29,18 @@ const BODY_PREFIX_LEN: usize = 256;
 const MAX_LIFETIME_SECS: u64 = 24 * 60 * 60;
 /// What a secret looks like wherever it would otherwise be shown.
 const REDACTED: &str = "***";
+/// Largest LWA answer read (a token answer is under 2 KiB; an OAuth error or
+/// a gateway's error page rarely passes a few KiB): a larger body is refused
+/// before or while reading, so a hostile endpoint cannot make a token refresh
+/// hold hundreds of MiB.
+pub const LWA_BODY_CAP: usize = 64 * 1024;
+/// Default bound on one token refresh, connection to last byte; see
+/// [`TokenProvider::with_timeout`].
+const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Secrets shorter than this are scrubbed only where they stand as a whole
+/// token (a one-letter "secret" would otherwise turn `amazon.com` into
+/// `amazon.***om`); real LWA secrets and tokens are tens to hundreds of bytes.
+const MIN_SUBSTRING_SECRET: usize = 8;
 
 /// A secret string: never shown by `Debug` (`Secret(***)`) or `Display` (`***`),
 /// so credentials can sit in structs that get logged.
@@ -144,6 +155,37 @@ pub enum AuthError {
         /// Whether the request timed out.
         timeout: bool,
     },
+    /// LWA answered with a redirect. Redirects are never followed: the
+    /// request carries the client secret and the refresh token, and must not
+    /// reach any other URL. Also reported when a caller-supplied HTTP client
+    /// followed one anyway (its answer is then not used).
+    Redirect {
+        /// The HTTP status (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// Where the answer pointed (its `Location`, or the URL a redirect
+        /// was followed to), secrets scrubbed.
+        location: Option<String>,
+    },
+    /// The answer's body is larger than [`LWA_BODY_CAP`]; it was refused
+    /// from its `Content-Length` or cut while streaming.
+    TooLarge {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The cap, in bytes.
+        cap: usize,
+        /// The declared `Content-Length`, when it gave the size away.
+        content_length: Option<u64>,
+    },
+    /// A success answer that is not a valid token answer (bad JSON, a
+    /// missing or empty `access_token`). None of its text is kept: it may
+    /// hold a token the client could not recognise.
+    Malformed {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// What is wrong, by position only (e.g. `trailing characters at
+        /// line 1 column 97`).
+        reason: String,
+    },
 }
 
 impl fmt::Display for AuthError {
@@ -181,6 +223,31 @@ impl fmt::Display for AuthError {
                 message,
                 timeout: false,
             } => write!(f, "{PREFIX}: {message}"),
+            Self::Redirect { status, location } => {
+                write!(f, "{PREFIX}: HTTP {status} redirect")?;
+                if let Some(location) = location {
+                    write!(f, " to {location:?}")?;
+                }
+                f.write_str(" not followed (it would resend the client secret and refresh token)")
+            }
+            Self::TooLarge {
+                status,
+                cap,
+                content_length,
+            } => {
+                write!(
+                    f,
+                    "{PREFIX}: HTTP {status} answer larger than the {cap}-byte LWA body cap"
+                )?;
+                match content_length {
+                    Some(n) => write!(f, " (Content-Length {n}, not read)"),
+                    None => f.write_str(" (cut while streaming)"),
+                }
+            }
+            Self::Malformed { status, reason } => write!(
+                f,
+                "{PREFIX}: HTTP {status} answer is not a valid token answer ({reason}); body not shown, it may hold a token"
+            ),
         }
     }
 }
@@ -196,6 +263,8 @@ impl AuthError {
             Self::Lwa { status, .. } | Self::Unexpected { status, .. } => {
                 *status == 429 || *status >= 500
             }
+            // A misdirected, oversized or garbled answer is not a passing failure.
+            Self::Redirect { .. } | Self::TooLarge { .. } | Self::Malformed { .. } => false,
         }
     }
 }
@@ -210,6 +279,7 @@ impl AuthError {
 pub struct TokenProvider {
     inner: Arc<Inner>,
     refresh_buffer: Duration,
+    timeout: Duration,
 }
 
 /// What the clones of a [`TokenProvider`] share.
@@ -278,7 +348,18 @@ impl TokenProvider {
         Self {
             inner: Arc::new(inner),
             refresh_buffer: DEFAULT_REFRESH_BUFFER,
+            timeout: DEFAULT_REFRESH_TIMEOUT,
         }
+    }
+
+    /// Bounds one token refresh, from connecting to the last byte (default
+    /// 30 s), whatever the HTTP client's own timeouts: every caller that
+    /// needs a token waits on the one shared refresh, so a hung LWA
+    /// connection must not hold them all. On expiry the refresh fails with
+    /// [`AuthError::Transport`] (`timeout: true`), which is transient.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Refresh this long before `expires_in` runs out (default 60 s), so a token does
@@ -341,7 +422,7 @@ impl TokenProvider {
         let (sender, flight) = watch::channel(None);
         state.in_flight = Some(flight.clone());
         drop(state);
-        tokio::spawn(Arc::clone(&self.inner).refresh(sender));
+        tokio::spawn(Arc::clone(&self.inner).refresh(sender, self.timeout));
         Err(flight)
     }
 }
@@ -353,6 +434,7 @@ impl fmt::Debug for TokenProvider {
             .field("client_id", &self.inner.credentials.client_id)
             .field("token_url", &self.inner.token_url.as_str())
             .field("refresh_buffer", &self.refresh_buffer)
+            .field("timeout", &self.timeout)
             .field("token_cached", &state.cached.is_some())
             .field("refresh_in_flight", &state.in_flight.is_some())
             .finish()
@@ -366,8 +448,16 @@ impl Inner {
     }
 
     /// Runs one token request, caches a success, then publishes the outcome to every waiter.
-    async fn refresh(self: Arc<Self>, sender: watch::Sender<Outcome>) {
-        let outcome = match self.fetch().await {
+    async fn refresh(self: Arc<Self>, sender: watch::Sender<Outcome>, timeout: Duration) {
+        let fetched = tokio::time::timeout(timeout, self.fetch())
+            .await
+            .unwrap_or_else(|_| {
+                Err(AuthError::Transport {
+                    message: format!("no complete answer from LWA within {timeout:?}"),
+                    timeout: true,
+                })
+            });
+        let outcome = match fetched {
             Ok(fresh) => {
                 tracing::debug!(
                     expires_in = fresh.lifetime.as_secs(),
@@ -427,11 +517,43 @@ impl Inner {
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Err(AuthError::Redirect {
+                status: status.as_u16(),
+                location: location.map(|l| self.scrubber().scrub(&l)),
+            });
+        }
+        if response.url() != &self.token_url {
+            // A caller-supplied HTTP client followed a redirect: the form
+            // has gone elsewhere already; at least its answer is not used.
+            return Err(AuthError::Redirect {
+                status: status.as_u16(),
+                location: Some(self.scrubber().scrub(response.url().as_str())),
+            });
+        }
+        let body = crate::decode::read_capped(response, LWA_BODY_CAP)
             .await
-            .map_err(|e| self.transport_error(&e))?;
-        let (token, expires_in) = self.parse_answer(status, &body)?;
+            .map_err(|e| match e {
+                crate::decode::CappedBodyError::TooLarge {
+                    cap,
+                    content_length,
+                } => AuthError::TooLarge {
+                    status: status.as_u16(),
+                    cap,
+                    content_length,
+                },
+                crate::decode::CappedBodyError::Transport(e) => self.transport_error(&e),
+            })?;
+        let credentials = &self.credentials;
+        let secrets = [
+            credentials.client_secret.expose(),
+            credentials.refresh_token.expose(),
+        ];
+        let (token, expires_in) = parse_answer(status.as_u16(), &body, &secrets)?;
         let lifetime = Duration::from_secs(expires_in.min(MAX_LIFETIME_SECS));
         Ok(CachedToken {
             token,
@@ -451,35 +573,6 @@ impl Inner {
         .expect("string pairs always form-encode")
     }
 
-    /// A token and its `expires_in`, or the error LWA's answer amounts to.
-    fn parse_answer(
-        &self,
-        status: StatusCode,
-        body: &[u8],
-    ) -> Result<(AccessToken, u64), AuthError> {
-        if status.is_success()
-            && let Ok(answer) = serde_json::from_slice::<TokenResponse>(body)
-            && !answer.access_token.is_empty()
-        {
-            return Ok((AccessToken(answer.access_token), answer.expires_in));
-        }
-        let status = status.as_u16();
-        let scrubber = self.scrubber(body);
-        if let Ok(answer) = serde_json::from_slice::<OAuthErrorResponse>(body) {
-            return Err(AuthError::Lwa {
-                status,
-                error: scrubber.scrub(&answer.error),
-                error_description: answer.error_description.map(|d| scrubber.scrub(&d)),
-            });
-        }
-        let mut body_prefix = scrubber.scrub(&String::from_utf8_lossy(body));
-        truncate_at_char_boundary(&mut body_prefix, BODY_PREFIX_LEN);
-        Err(AuthError::Unexpected {
-            status,
-            body_prefix,
-        })
-    }
-
     fn transport_error(&self, error: &reqwest::Error) -> AuthError {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(error);
@@ -488,23 +581,89 @@ impl Inner {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        let message = self.scrubber(&[]).scrub(&message);
+        let message = self.scrubber().scrub(&message);
         AuthError::Transport {
             message,
             timeout: error.is_timeout(),
         }
     }
 
-    /// A scrubber for our secrets plus any token values found in a JSON `body`.
-    fn scrubber(&self, body: &[u8]) -> Scrubber {
+    /// A scrubber for our secrets.
+    fn scrubber(&self) -> Scrubber {
         let credentials = &self.credentials;
-        let mut secrets = vec![
+        Scrubber::new(vec![
             credentials.client_secret.expose().to_owned(),
             credentials.refresh_token.expose().to_owned(),
-        ];
-        secrets.extend(echoed_tokens(body));
-        Scrubber::new(secrets)
+        ])
     }
+}
+
+/// LWA's answer (`status`, `body`) as a token and its `expires_in`, or the
+/// error it amounts to, with every one of `secrets` scrubbed from any text
+/// kept. A success status whose body is not a token answer keeps no text
+/// at all ([`AuthError::Malformed`]): a token the parser could not
+/// recognise would otherwise be echoed. Public for the fuzzer
+/// (`examples/fuzz_decoders.rs`); callers use [`TokenProvider`].
+#[doc(hidden)]
+pub fn parse_answer(
+    status: u16,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<(AccessToken, u64), AuthError> {
+    let success = (200..300).contains(&status);
+    if success {
+        match serde_json::from_slice::<TokenResponse>(body) {
+            Ok(answer) if !answer.access_token.is_empty() => {
+                return Ok((AccessToken(answer.access_token), answer.expires_in));
+            }
+            Ok(_) => {
+                return Err(AuthError::Malformed {
+                    status,
+                    reason: "empty access_token".into(),
+                });
+            }
+            // A 2xx carrying an OAuth error is reported as one below.
+            Err(_) if serde_json::from_slice::<OAuthErrorResponse>(body).is_ok() => {}
+            Err(e) => {
+                return Err(AuthError::Malformed {
+                    status,
+                    reason: describe_json_error(&e),
+                });
+            }
+        }
+    }
+    let mut needles: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+    needles.extend(echoed_tokens(body));
+    let scrubber = Scrubber::new(needles);
+    if let Ok(answer) = serde_json::from_slice::<OAuthErrorResponse>(body) {
+        return Err(AuthError::Lwa {
+            status,
+            error: scrubber.scrub(&answer.error),
+            error_description: answer.error_description.map(|d| scrubber.scrub(&d)),
+        });
+    }
+    // Scrub a window that holds every secret starting in the kept prefix,
+    // then cut: a large error page is never copied whole.
+    let window = &body[..body.len().min(BODY_PREFIX_LEN + scrubber.longest())];
+    let mut body_prefix = scrubber.scrub(&String::from_utf8_lossy(window));
+    truncate_at_char_boundary(&mut body_prefix, BODY_PREFIX_LEN);
+    Err(AuthError::Unexpected {
+        status,
+        body_prefix,
+    })
+}
+
+/// serde_json's error by kind and position only: its message can quote the
+/// offending value (`invalid type: string "Atza|..."`).
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "cut short",
+        Category::Syntax => "not valid JSON",
+        Category::Data => "JSON of the wrong shape",
+        Category::Io => "unreadable",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// Values of `access_token` / `refresh_token` in a JSON body that did not parse as a
@@ -538,11 +697,46 @@ impl Scrubber {
         Self { needles }
     }
 
+    /// The longest needle's length in bytes (0 without needles).
+    fn longest(&self) -> usize {
+        self.needles.first().map_or(0, String::len)
+    }
+
+    /// Replaces every needle of at least [`MIN_SUBSTRING_SECRET`] bytes
+    /// wherever it occurs, and a shorter one only where it is a whole token
+    /// (not touching a letter, digit or one of `|-_.%~+/`), so a short
+    /// secret cannot garble the rest of the message.
     fn scrub(&self, text: &str) -> String {
         self.needles.iter().fold(text.to_owned(), |text, needle| {
-            text.replace(needle.as_str(), REDACTED)
+            if needle.len() >= MIN_SUBSTRING_SECRET {
+                text.replace(needle.as_str(), REDACTED)
+            } else {
+                replace_whole_tokens(&text, needle)
+            }
         })
     }
+}
+
+/// `text` with each occurrence of `needle` that is a whole token replaced.
+fn replace_whole_tokens(text: &str, needle: &str) -> String {
+    let in_token = |c: char| c.is_alphanumeric() || "|-_.%~+/".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    for (at, _) in text.match_indices(needle) {
+        if at < rest {
+            continue;
+        }
+        let end = at + needle.len();
+        let before = text[..at].chars().next_back();
+        let after = text[end..].chars().next();
+        if !before.is_some_and(in_token) && !after.is_some_and(in_token) {
+            out.push_str(&text[rest..at]);
+            out.push_str(REDACTED);
+            rest = end;
+        }
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 /// `value` as it appears in a form-encoded body (`Atzr|x` -> `Atzr%7Cx`).
@@ -896,7 +1090,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn success_status_with_a_malformed_token_is_unexpected_and_hides_the_token() {
+    async fn success_status_with_a_malformed_token_is_malformed_and_shows_nothing() {
         let server = MockServer::start_async().await;
         let body = json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer" });
         mock_answer(&server, 200, &body.to_string()).await;
@@ -905,11 +1099,250 @@ mod tests {
 
         assert_eq!(
             error,
-            AuthError::Unexpected {
+            AuthError::Malformed {
                 status: 200,
-                body_prefix: r#"{"access_token":"***","token_type":"bearer"}"#.into(),
+                reason: "JSON of the wrong shape at line 1 column 72".into(),
             }
         );
+        assert!(!error.is_transient());
+    }
+
+    /// Issue 11, finding 5: one stray byte after a valid token answer used
+    /// to put the access token into the error's Display and the WARN line.
+    #[tokio::test]
+    async fn a_token_answer_with_a_stray_byte_is_never_echoed_in_errors_or_logs() {
+        let logs = LogBuffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let server = MockServer::start_async().await;
+        let body = format!("{}x", token_body(ACCESS_TOKEN, 3600));
+        mock_answer(&server, 200, &body).await;
+        let fail = || async { provider(&server).access_token().await.unwrap_err() };
+        fail().await;
+        tracing::callsite::rebuild_interest_cache();
+        logs.clear();
+
+        let error = fail().await;
+
+        let AuthError::Malformed { status, reason } = &error else {
+            panic!("expected Malformed, got {error:?}");
+        };
+        assert_eq!(*status, 200);
+        assert!(
+            reason.starts_with("not valid JSON at line 1 column"),
+            "{reason}"
+        );
+        let output = logs.contents();
+        assert!(
+            output.contains("LWA access token refresh failed"),
+            "{output}"
+        );
+        assert!(output.contains("not a valid token answer"), "{output}");
+        for text in [error.to_string(), format!("{error:?}"), output] {
+            assert_no_secrets(&text);
+            assert!(!text.contains("Atza"), "{text}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_body() {
+        // serde's own message would quote the string: `invalid type: string "Atza|..."`.
+        let body = format!(r#"{{"access_token":"x","expires_in":"{ACCESS_TOKEN}"}}"#);
+        let error = parse_answer(200, body.as_bytes(), &[]).unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("IwEBI"), "{error}");
+        let empty = parse_answer(200, br#"{"access_token":"","expires_in":5}"#, &[]);
+        assert_eq!(
+            empty.unwrap_err(),
+            AuthError::Malformed {
+                status: 200,
+                reason: "empty access_token".into()
+            }
+        );
+        // A 200 carrying an OAuth error is still that error.
+        let oauth = parse_answer(200, br#"{"error":"invalid_grant"}"#, &[]);
+        assert!(
+            matches!(oauth, Err(AuthError::Lwa { status: 200, .. })),
+            "{oauth:?}"
+        );
+    }
+
+    /// Issue 11, finding 6: `SP_API_REFRESH_TOKEN=c` turned `amazon.com`
+    /// into `amazon.***om`.
+    #[test]
+    fn short_secrets_are_scrubbed_only_as_whole_tokens() {
+        let scrubber = Scrubber::new(vec!["c".into(), "Atzr|x".into()]);
+        assert_eq!(
+            scrubber.scrub("error sending request for url (https://api.amazon.com/auth/o2/token)"),
+            "error sending request for url (https://api.amazon.com/auth/o2/token)"
+        );
+        assert_eq!(
+            scrubber.scrub("bad token c; refresh_token=c&x, Atzr|x, Atzr|xy, \"c\""),
+            "bad token ***; refresh_token=***&x, ***, Atzr|xy, \"***\""
+        );
+        // Long secrets are still found inside anything, raw or form-encoded.
+        let long = Scrubber::new(vec![REFRESH_TOKEN.into()]);
+        assert_eq!(
+            long.scrub("x=Atzr%7CIwEBIREFRESHTOKEN0123456789y Atzr|IwEBIREFRESHTOKEN0123456789"),
+            "x=***y ***"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_lwa_is_an_error_and_the_target_receives_nothing() {
+        let target = MockServer::start_async().await;
+        let catch_all = target
+            .mock_async(|when, then| {
+                when.any_request();
+                then.status(200).json_body(token_body("Atza|stolen", 3600));
+            })
+            .await;
+        let server = MockServer::start_async().await;
+        let location = target.url(TOKEN_PATH);
+        for status in [301, 302, 303, 307, 308] {
+            let mock = server
+                .mock_async(|when, then| {
+                    token_request(when);
+                    then.status(status).header("location", location.as_str());
+                })
+                .await;
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+
+            let error = provider_with(&server, http)
+                .access_token()
+                .await
+                .unwrap_err();
+
+            assert_eq!(
+                error,
+                AuthError::Redirect {
+                    status,
+                    location: Some(location.clone())
+                }
+            );
+            assert!(!error.is_transient());
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("HTTP {status} redirect to")),
+                "{error}"
+            );
+            mock.delete_async().await;
+        }
+        assert_eq!(
+            catch_all.calls_async().await,
+            0,
+            "nothing reached the target"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_followed_by_a_callers_http_client_is_detected_and_refused() {
+        let target = MockServer::start_async().await;
+        target
+            .mock_async(|when, then| {
+                when.any_request();
+                then.status(200).json_body(token_body("Atza|stolen", 3600));
+            })
+            .await;
+        let location = target.url(TOKEN_PATH);
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(307).header("location", location.as_str());
+            })
+            .await;
+
+        // reqwest's default policy follows the 307 (the documented hazard
+        // of `ClientBuilder::http_client`); the answer is not used.
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        assert_eq!(
+            error,
+            AuthError::Redirect {
+                status: 200,
+                location: Some(location)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_lwa_answer_over_the_cap_is_refused_by_its_content_length() {
+        let server = MockServer::start_async().await;
+        let page = "x".repeat(LWA_BODY_CAP + 1);
+        mock_answer(&server, 500, &page).await;
+
+        let error = provider(&server).access_token().await.unwrap_err();
+
+        assert_eq!(
+            error,
+            AuthError::TooLarge {
+                status: 500,
+                cap: LWA_BODY_CAP,
+                content_length: Some(LWA_BODY_CAP as u64 + 1)
+            }
+        );
+        assert!(
+            error.to_string().contains("65536-byte LWA body cap"),
+            "{error}"
+        );
+        // At the cap exactly, the answer is read (and reported as unexpected).
+        let server = MockServer::start_async().await;
+        mock_answer(&server, 500, &"x".repeat(LWA_BODY_CAP)).await;
+        let error = provider(&server).access_token().await.unwrap_err();
+        assert!(
+            matches!(error, AuthError::Unexpected { status: 500, .. }),
+            "{error:?}"
+        );
+    }
+
+    /// Issue 11, finding 4: one hung LWA connection held every caller
+    /// waiting on the shared refresh for as long as the HTTP client let it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_refresh_ends_at_the_providers_own_timeout_for_every_waiter() {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                token_request(when);
+                then.status(200)
+                    .json_body(token_body(ACCESS_TOKEN, 3600))
+                    .delay(Duration::from_secs(5));
+            })
+            .await;
+        // No timeout on the HTTP client at all.
+        let provider = provider(&server).with_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+
+        let mut callers = JoinSet::new();
+        for _ in 0..5 {
+            let provider = provider.clone();
+            callers.spawn(async move { provider.access_token().await });
+        }
+        let results = callers.join_all().await;
+
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        for result in results {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, AuthError::Transport { timeout: true, .. }),
+                "{error:?}"
+            );
+            assert!(error.is_transient());
+        }
+        assert_eq!(provider.requests_sent(), 1);
     }
 
     #[tokio::test]

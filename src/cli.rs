@@ -59,7 +59,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::Value;
 
-use crate::documents::{LabelDocument, decode_all};
+use crate::documents::{LabelDocument, SaveOptions, decode_all, save_all};
 use crate::types::{self, ShippingBusinessId};
 use crate::validate::{Validation, Violation};
 use crate::{ClientBuilder, GeneratedError, Region, ResponseValue};
@@ -579,10 +579,8 @@ fn save_documents_in(
         let detail = <types::PackageDocumentDetail as serde::Deserialize>::deserialize(detail)?;
         documents.extend(decode_all(&detail)?);
     }
-    documents
-        .iter()
-        .map(|doc| doc.save_in(dir).map_err(Into::into))
-        .collect()
+    // Numbered, so two documents that share a name both survive.
+    Ok(save_all(&documents, dir, &SaveOptions::default())?)
 }
 
 /// What the generated executor handed to [`CliConfig`].

@@ -31,6 +31,7 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     idempotency_keys: bool,
     validation: Validation,
+    allow_insecure_http: bool,
 }
 
 impl Default for ClientBuilder {
@@ -50,6 +51,7 @@ impl Default for ClientBuilder {
             http: None,
             idempotency_keys: true,
             validation: Validation::Enforce,
+            allow_insecure_http: false,
         }
     }
 }
@@ -122,6 +124,9 @@ impl ClientBuilder {
     }
 
     /// Time limit of one attempt, from sending to the whole body (default 30 s).
+    /// It also bounds one LWA token refresh, which every waiting call shares
+    /// ([`TokenProvider::with_timeout`]), even through a caller's own
+    /// [`http_client`](Self::http_client).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -153,6 +158,19 @@ impl ClientBuilder {
 
     /// Send through this `reqwest::Client` (its own timeouts and proxy apply;
     /// [`timeout`](Self::timeout) and [`connect_timeout`](Self::connect_timeout) do not).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`. The
+    /// client this builder makes never follows a redirect (a 3xx is
+    /// [`Error::Redirect`](crate::Error::Redirect) or
+    /// [`AuthError::Redirect`](crate::auth::AuthError::Redirect)), but a
+    /// `reqwest::Client` does not reveal its policy, and reqwest's default
+    /// follows up to 10 redirects, resending the access token, the
+    /// idempotency key and a purchase's body, or the LWA form with the
+    /// client secret and refresh token, to wherever the `Location` points
+    /// (reqwest strips only `Authorization`-style headers on a cross-host
+    /// hop, not `x-amz-access-token`). A followed LWA redirect is detected
+    /// afterwards (the answer came from another URL) and refused; an API one
+    /// cannot be told apart from a normal answer.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -176,6 +194,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Accept plain `http://` endpoints and token URLs on hosts other than
+    /// loopback (default false). Over plain HTTP the client secret, refresh
+    /// token and access tokens travel readable by anyone on the path, so
+    /// only `127.0.0.0/8`, `::1` and `localhost` (a local sandbox, a test
+    /// server) are allowed without this.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Reads the environment:
     ///
     /// | variable | meaning |
@@ -187,6 +215,7 @@ impl ClientBuilder {
     /// | `LWA_ENDPOINT` | overrides the token URL |
     /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK`; unset: `AmazonShipping_US` in `na`, `AmazonShipping_JP` in `fe`, Amazon's default (`AmazonShipping_UK`, logged once) otherwise, see [`business_id`](Self::business_id) |
     /// | `SP_API_VALIDATION` | `enforce` (default), `warn` or `off`, see [`validation`](Self::validation) |
+    /// | `SP_API_ALLOW_INSECURE_HTTP` | `true` allows plain-http endpoints on non-loopback hosts; see [`allow_insecure_http`](Self::allow_insecure_http) |
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -210,12 +239,18 @@ impl ClientBuilder {
         if let Some(sandbox) = get("SP_API_SANDBOX") {
             builder = builder.sandbox(parse_bool("SP_API_SANDBOX", &sandbox)?);
         }
+        if let Some(allow) = get("SP_API_ALLOW_INSECURE_HTTP") {
+            builder =
+                builder.allow_insecure_http(parse_bool("SP_API_ALLOW_INSECURE_HTTP", &allow)?);
+        }
         if let Some(endpoint) = get("SP_API_ENDPOINT") {
-            parse_url("SP_API_ENDPOINT", &endpoint)?;
+            let url = parse_url("SP_API_ENDPOINT", &endpoint)?;
+            check_transport("SP_API_ENDPOINT", &url, builder.allow_insecure_http)?;
             builder = builder.endpoint(endpoint);
         }
         if let Some(url) = get("LWA_ENDPOINT") {
-            parse_url("LWA_ENDPOINT", &url)?;
+            let parsed = parse_url("LWA_ENDPOINT", &url)?;
+            check_transport("LWA_ENDPOINT", &parsed, builder.allow_insecure_http)?;
             builder = builder.token_url(url);
         }
         if let Some(id) = get("AMAZON_SHIPPING_BUSINESS_ID") {
@@ -249,7 +284,11 @@ impl ClientBuilder {
             }
         }
         let base = match (&self.endpoint, region) {
-            (Some(endpoint), _) => parse_url("endpoint", endpoint)?,
+            (Some(endpoint), _) => {
+                let url = parse_url("endpoint", endpoint)?;
+                check_transport("endpoint", &url, self.allow_insecure_http)?;
+                url
+            }
             (None, Some(region)) => parse_url("region", region.endpoint(self.sandbox))?,
             (None, None) => {
                 return Err(ConfigError::new(
@@ -261,20 +300,25 @@ impl ClientBuilder {
         self.check_bounds()?;
         let http = match self.http.clone() {
             Some(http) => http,
+            // Never follow a redirect: it would resend the token, key and
+            // body (or the LWA secrets) to whatever host `Location` names.
             None => reqwest::Client::builder()
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| ConfigError::new("http_client", e.to_string()))?,
         };
         let tokens = match self.credentials.clone() {
             Some(credentials) => {
-                let url = self.token_url.as_deref().unwrap_or(LWA_TOKEN_URL);
-                Some(TokenProvider::new(
-                    credentials,
-                    parse_url("token_url", url)?,
-                    http.clone(),
-                ))
+                let url = parse_url(
+                    "token_url",
+                    self.token_url.as_deref().unwrap_or(LWA_TOKEN_URL),
+                )?;
+                check_transport("token_url", &url, self.allow_insecure_http)?;
+                // The refresh is bounded like one attempt, even through a
+                // caller's HTTP client without timeouts.
+                Some(TokenProvider::new(credentials, url, http.clone()).with_timeout(self.timeout))
             }
             None => None,
         };
@@ -338,6 +382,39 @@ fn parse_url(setting: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
             setting,
             format!("{value:?} has scheme {other}; expected http or https"),
         )),
+    }
+}
+
+/// Plain `http://` is refused for any host but loopback unless the caller
+/// opted in with [`ClientBuilder::allow_insecure_http`]: the secrets and
+/// tokens would cross the network in clear text.
+fn check_transport(
+    setting: &str,
+    url: &reqwest::Url,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    if url.scheme() != "http" || allow_insecure || is_loopback(url) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        setting,
+        format!(
+            "{url} is plain http to a non-loopback host: credentials and tokens would travel \
+             unencrypted; use https, or opt in with allow_insecure_http(true) \
+             (SP_API_ALLOW_INSECURE_HTTP=true)"
+        ),
+    ))
+}
+
+/// `127.0.0.0/8`, `::1` or `localhost` (which resolves to loopback by RFC 6761).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -511,6 +588,80 @@ mod tests {
         let op = crate::operations::find("getTracking").unwrap();
         client.rate_limiter().observe_rate(op, 7.0);
         assert_eq!(clone.rate_limiter().plan(op).0, 7.0);
+    }
+
+    /// Issue 11, finding 2: plain http to any host was accepted silently.
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_insecure_http_is_allowed() {
+        let loopback = [
+            "http://127.0.0.1:9",
+            "http://127.8.0.1:9/x",
+            "http://[::1]:9",
+            "http://localhost:9",
+            "http://LOCALHOST.:9",
+            "https://sellingpartnerapi-eu.amazon.com",
+            "https://10.0.0.1",
+        ];
+        for url in loopback {
+            let client = Client::builder().endpoint(url).token_url(url);
+            let client = client.credentials(LwaCredentials::new("id", "s", "r"));
+            assert!(client.build().is_ok(), "{url}");
+        }
+        let remote = [
+            "http://sellingpartnerapi-eu.amazon.com",
+            "http://10.0.0.1:8080",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://128.0.0.1",
+        ];
+        let creds = || LwaCredentials::new("id", "s", "r");
+        for url in remote {
+            let err = Client::builder().endpoint(url).build().unwrap_err();
+            assert_eq!(err.setting, "endpoint", "{url}");
+            assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+            let err = Client::builder()
+                .region(Region::Europe)
+                .credentials(creds())
+                .token_url(url)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.setting, "token_url", "{url}");
+            let allowed = Client::builder()
+                .endpoint(url)
+                .credentials(creds())
+                .token_url(url)
+                .allow_insecure_http(true)
+                .build();
+            assert!(allowed.is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn from_env_refuses_plain_http_off_loopback_naming_the_variable() {
+        for name in ["SP_API_ENDPOINT", "LWA_ENDPOINT"] {
+            let vars = with(&[("SP_API_REGION", "eu"), (name, "http://proxy.example.com")]);
+            let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+            assert_eq!(err.setting, name);
+            assert!(
+                err.to_string().contains("SP_API_ALLOW_INSECURE_HTTP"),
+                "{err}"
+            );
+            let vars = with(&[
+                ("SP_API_REGION", "eu"),
+                (name, "http://proxy.example.com"),
+                ("SP_API_ALLOW_INSECURE_HTTP", "true"),
+            ]);
+            let client = ClientBuilder::from_lookup(env(&vars)).unwrap().build();
+            assert!(client.is_ok(), "{name}");
+        }
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_ALLOW_INSECURE_HTTP", "perhaps"),
+        ]);
+        assert_eq!(
+            setting_of(ClientBuilder::from_lookup(env(&vars))),
+            "SP_API_ALLOW_INSECURE_HTTP"
+        );
     }
 
     #[test]

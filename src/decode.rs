@@ -145,6 +145,51 @@ pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes
     Ok(body.collect().await?.to_bytes())
 }
 
+/// Why [`read_capped`] gave up on a body.
+#[derive(Debug)]
+pub(crate) enum CappedBodyError {
+    /// The body is larger than the cap: refused from its `Content-Length`
+    /// before any byte was read, or cut once the streamed bytes passed it.
+    TooLarge {
+        /// The cap, in bytes.
+        cap: usize,
+        /// The declared `Content-Length`, when that is what gave it away.
+        content_length: Option<u64>,
+    },
+    /// The body broke off or timed out.
+    Transport(reqwest::Error),
+}
+
+/// Reads `response`'s body, holding at most `cap` bytes: a declared
+/// `Content-Length` over the cap is refused before reading, and a streamed
+/// (chunked) body is cut as soon as it passes the cap, so a hostile answer
+/// costs at most `cap` plus one chunk of memory. Only the one buffer is
+/// kept; nothing is copied afterwards.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, CappedBodyError> {
+    if let Some(declared) = response.content_length()
+        && declared > cap as u64
+    {
+        return Err(CappedBodyError::TooLarge {
+            cap,
+            content_length: Some(declared),
+        });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(CappedBodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(CappedBodyError::TooLarge {
+                cap,
+                content_length: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError {

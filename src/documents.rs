@@ -193,9 +193,13 @@ impl LabelDocument {
     ///
     /// Characters other than ASCII letters, digits, `-`, `_` and `.` become
     /// `_`, as does a leading `.` (no hidden files, no `..`), and the
-    /// reference is cut to 128 characters. A missing reference falls back to
-    /// the tracking id, then to `package`. Two documents of the same type for
-    /// the same package get the same name.
+    /// reference is cut to 128 characters. A reference changed by either
+    /// step gets 8 hex digits of a hash of the original appended, so
+    /// references that sanitise alike (`A/1` and `A_1`) still get distinct
+    /// names (`A_1-a0b093b8-label.png`, `A_1-label.png`), the same on every
+    /// run. A missing reference falls back to the tracking id, then to
+    /// `package`. Two documents of the same type and format for the same
+    /// package get the same name; [`save_all`] numbers them.
     pub fn file_name(&self) -> String {
         let reference = [&self.package_client_reference_id, &self.tracking_id]
             .into_iter()
@@ -203,20 +207,29 @@ impl LabelDocument {
             .map(|s| s.trim())
             .find(|s| !s.is_empty())
             .unwrap_or("package");
-        let reference: String = reference.chars().take(MAX_STEM).collect();
-        let name = format!(
-            "{reference}-{}.{}",
-            self.document_type.to_ascii_lowercase(),
-            self.format.extension()
-        );
-        name.chars()
+        let mut stem: String = reference
+            .chars()
+            .take(MAX_STEM)
             .enumerate()
             .map(|(i, c)| match c {
                 '.' if i == 0 => '_',
                 'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
                 _ => '_',
             })
-            .collect()
+            .collect();
+        if stem != reference {
+            stem.push_str(&format!("-{:08x}", fnv1a(reference.as_bytes()) as u32));
+        }
+        let kind: String = self
+            .document_type
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | '0'..='9' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect();
+        format!("{stem}-{kind}.{}", self.format.extension())
     }
 
     /// Writes the bytes into `dir` (created if needed) under
@@ -227,15 +240,32 @@ impl LabelDocument {
     /// failed write leaves any earlier file intact. An existing file is
     /// replaced: labels are regenerated, e.g. by `getShipmentDocuments`.
     pub fn save_in(&self, dir: &Path) -> Result<PathBuf, DocumentError> {
+        self.save_in_with(dir, &SaveOptions::default())
+    }
+
+    /// [`save_in`](Self::save_in) with options, e.g. owner-only permissions.
+    pub fn save_in_with(
+        &self,
+        dir: &Path,
+        options: &SaveOptions,
+    ) -> Result<PathBuf, DocumentError> {
+        self.save_as(dir, &self.file_name(), options)
+    }
+
+    fn save_as(
+        &self,
+        dir: &Path,
+        name: &str,
+        options: &SaveOptions,
+    ) -> Result<PathBuf, DocumentError> {
         std::fs::create_dir_all(dir).map_err(|source| DocumentError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        let name = self.file_name();
-        let target = dir.join(&name);
-        let temp = dir.join(temp_name(&name));
-        let written =
-            write_synced(&temp, &self.bytes).and_then(|()| std::fs::rename(&temp, &target));
+        let target = dir.join(name);
+        let temp = dir.join(temp_name(name));
+        let written = write_synced(&temp, &self.bytes, options)
+            .and_then(|()| std::fs::rename(&temp, &target));
         if let Err(source) = written {
             // Best effort: the temp file may not exist, and the write error
             // is the one worth reporting.
@@ -260,13 +290,80 @@ fn temp_name(name: &str) -> String {
     format!(".{name}.{}.{n}.tmp", std::process::id())
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+fn write_synced(path: &Path, bytes: &[u8], options: &SaveOptions) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    if options.owner_only {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Set at creation, so the bytes are never readable by others, even
+        // briefly; the rename keeps the mode.
+        open.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+    let mut file = open.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// How [`LabelDocument::save_in_with`] and [`save_all`] write files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveOptions {
+    /// Create files readable and writable by the owner only (mode 0600 on
+    /// Unix; ignored elsewhere). Labels carry names and addresses. Default
+    /// false: the process umask applies, as for any new file.
+    pub owner_only: bool,
+}
+
+impl SaveOptions {
+    /// Sets [`owner_only`](Self::owner_only).
+    pub fn owner_only(mut self, owner_only: bool) -> Self {
+        self.owner_only = owner_only;
+        self
+    }
+}
+
+/// Saves every document in `dir` like [`LabelDocument::save_in_with`], and
+/// gives names repeated within `docs` a counter (`P1-label.png`,
+/// `P1-label-2.png`, ...), so no document of the batch overwrites another.
+/// Returns the paths in the order of `docs`; stops at the first error.
+pub fn save_all(
+    docs: &[LabelDocument],
+    dir: &Path,
+    options: &SaveOptions,
+) -> Result<Vec<PathBuf>, DocumentError> {
+    let mut used = std::collections::HashSet::new();
+    docs.iter()
+        .map(|doc| {
+            let base = doc.file_name();
+            let name = (1..)
+                .map(|n| numbered(&base, n))
+                .find(|name| !used.contains(name))
+                .expect("some number is free");
+            used.insert(name.clone());
+            doc.save_as(dir, &name, options)
+        })
+        .collect()
+}
+
+/// `name` for `n == 1`, else `n` before the extension (`a-label-2.png`).
+fn numbered(name: &str, n: usize) -> String {
+    match (n, name.rsplit_once('.')) {
+        (1, _) => name.to_owned(),
+        (_, Some((stem, extension))) => format!("{stem}-{n}.{extension}"),
+        (_, None) => format!("{name}-{n}"),
+    }
+}
+
+/// 64-bit FNV-1a: a stable hash for file names (std's `DefaultHasher` may
+/// change between Rust releases, and a name must not). Five lines, so not
+/// worth a dependency.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Every document of a package detail, decoded, with the package's ids.
@@ -316,23 +413,37 @@ fn decode(doc: &types::PackageDocument, context: &Context) -> Result<LabelDocume
             format: doc.format.to_string(),
         });
     };
-    // Keep each symbol's offset in the original string, so an error points
-    // at the character the caller can find.
-    let (symbols, offsets): (Vec<u8>, Vec<usize>) = doc
-        .contents
-        .bytes()
-        .enumerate()
-        .filter(|(_, b)| !b.is_ascii_whitespace())
-        .map(|(i, b)| (b, i))
-        .unzip();
+    // Extra memory stays under twice the base64 size: whitespace (line
+    // breaks) is removed into one exactly-sized copy only when there is
+    // some, and the decoded bytes take three quarters of it. An error's
+    // position is found by a second scan, only when there is an error.
+    let contents = doc.contents.as_bytes();
+    let stripped: Vec<u8>;
+    let symbols: &[u8] = if contents.iter().any(u8::is_ascii_whitespace) {
+        let mut kept = Vec::with_capacity(contents.len());
+        kept.extend(contents.iter().filter(|b| !b.is_ascii_whitespace()));
+        stripped = kept;
+        &stripped
+    } else {
+        contents
+    };
     if symbols.is_empty() {
         return Err(DocumentError::Empty {
             package: package(),
             document,
         });
     }
-    let bytes = BASE64.decode(&symbols).map_err(|e| {
-        let at = |i: usize| offsets.get(i).copied().unwrap_or(doc.contents.len());
+    let bytes = BASE64.decode(symbols).map_err(|e| {
+        // The offset in the original string of the `i`th symbol, so an
+        // error points at a character the caller can find.
+        let at = |i: usize| {
+            contents
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_ascii_whitespace())
+                .nth(i)
+                .map_or(contents.len(), |(j, _)| j)
+        };
         let (index, message) = match e {
             base64::DecodeError::InvalidByte(i, b) => {
                 (at(i), format!("invalid character {:?}", char::from(b)))
@@ -753,12 +864,85 @@ mod tests {
             );
             assert_eq!(Path::new(&name).components().count(), 1, "{name}");
         }
-        assert_eq!(
-            label(Some("ref/../x y"), None).file_name(),
-            "ref_.._x_y-label.png"
+        let name = label(Some("ref/../x y"), None).file_name();
+        assert!(
+            name.starts_with("ref_.._x_y-") && name.ends_with("-label.png"),
+            "{name}"
         );
         let long = "x".repeat(1000);
         assert!(label(Some(&long), None).file_name().len() <= 255);
+    }
+
+    /// Issue 11, finding 8: `A/1` and `A_1` both became `A_1-label.png`,
+    /// so the second label silently replaced the first.
+    #[test]
+    fn references_that_sanitise_alike_get_distinct_stable_names() {
+        let tmp = TempDir::new("alike");
+        let slash = label(Some("A/1"), None);
+        let mut underscore = label(Some("A_1"), None);
+        underscore.bytes = [PNG, b"second"].concat();
+        assert_eq!(underscore.file_name(), "A_1-label.png");
+        let name = slash.file_name();
+        assert_eq!(name, "A_1-a0b093b8-label.png");
+        assert_ne!(label(Some("A:1"), None).file_name(), name);
+        let first = slash.save_in(&tmp.0).unwrap();
+        let second = underscore.save_in(&tmp.0).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(&first).unwrap(), PNG);
+        assert_eq!(std::fs::read(&second).unwrap(), underscore.bytes);
+        // Truncated references are told apart too.
+        let long_a = format!("{}a", "x".repeat(MAX_STEM));
+        let long_b = format!("{}b", "x".repeat(MAX_STEM));
+        assert_ne!(
+            label(Some(&long_a), None).file_name(),
+            label(Some(&long_b), None).file_name()
+        );
+    }
+
+    #[test]
+    fn save_all_numbers_names_repeated_in_the_batch() {
+        let tmp = TempDir::new("batch");
+        let mut docs = vec![
+            label(Some("P1"), None),
+            label(Some("P1"), None),
+            label(Some("P2"), None),
+        ];
+        docs[1].bytes = [PNG, b"two"].concat();
+        let paths = save_all(&docs, &tmp.0, &SaveOptions::default()).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["P1-label.png", "P1-label-2.png", "P2-label.png"]);
+        for (doc, path) in docs.iter().zip(&paths) {
+            assert_eq!(std::fs::read(path).unwrap(), doc.bytes);
+        }
+        assert_eq!(numbered("x", 3), "x-3");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn owner_only_files_are_mode_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = TempDir::new("private");
+        let doc = label(Some("P1"), None);
+        let private = doc
+            .save_in_with(&tmp.0, &SaveOptions::default().owner_only(true))
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Replacing an existing, more open file makes it private too.
+        let open = label(Some("P2"), None);
+        let path = open.save_in(&tmp.0).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open.save_in_with(&tmp.0, &SaveOptions::default().owner_only(true))
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

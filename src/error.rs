@@ -77,6 +77,18 @@ pub enum Error {
     },
     /// Amazon's answer could not be decoded into the documented type.
     Undecodable(Box<Undecodable>),
+    /// The server answered with a redirect (3xx). Redirects are never
+    /// followed: the request carries the access token, the idempotency key
+    /// and possibly a purchase, which must not reach another host. A proxy
+    /// or gateway is misconfigured, or the endpoint is wrong.
+    Redirect {
+        /// The operation's operationId, when known.
+        operation: Option<String>,
+        /// The HTTP status (301, 302, 303, 307, 308, ...).
+        status: u16,
+        /// The `Location` the server pointed to, as sent (lossy UTF-8).
+        location: Option<String>,
+    },
 }
 
 /// An error response from Amazon.
@@ -170,6 +182,7 @@ impl Error {
             Error::Api(e) | Error::RateLimited(e) => Some(e.status),
             Error::Undecodable(u) => u.status,
             Error::Transport { source, .. } => source.status().map(|s| s.as_u16()),
+            Error::Redirect { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -270,6 +283,17 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {}; body starts {:?}", u.reason, u.body_prefix)
             }
+            Error::Redirect {
+                operation,
+                status,
+                location,
+            } => {
+                write!(f, "HTTP {status} redirect{}", op(operation))?;
+                if let Some(location) = location {
+                    write!(f, " to {location:?}")?;
+                }
+                f.write_str(" not followed (it would resend the access token and request)")
+            }
         }
     }
 }
@@ -359,6 +383,19 @@ impl From<progenitor_client::Error<types::ErrorList>> for Error {
                 let headers = rv.headers().clone();
                 let status = rv.status().as_u16();
                 api_error(status, &headers, rv.into_inner().errors, None)
+            }
+            P::UnexpectedResponse(response) if response.status().is_redirection() => {
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                };
+                Error::Redirect {
+                    operation: header(OPERATION_HEADER),
+                    status: response.status().as_u16(),
+                    location: header(reqwest::header::LOCATION.as_str()),
+                }
             }
             P::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();

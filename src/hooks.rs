@@ -102,11 +102,15 @@ impl ClientHooks<Inner> for Client {
         let op = operations::find(info.operation_id);
         if let Some(op) = op {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
-            let violations = match rt.validation {
-                Validation::Off => Vec::new(),
-                Validation::Enforce | Validation::Warn => check_request(op, request),
-            };
-            if !violations.is_empty() && rt.validation == Validation::Enforce {
+            // A path that breaks its template (an empty, `.` or `..`
+            // segment) would reach another operation: refused in every
+            // validation mode.
+            let mut violations = operations::path_violations(op, request.url().path());
+            let path_broken = !violations.is_empty();
+            if rt.validation != Validation::Off {
+                violations.extend(check_request(op, request));
+            }
+            if path_broken || (!violations.is_empty() && rt.validation == Validation::Enforce) {
                 let failure = HookFailure::InvalidRequest {
                     operation: op.id.to_owned(),
                     violations,
@@ -356,7 +360,7 @@ impl<'a> Call<'a> {
         if let Some(rate) =
             header(&response, RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
         {
-            self.rt.limiter.observe_rate(self.op, rate);
+            self.rt.limiter.observe_reported_rate(self.op, rate);
         }
         if status == 403
             && !self.renewed_token

@@ -32,9 +32,90 @@ pub fn find(id_or_name: &str) -> Option<&'static Operation> {
         .find(|op| op.id == id_or_name || op.name == id_or_name)
 }
 
+/// Path parameters that would send the request elsewhere: an empty value,
+/// `.` or `..` (also percent-encoded). progenitor percent-encodes each value,
+/// but the URL parser then normalises dot segments, so
+/// `shipment_id("..")` turned `PUT /shipping/v2/shipments/../cancel` into
+/// `PUT /shipping/v2/cancel`. The check compares the URL about to be sent
+/// with the operation's path template (the base URL may add a prefix): each
+/// literal segment must be there, and each parameter a non-empty,
+/// non-dot segment. Returns one violation per offending parameter (every
+/// parameter when the segments no longer line up).
+pub(crate) fn path_violations(op: &Operation, url_path: &str) -> Vec<crate::validate::Violation> {
+    let template: Vec<&str> = op.path.trim_start_matches('/').split('/').collect();
+    let actual: Vec<&str> = url_path.trim_start_matches('/').split('/').collect();
+    let param = |segment: &str| {
+        segment
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .map(str::to_owned)
+    };
+    let violation = |name: String| crate::validate::Violation {
+        message: format!(
+            "must not be empty, \".\" or \"..\": the request would go to {url_path} \
+             instead of {}",
+            op.path
+        ),
+        path: name,
+    };
+    let aligned = actual.len() >= template.len()
+        && template
+            .iter()
+            .zip(&actual[actual.len() - template.len()..])
+            .all(|(t, a)| param(t).is_some() || t == a);
+    if !aligned {
+        return template
+            .iter()
+            .filter_map(|t| param(t))
+            .map(violation)
+            .collect();
+    }
+    template
+        .iter()
+        .zip(&actual[actual.len() - template.len()..])
+        .filter_map(|(t, a)| {
+            let dots = a.to_ascii_lowercase().replace("%2e", ".");
+            let bad = a.is_empty() || dots == "." || dots == "..";
+            param(t).filter(|_| bad)
+        })
+        .map(violation)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_and_dot_path_parameters_are_violations() {
+        let cancel = find("cancelShipment").unwrap();
+        assert_eq!(cancel.path, "/shipping/v2/shipments/{shipmentId}/cancel");
+        let names = |path: &str| -> Vec<String> {
+            path_violations(cancel, path)
+                .into_iter()
+                .map(|v| v.path)
+                .collect()
+        };
+        assert!(names("/shipping/v2/shipments/S-1/cancel").is_empty());
+        assert!(names("/prefix/shipping/v2/shipments/S-1/cancel").is_empty());
+        // What the URL parser leaves of "..", "." and "".
+        assert_eq!(names("/shipping/v2/cancel"), ["shipmentId"]);
+        assert_eq!(names("/shipping/v2/shipments/cancel"), ["shipmentId"]);
+        assert_eq!(names("/shipping/v2/shipments//cancel"), ["shipmentId"]);
+        assert_eq!(
+            names("/shipping/v2/shipments/%2E%2e/cancel"),
+            ["shipmentId"]
+        );
+        let message = path_violations(cancel, "/shipping/v2/cancel")[0]
+            .message
+            .clone();
+        assert!(
+            message.contains(
+                "/shipping/v2/cancel instead of /shipping/v2/shipments/{shipmentId}/cancel"
+            ),
+            "{message}"
+        );
+    }
 
     #[test]
     fn every_operation_is_found_by_id_and_by_method_name() {

@@ -37,6 +37,29 @@ const EPSILON: f64 = 1e-9;
 /// request that reached Amazon within this time keeps the client behind it.
 pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
+/// Lowest rate, in requests per second, taken from `x-amzn-RateLimit-Limit`:
+/// a garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
+/// call of the operation for days. 0.5/s is the minimum fill rate smithy-rs'
+/// client rate limiter keeps for the same reason (`MIN_FILL_RATE` in
+/// aws-smithy-runtime's `client_rate_limiter.rs`); it is a tenth of the
+/// slowest Shipping v2 plan (`linkCarrierAccountPost`, 5/s), so any real
+/// per-seller limit Amazon reports is still followed. A slot is then at
+/// most 2 s apart, and [`RateLimitSettings::max_wait`] bounds a queue.
+pub const MIN_REPORTED_RATE: f64 = 0.5;
+
+/// Highest reported rate taken, as a multiple of the operation's usage plan:
+/// `1e9` would otherwise turn pacing off. Amazon raising a seller's limit
+/// past ten times the plan would be paced at ten times the plan.
+pub const MAX_REPORTED_RATE_FACTOR: f64 = 10.0;
+
+/// Longest interval one reservation adds to the bucket, whatever the rate:
+/// keeps every float-to-`Duration` conversion and `Instant` sum finite.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Default [`RateLimitSettings::max_wait`]: the default retry budget
+/// (`RetryPolicy::max_elapsed`).
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
 /// How the client limits its own request rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitSettings {
@@ -46,6 +69,12 @@ pub struct RateLimitSettings {
     /// rate and the burst: headroom for other clients sharing the same
     /// selling-partner quota.
     pub safety_factor: f64,
+    /// Longest one call waits for its slot (default 60 s). The wait is
+    /// capped, not failed: past it the call is sent anyway and Amazon's
+    /// answer decides (a 429 is retried within the retry budget), so the
+    /// client's own estimate never fails a call, and a deep queue of
+    /// callers or a stuck burst cannot hold one for longer than this.
+    pub max_wait: Duration,
 }
 
 impl Default for RateLimitSettings {
@@ -54,6 +83,7 @@ impl Default for RateLimitSettings {
         Self {
             enabled: true,
             safety_factor: 1.0,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -78,6 +108,11 @@ impl RateLimitSettings {
             safety_factor: factor,
             ..self
         }
+    }
+
+    /// Caps each call's wait for its slot at `max_wait`; see the field.
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        Self { max_wait, ..self }
     }
 }
 
@@ -152,7 +187,12 @@ impl Bucket {
             return Slot::AfterAnswer(since);
         }
         let missing = 1.0 - self.tokens;
-        self.at += Duration::from_secs_f64(missing / self.rate);
+        // Never panics: a rate so small (or so odd) that the interval is not
+        // a representable `Duration` counts as the longest interval.
+        let interval = Duration::try_from_secs_f64(missing / self.rate)
+            .unwrap_or(MAX_INTERVAL)
+            .min(MAX_INTERVAL);
+        self.at = self.at.checked_add(interval).unwrap_or(self.at);
         self.tokens = 0.0;
         Slot::At(self.at)
     }
@@ -197,8 +237,9 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until `op` may send; returns how long it waited
-    /// (`Duration::ZERO` when a token was there, or when disabled).
+    /// Waits until `op` may send, or [`RateLimitSettings::max_wait`] at
+    /// most; returns how long it waited (`Duration::ZERO` when a token was
+    /// there, or when disabled).
     ///
     /// Callers are served in the order they call this. If the returned
     /// future is dropped while waiting (a cancelled call), its reservation
@@ -210,6 +251,9 @@ impl RateLimiter {
             return Duration::ZERO;
         }
         let start = Instant::now();
+        let deadline = start
+            .checked_add(self.settings.max_wait)
+            .unwrap_or(start + MAX_INTERVAL);
         let mut now = start;
         loop {
             let (slot, anchored) = self.with_bucket(op, now, |bucket| {
@@ -230,7 +274,15 @@ impl RateLimiter {
                         wait_ms,
                         "rate limit: waiting for a token"
                     );
-                    tokio::time::sleep_until(ready).await;
+                    if ready > deadline {
+                        tracing::warn!(
+                            operation = op.id,
+                            wait_ms,
+                            max_wait_ms = self.settings.max_wait.as_millis() as u64,
+                            "rate limit: wait capped at max_wait; sending early"
+                        );
+                    }
+                    tokio::time::sleep_until(ready.min(deadline)).await;
                     return start.elapsed();
                 }
                 (Slot::AfterAnswer(since), anchored) => {
@@ -239,14 +291,18 @@ impl RateLimiter {
                         "rate limit: waiting for the burst's first answer"
                     );
                     let fallback = since + ANCHOR_FALLBACK;
+                    let until = fallback.min(deadline);
                     let answered = match anchored {
-                        Some(anchored) => tokio::time::timeout_at(fallback, anchored).await.is_ok(),
+                        Some(anchored) => tokio::time::timeout_at(until, anchored).await.is_ok(),
                         None => false,
                     };
-                    if !answered {
+                    if !answered && fallback <= deadline {
                         self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
                     }
                     now = Instant::now();
+                    if now >= deadline {
+                        return start.elapsed();
+                    }
                 }
             }
         }
@@ -266,9 +322,10 @@ impl RateLimiter {
         });
     }
 
-    /// Amazon reported this operation's rate (header `x-amzn-RateLimit-Limit`,
-    /// requests per second, e.g. "80.0" or "0.5"), which can differ from the
-    /// default plan per seller. The bucket's refill rate follows it (times
+    /// Sets this operation's rate (requests per second, e.g. "80.0" or
+    /// "0.5"), as Amazon reports it per seller, taken as given: the runtime
+    /// clamps what the header says first
+    /// ([`observe_reported_rate`](Self::observe_reported_rate)). The bucket's refill rate follows it (times
     /// the safety factor) from now on, keeping its current tokens; callers
     /// already waiting keep their reserved instants and order, and new
     /// callers are paced at the new rate after them. The burst stays as
@@ -294,6 +351,28 @@ impl RateLimiter {
                 "rate limit: rate changed"
             );
         }
+    }
+
+    /// A rate from Amazon's `x-amzn-RateLimit-Limit` header for `op`:
+    /// clamped to [[`MIN_REPORTED_RATE`], plan × [`MAX_REPORTED_RATE_FACTOR`]],
+    /// then applied like [`observe_rate`](Self::observe_rate) (non-finite or
+    /// non-positive values are ignored). The runtime calls this for every
+    /// answer; `observe_rate` is for a rate the caller knows to be right.
+    pub fn observe_reported_rate(&self, op: &'static Operation, rate_per_second: f64) {
+        if !rate_per_second.is_finite() || rate_per_second <= 0.0 {
+            return;
+        }
+        let high = (op.rate * MAX_REPORTED_RATE_FACTOR).max(MIN_REPORTED_RATE);
+        let clamped = rate_per_second.clamp(MIN_REPORTED_RATE, high);
+        if clamped != rate_per_second {
+            tracing::debug!(
+                operation = op.id,
+                reported = rate_per_second,
+                used = clamped,
+                "rate limit: reported rate outside the sane range around the usage plan"
+            );
+        }
+        self.observe_rate(op, clamped);
     }
 
     /// Parses an `x-amzn-RateLimit-Limit` value (surrounding whitespace
@@ -582,6 +661,75 @@ mod tests {
         assert_near(limiter.acquire(tracking).await, 0.025);
         limiter.observe_rate(tracking, 80.0);
         assert_eq!(limiter.plan(tracking), (40.0, 50.0));
+    }
+
+    /// Issue 11, finding 4: `x-amzn-RateLimit-Limit: 1e-300` panicked in
+    /// `Duration::from_secs_f64` with the lock held; `1e-6` parked calls
+    /// for about 11 days.
+    #[tokio::test(start_paused = true)]
+    async fn reported_rates_are_clamped_around_the_usage_plan() {
+        let limiter = RateLimiter::new(RateLimitSettings::default());
+        let tracking = op("getTracking");
+        let link = op("linkCarrierAccountPost");
+        let cases = [
+            (1e-300, 0.5, 0.5),
+            (1e-20, 0.5, 0.5),
+            (1e-6, 0.5, 0.5),
+            (f64::MIN_POSITIVE, 0.5, 0.5),
+            (1e9, 800.0, 50.0),
+            (f64::MAX, 800.0, 50.0),
+            (0.6, 0.6, 0.6),
+            (5.0, 5.0, 5.0),
+            (40.0, 40.0, 40.0),
+        ];
+        for (reported, tracking_rate, link_rate) in cases {
+            limiter.observe_reported_rate(tracking, reported);
+            limiter.observe_reported_rate(link, reported);
+            assert_eq!(limiter.plan(tracking).0, tracking_rate, "{reported}");
+            assert_eq!(limiter.plan(link).0, link_rate, "{reported}");
+        }
+        for ignored in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            limiter.observe_reported_rate(tracking, ignored);
+            assert_eq!(limiter.plan(tracking).0, 40.0, "{ignored}");
+        }
+        let scaled = RateLimiter::new(RateLimitSettings::default().with_safety_factor(0.5));
+        scaled.observe_reported_rate(tracking, 1e-300);
+        assert_eq!(scaled.plan(tracking).0, 0.25, "clamped, then scaled");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_explicit_rates_never_panic_and_waits_stop_at_max_wait() {
+        let settings = RateLimitSettings::default().with_max_wait(Duration::from_secs(5));
+        let limiter = RateLimiter::new(settings);
+        let tracking = op("getTracking");
+        drain(&limiter, tracking, 100).await;
+        for rate in [1e-300, 1e-20, 1e-6, f64::MIN_POSITIVE, 5e-324] {
+            limiter.observe_rate(tracking, rate);
+            let waits = spawn_acquires(&limiter, tracking, 3).await;
+            for (wait, _) in waits {
+                assert!(wait <= Duration::from_secs(5), "{rate}: waited {wait:?}");
+            }
+        }
+        // No poisoned or wedged state: a clone still serves at a sane rate.
+        let clone = limiter.clone();
+        clone.observe_rate(tracking, 80.0);
+        let started = Instant::now();
+        let wait = clone.acquire(tracking).await;
+        assert!(wait <= Duration::from_secs(5), "{wait:?}");
+        assert!(started.elapsed() <= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deep_queue_waits_at_most_max_wait() {
+        let settings = RateLimitSettings::default().with_max_wait(Duration::from_secs(2));
+        let limiter = RateLimiter::new(settings);
+        let link = op("linkCarrierAccountPost");
+        drain(&limiter, link, 10).await;
+        // 5/s: the 40th queued caller would wait 8 s; none waits past 2 s.
+        let waits = spawn_acquires(&limiter, link, 40).await;
+        let longest = waits.iter().map(|&(wait, _)| wait).max().unwrap();
+        assert_near(longest, 2.0);
+        assert_near(waits[0].0, 0.2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,505 @@
+//! Hostile and broken servers (issue 11): redirects, oversized and endless
+//! LWA answers, absurd `x-amzn-RateLimit-Limit` headers and path parameters
+//! that would point a request elsewhere. Each test runs a real `Client`
+//! against raw HTTP/1.1 servers on 127.0.0.1 (a plain `TcpListener`, so a
+//! test controls every byte, including a body that never ends), records
+//! what each server received, and bounds every call in time.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use spapi_shipping::auth::{AuthError, LWA_BODY_CAP, LwaCredentials};
+use spapi_shipping::rate_limit::RateLimitSettings;
+use spapi_shipping::retry::RetryPolicy;
+use spapi_shipping::{Client, ClientBuilder, Error, Validation, operations};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+const TOKEN_PATH: &str = "/auth/o2/token";
+const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.HOSTILE-CLIENT-SECRET";
+const REFRESH_TOKEN: &str = "Atzr|IwEBI-HOSTILE-REFRESH-TOKEN";
+const ACCESS_TOKEN: &str = "Atza|IwEBI-HOSTILE-ACCESS-TOKEN";
+/// Real-time bound on any single call in this file.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// One request as a server received it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// What a server sends back.
+enum Reply {
+    /// These bytes, then close.
+    Raw(Vec<u8>),
+    /// This head (which must say `Transfer-Encoding: chunked`), then 16 KiB
+    /// chunks until the client goes away.
+    EndlessChunks(String),
+    /// This head, then nothing, with the connection held open.
+    HeadThenHang(String),
+}
+
+type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// A raw HTTP/1.1 server on 127.0.0.1, one request per connection.
+struct Raw {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Raw {
+    async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
+                tokio::spawn(serve(stream, handler, log));
+            }
+        });
+        Self { addr, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn api_requests(&self) -> usize {
+        self.seen().iter().filter(|s| s.path != TOKEN_PATH).count()
+    }
+}
+
+async fn serve(mut stream: TcpStream, handler: Arc<Handler>, log: Arc<Mutex<Vec<Seen>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut words = head.split_whitespace();
+    let seen = Seen {
+        method: words.next().unwrap_or_default().to_owned(),
+        path: words.next().unwrap_or_default().to_owned(),
+        body: buf[head_end..head_end + length].to_vec(),
+        head,
+    };
+    log.lock().unwrap().push(seen.clone());
+    match handler(&seen) {
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+        }
+        Reply::EndlessChunks(head) => {
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+            while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+        }
+        Reply::HeadThenHang(head) => {
+            let _ = stream.write_all(head.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    }
+}
+
+fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("connection: close\r\n\r\n");
+    out.push_str(body);
+    Reply::Raw(out.into_bytes())
+}
+
+fn token_answer() -> Reply {
+    let body = serde_json::json!({
+        "access_token": ACCESS_TOKEN,
+        "token_type": "bearer",
+        "expires_in": 3600,
+    });
+    response(
+        200,
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    )
+}
+
+fn tracking_example() -> String {
+    let examples = support::read_json("tests/fixtures/responses/getTracking.json");
+    examples["examples"]["200"].to_string()
+}
+
+fn client(server: &Raw) -> Client {
+    builder(server).build().unwrap()
+}
+
+fn builder(server: &Raw) -> ClientBuilder {
+    Client::builder()
+        .endpoint(server.url(""))
+        .token_url(server.url(TOKEN_PATH))
+        .credentials(LwaCredentials::new(
+            "amzn1.application-oa2-client.hostile",
+            CLIENT_SECRET,
+            REFRESH_TOKEN,
+        ))
+        .timeout(Duration::from_secs(3))
+        .retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(5),
+            max_elapsed: Duration::from_secs(5),
+        })
+}
+
+async fn track(client: &Client) -> Result<(), Error> {
+    let call = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send();
+    tokio::time::timeout(BOUND, call)
+        .await
+        .expect("the call ends within the bound")?;
+    Ok(())
+}
+
+fn purchase_body() -> spapi_shipping::types::PurchaseShipmentRequest {
+    let fixture = support::read_json("tests/fixtures/requests/purchaseShipment.json");
+    serde_json::from_value(fixture["body"].clone()).unwrap()
+}
+
+fn assert_nothing_secret(seen: &[Seen]) {
+    for request in seen {
+        let text = format!("{}{}", request.head, String::from_utf8_lossy(&request.body));
+        for secret in [CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN] {
+            assert!(!text.contains(secret), "{secret} reached {text}");
+        }
+    }
+}
+
+/// Finding 1: an API `307 Location: <other host>` made the other host
+/// receive the access token, the idempotency key and the purchase body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_redirect_is_an_error_and_the_target_receives_nothing() {
+    let target = Raw::start(|_| response(200, &[], "{}")).await;
+    for status in [301u16, 302, 303, 307, 308] {
+        let location = target.url("/shipping/v2/shipments");
+        let server = Raw::start(move |seen| match seen.path.as_str() {
+            TOKEN_PATH => token_answer(),
+            _ => response(status, &[("location", &location)], ""),
+        })
+        .await;
+        let client = client(&server);
+
+        let tracked = track(&client).await.unwrap_err();
+        let call = client.purchase_shipment().body(purchase_body()).send();
+        let bought = Error::from(
+            tokio::time::timeout(BOUND, call)
+                .await
+                .unwrap()
+                .unwrap_err(),
+        );
+
+        for (error, operation) in [(tracked, "getTracking"), (bought, "purchaseShipment")] {
+            let Error::Redirect {
+                operation: op,
+                status: got,
+                location,
+            } = &error
+            else {
+                panic!("expected Redirect, got {error:?}");
+            };
+            assert_eq!((op.as_deref(), *got), (Some(operation), status));
+            assert_eq!(
+                location.as_deref(),
+                Some(target.url("/shipping/v2/shipments").as_str())
+            );
+            assert_eq!(error.status(), Some(status));
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!("HTTP {status} redirect in {operation} to"))
+                    && text.contains(&target.addr.to_string()),
+                "{text}"
+            );
+        }
+        assert_eq!(server.api_requests(), 2, "one request per call, no retry");
+    }
+    assert!(target.seen().is_empty(), "{:?}", target.seen());
+}
+
+/// Finding 1: an LWA 307 made the other host receive the form with the
+/// client secret and the refresh token.
+#[tokio::test]
+async fn an_lwa_redirect_is_an_auth_error_and_the_target_receives_nothing() {
+    let target = Raw::start(|_| token_answer()).await;
+    let location = target.url(TOKEN_PATH);
+    let server = Raw::start(move |seen| match seen.path.as_str() {
+        TOKEN_PATH => response(307, &[("location", &location)], ""),
+        _ => response(200, &[], &tracking_example()),
+    })
+    .await;
+
+    let error = track(&client(&server)).await.unwrap_err();
+
+    let Error::Auth(AuthError::Redirect { status, location }) = &error else {
+        panic!("expected Auth(Redirect), got {error:?}");
+    };
+    assert_eq!(*status, 307);
+    assert_eq!(location.as_deref(), Some(target.url(TOKEN_PATH).as_str()));
+    assert_eq!(server.api_requests(), 0, "no API request without a token");
+    assert!(target.seen().is_empty(), "{:?}", target.seen());
+    assert_nothing_secret(&target.seen());
+}
+
+/// Finding 3 (LWA part): an endless chunked LWA answer grew until the timeout.
+#[tokio::test]
+async fn an_endless_lwa_answer_is_cut_at_the_cap() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => {
+            Reply::EndlessChunks("HTTP/1.1 500 X\r\ntransfer-encoding: chunked\r\n\r\n".to_owned())
+        }
+        _ => response(200, &[], &tracking_example()),
+    })
+    .await;
+    let started = Instant::now();
+
+    let error = track(&client(&server)).await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            Error::Auth(AuthError::TooLarge {
+                status: 500,
+                cap: LWA_BODY_CAP,
+                content_length: None
+            })
+        ),
+        "{error:?}"
+    );
+    // Well before the 3 s attempt timeout: cut at the cap, not timed out.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.api_requests(), 0);
+}
+
+/// A declared Content-Length over the cap is refused before any body byte
+/// (the server sends none and holds the connection: reading would time out).
+#[tokio::test]
+async fn an_lwa_content_length_over_the_cap_is_refused_before_reading() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => {
+            Reply::HeadThenHang("HTTP/1.1 502 X\r\ncontent-length: 268435456\r\n\r\n".to_owned())
+        }
+        _ => response(200, &[], &tracking_example()),
+    })
+    .await;
+    let started = Instant::now();
+
+    let error = track(&client(&server)).await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            Error::Auth(AuthError::TooLarge {
+                status: 502,
+                content_length: Some(268_435_456),
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Finding 4: `x-amzn-RateLimit-Limit: 1e-300` panicked the limiter with its
+/// lock held, and `1e-6` made a call wait about 11 days. Each value is
+/// reported once, the bucket is emptied, and the next calls must still come
+/// back promptly, on the client and on a clone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_rate_limit_headers_never_panic_or_park_calls() {
+    let cases = [
+        ("1e-300", 0.5),
+        ("1e-20", 0.5),
+        ("1e-6", 0.5),
+        ("1e9", 800.0),
+        ("NaN", 80.0),
+        ("inf", 80.0),
+        ("-5", 80.0),
+        ("0", 80.0),
+    ];
+    let mut runs = tokio::task::JoinSet::new();
+    for (value, expected_rate) in cases {
+        runs.spawn(async move {
+            let server = Raw::start(move |seen| match seen.path.as_str() {
+                TOKEN_PATH => token_answer(),
+                _ => response(
+                    200,
+                    &[
+                        ("content-type", "application/json"),
+                        ("x-amzn-RateLimit-Limit", value),
+                    ],
+                    &tracking_example(),
+                ),
+            })
+            .await;
+            // Slots at 0.5/s are 2 s apart: each call waits at most 1 s.
+            let client = builder(&server)
+                .rate_limit(RateLimitSettings::default().with_max_wait(Duration::from_secs(1)))
+                .build()
+                .unwrap();
+            track(&client).await.unwrap();
+            let op = operations::find("getTracking").unwrap();
+            assert_eq!(client.rate_limiter().plan(op).0, expected_rate, "{value}");
+            for _ in 0..100 {
+                client.rate_limiter().acquire(op).await;
+            }
+            let started = Instant::now();
+            for _ in 0..2 {
+                track(&client).await.unwrap();
+                track(&client.clone()).await.unwrap();
+            }
+            // 4 calls, each waiting at most max_wait (1 s) for its slot (2 s apart at 0.5/s).
+            assert!(
+                started.elapsed() < Duration::from_secs(6),
+                "{value}: {:?}",
+                started.elapsed()
+            );
+        });
+    }
+    for run in runs.join_all().await {
+        let () = run;
+    }
+}
+
+/// Finding 9: `shipment_id("..")` became `PUT /shipping/v2/cancel`.
+#[tokio::test]
+async fn dot_and_empty_path_parameters_are_refused_before_sending() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => response(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"payload":{}}"#,
+        ),
+    })
+    .await;
+    let client = client(&server);
+    for id in ["..", ".", ""] {
+        let call = client.cancel_shipment().shipment_id(id).send();
+        let error = Error::from(
+            tokio::time::timeout(BOUND, call)
+                .await
+                .unwrap()
+                .unwrap_err(),
+        );
+        let Error::InvalidRequest {
+            operation,
+            violations,
+            ..
+        } = &error
+        else {
+            panic!("{id:?}: expected InvalidRequest, got {error:?}");
+        };
+        assert_eq!(operation.as_deref(), Some("cancelShipment"));
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].path, "shipmentId");
+        assert!(error.to_string().contains("must not be empty"), "{error}");
+    }
+    for id in ["..", ""] {
+        let call = client
+            .get_shipment_documents()
+            .shipment_id(id)
+            .package_client_reference_id("P1")
+            .send();
+        let error = Error::from(
+            tokio::time::timeout(BOUND, call)
+                .await
+                .unwrap()
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(error, Error::InvalidRequest { .. }),
+            "{id:?}: {error:?}"
+        );
+    }
+    assert!(
+        server.seen().is_empty(),
+        "nothing sent, not even a token request: {:?}",
+        server.seen()
+    );
+
+    // The escape hatch for bodies Amazon accepts does not open this: a
+    // dot segment would reach another operation.
+    for validation in [Validation::Off, Validation::Warn] {
+        let relaxed = builder(&server).validation(validation).build().unwrap();
+        let call = relaxed.cancel_shipment().shipment_id("..").send();
+        let error = Error::from(
+            tokio::time::timeout(BOUND, call)
+                .await
+                .unwrap()
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(&error, Error::InvalidRequest { violations, .. } if violations[0].path == "shipmentId"),
+            "{validation:?}: {error:?}"
+        );
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+
+    // A real id (dots inside it are fine) goes where it should.
+    let call = client.cancel_shipment().shipment_id("a..b").send();
+    tokio::time::timeout(BOUND, call).await.unwrap().unwrap();
+    let sent: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path != TOKEN_PATH)
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(
+        sent,
+        [(
+            "PUT".to_owned(),
+            "/shipping/v2/shipments/a..b/cancel".to_owned()
+        )]
+    );
+}
