@@ -221,54 +221,93 @@ impl ClientBuilder {
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// Every variable is checked before anything is refused, so one error
+    /// names every missing or malformed variable
+    /// ([`ConfigError::settings`] lists them): a first setup is fixed in one
+    /// round rather than one variable at a time.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &str| get(name).ok_or_else(|| ConfigError::new(name, "not set"));
+        let mut problems = Problems::default();
+        let mut required = |name: &str| {
+            let value = get(name);
+            if value.is_none() {
+                problems.push(ConfigError::new(name, "not set"));
+            }
+            value.unwrap_or_default()
+        };
         let credentials = LwaCredentials::new(
-            required("LWA_APP_ID")?,
-            Secret::new(required("LWA_CLIENT_SECRET")?),
-            Secret::new(required("SP_API_REFRESH_TOKEN")?),
+            required("LWA_APP_ID"),
+            Secret::new(required("LWA_CLIENT_SECRET")),
+            Secret::new(required("SP_API_REFRESH_TOKEN")),
         );
         let mut builder = Self::default().credentials(credentials);
-        if let Some(region) = get("SP_API_REGION") {
-            let region = region
-                .parse::<Region>()
-                .map_err(|e| ConfigError::new("SP_API_REGION", e.message))?;
-            builder = builder.region(region);
-        }
+        let region = get("SP_API_REGION").and_then(|region| {
+            problems.check(
+                region
+                    .parse::<Region>()
+                    .map_err(|e| ConfigError::new("SP_API_REGION", e.message)),
+            )
+        });
+        builder.region = region;
         if let Some(sandbox) = get("SP_API_SANDBOX") {
-            builder = builder.sandbox(parse_bool("SP_API_SANDBOX", &sandbox)?);
+            builder.sandbox = problems
+                .check(parse_bool("SP_API_SANDBOX", &sandbox))
+                .unwrap_or_default();
         }
         if let Some(allow) = get("SP_API_ALLOW_INSECURE_HTTP") {
-            builder =
-                builder.allow_insecure_http(parse_bool("SP_API_ALLOW_INSECURE_HTTP", &allow)?);
+            builder.allow_insecure_http = problems
+                .check(parse_bool("SP_API_ALLOW_INSECURE_HTTP", &allow))
+                .unwrap_or_default();
         }
-        if let Some(endpoint) = get("SP_API_ENDPOINT") {
-            let url = parse_url("SP_API_ENDPOINT", &endpoint)?;
-            check_transport("SP_API_ENDPOINT", &url, builder.allow_insecure_http)?;
-            builder = builder.endpoint(endpoint);
+        for name in ["SP_API_ENDPOINT", "LWA_ENDPOINT"] {
+            let Some(value) = get(name) else { continue };
+            let checked = parse_url(name, &value)
+                .and_then(|url| check_transport(name, &url, builder.allow_insecure_http));
+            if problems.check(checked).is_some() {
+                builder = match name {
+                    "SP_API_ENDPOINT" => builder.endpoint(value),
+                    _ => builder.token_url(value),
+                };
+            }
         }
-        if let Some(url) = get("LWA_ENDPOINT") {
-            let parsed = parse_url("LWA_ENDPOINT", &url)?;
-            check_transport("LWA_ENDPOINT", &parsed, builder.allow_insecure_http)?;
-            builder = builder.token_url(url);
-        }
-        if let Some(id) = get("AMAZON_SHIPPING_BUSINESS_ID") {
-            builder = builder.business_id(parse_business_id("AMAZON_SHIPPING_BUSINESS_ID", &id)?);
-        }
+        let business = get("AMAZON_SHIPPING_BUSINESS_ID")
+            .and_then(|id| problems.check(parse_business_id("AMAZON_SHIPPING_BUSINESS_ID", &id)));
+        builder.business_id = business;
         if let Some(mode) = get("SP_API_VALIDATION") {
             let mode = mode
                 .parse::<Validation>()
-                .map_err(|e| ConfigError::new("SP_API_VALIDATION", e))?;
-            builder = builder.validation(mode);
+                .map_err(|e| ConfigError::new("SP_API_VALIDATION", e));
+            if let Some(mode) = problems.check(mode) {
+                builder = builder.validation(mode);
+            }
         }
-        if builder.region.is_none() && builder.endpoint.is_none() && builder.business_id.is_none() {
-            return Err(ConfigError::new(
+        // Only when nothing was given: a malformed SP_API_REGION or
+        // SP_API_ENDPOINT is already named above.
+        let where_to = [
+            "SP_API_REGION",
+            "SP_API_ENDPOINT",
+            "AMAZON_SHIPPING_BUSINESS_ID",
+        ];
+        if where_to.iter().all(|name| get(name).is_none()) {
+            problems.push(ConfigError::new(
                 "SP_API_REGION",
                 "not set; expected na, eu or fe (or set SP_API_ENDPOINT)",
             ));
         }
-        Ok(builder)
+        if let (Some(region), Some(business)) = (region, business) {
+            let home = Region::of_business(business);
+            if home != region {
+                problems.push(ConfigError::new(
+                    "SP_API_REGION, AMAZON_SHIPPING_BUSINESS_ID",
+                    format!(
+                        "AMAZON_SHIPPING_BUSINESS_ID={business} is served by the {home} region, \
+                         not SP_API_REGION={region}"
+                    ),
+                ));
+            }
+        }
+        problems.into_result(builder)
     }
 
     /// Checks the settings and builds the client.
@@ -356,6 +395,56 @@ impl ClientBuilder {
             return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+impl ConfigError {
+    /// The settings or environment variables this error names, in order:
+    /// one for most errors, several when [`ClientBuilder::from_env`] found
+    /// several problems (each named with its own message in
+    /// [`message`](Self::message)) or a conflict between two variables
+    /// (`SP_API_REGION` and `AMAZON_SHIPPING_BUSINESS_ID`).
+    pub fn settings(&self) -> impl Iterator<Item = &str> {
+        self.setting.split(", ")
+    }
+}
+
+/// The problems [`ClientBuilder::from_lookup`] found, all reported at once.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn push(&mut self, problem: ConfigError) {
+        self.0.push(problem);
+    }
+
+    /// The value, or `None` with the error kept.
+    fn check<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.push(e)).ok()
+    }
+
+    /// One problem as it is; several as one error whose `setting` lists every
+    /// variable (`LWA_APP_ID, SP_API_REGION`) and whose message gives each
+    /// variable's problem (`LWA_APP_ID: not set; SP_API_REGION: ...`).
+    fn into_result<T>(mut self, value: T) -> Result<T, ConfigError> {
+        match self.0.len() {
+            0 => Ok(value),
+            1 => Err(self.0.remove(0)),
+            _ => {
+                let mut settings: Vec<&str> = Vec::new();
+                for name in self.0.iter().flat_map(ConfigError::settings) {
+                    if !settings.contains(&name) {
+                        settings.push(name);
+                    }
+                }
+                let message: Vec<String> = self
+                    .0
+                    .iter()
+                    .map(|p| format!("{}: {}", p.setting, p.message))
+                    .collect();
+                Err(ConfigError::new(settings.join(", "), message.join("; ")))
+            }
+        }
     }
 }
 
@@ -497,6 +586,115 @@ mod tests {
             assert_eq!(err.setting, name, "{err}");
             assert!(err.to_string().contains(value), "{err}");
         }
+    }
+
+    /// Issue 14: a first setup with several mistakes is fixed in one round.
+    #[test]
+    fn every_missing_or_malformed_variable_is_named_at_once() {
+        let vars = [
+            ("LWA_CLIENT_SECRET", "secret-value-123"),
+            ("SP_API_REGION", "mars"),
+            ("SP_API_SANDBOX", "maybe"),
+            ("SP_API_ENDPOINT", "ftp://example.com"),
+            ("SP_API_VALIDATION", "strict"),
+        ];
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        let settings: Vec<&str> = err.settings().collect();
+        assert_eq!(
+            settings,
+            [
+                "LWA_APP_ID",
+                "SP_API_REFRESH_TOKEN",
+                "SP_API_REGION",
+                "SP_API_SANDBOX",
+                "SP_API_ENDPOINT",
+                "SP_API_VALIDATION"
+            ]
+        );
+        let text = err.to_string();
+        for part in [
+            "LWA_APP_ID: not set",
+            "SP_API_REFRESH_TOKEN: not set",
+            "SP_API_REGION: ",
+            "\"mars\"",
+            "SP_API_SANDBOX: \"maybe\" is not a boolean",
+            "SP_API_ENDPOINT: \"ftp://example.com\" has scheme ftp",
+            "SP_API_VALIDATION: ",
+            "strict",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text}");
+        }
+        assert!(!text.contains("secret-value-123"), "{text}");
+        // Nothing set at all: the three credentials and the region.
+        let err = ClientBuilder::from_lookup(env(&[])).unwrap_err();
+        let settings: Vec<&str> = err.settings().collect();
+        assert_eq!(
+            settings,
+            [
+                "LWA_APP_ID",
+                "LWA_CLIENT_SECRET",
+                "SP_API_REFRESH_TOKEN",
+                "SP_API_REGION"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_problem_keeps_its_variable_as_the_setting() {
+        let vars = with(&[("SP_API_REGION", "eu"), ("SP_API_SANDBOX", "maybe")]);
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        assert_eq!(err.setting, "SP_API_SANDBOX");
+        assert_eq!(err.settings().collect::<Vec<_>>(), ["SP_API_SANDBOX"]);
+    }
+
+    #[test]
+    fn a_region_business_conflict_names_both_variables() {
+        let vars = with(&[
+            ("SP_API_REGION", "na"),
+            ("AMAZON_SHIPPING_BUSINESS_ID", "AmazonShipping_UK"),
+        ]);
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        assert_eq!(
+            err.settings().collect::<Vec<_>>(),
+            ["SP_API_REGION", "AMAZON_SHIPPING_BUSINESS_ID"]
+        );
+        assert_eq!(
+            err.to_string(),
+            "configuration error in SP_API_REGION, AMAZON_SHIPPING_BUSINESS_ID: \
+             AMAZON_SHIPPING_BUSINESS_ID=AmazonShipping_UK is served by the eu region, \
+             not SP_API_REGION=na"
+        );
+        // With another problem, both are still named, each once.
+        let vars = [
+            ("SP_API_REGION", "na"),
+            ("AMAZON_SHIPPING_BUSINESS_ID", "AmazonShipping_JP"),
+        ];
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        assert_eq!(
+            err.settings().collect::<Vec<_>>(),
+            [
+                "LWA_APP_ID",
+                "LWA_CLIENT_SECRET",
+                "SP_API_REFRESH_TOKEN",
+                "SP_API_REGION",
+                "AMAZON_SHIPPING_BUSINESS_ID"
+            ]
+        );
+        assert!(
+            err.to_string()
+                .contains("AmazonShipping_JP is served by the fe region")
+        );
+        // A business in the region is fine.
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            ("AMAZON_SHIPPING_BUSINESS_ID", "AmazonShipping_FR"),
+        ]);
+        assert!(
+            ClientBuilder::from_lookup(env(&vars))
+                .unwrap()
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
