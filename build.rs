@@ -19,6 +19,8 @@ mod lenient;
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
+#[path = "build/str_newtypes.rs"]
+mod str_newtypes;
 
 const SPEC: &str = "spec/shipping-v2.json";
 
@@ -46,6 +48,7 @@ fn main() {
     let types = open_enums::types_module(&mut file).expect("generated `mod types`");
     lenient::apply(types);
     live_shapes::apply(types, &json);
+    str_newtypes::apply(types, &json);
     let decoded = decode_once::apply(&mut file);
     assert!(
         decoded > 0,

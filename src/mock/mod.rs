@@ -79,6 +79,15 @@
 //! with the billed (actual or volumetric) weight. Labels are marked
 //! `SANDBOX - NOT VALID FOR SHIPPING`. Documents asked for with
 //! `needFileJoining: true` still come one per type.
+//!
+//! To script exact answers instead, use the typed mocks
+//! ([`crate::typed_mocks`]) on an [`httpmock::MockServer`]; httpmock is
+//! re-exported here, so a test needs no httpmock dependency of its own.
+
+/// The [httpmock](https://docs.rs/httpmock/0.9) crate this module and the
+/// typed mocks are built on, re-exported so a user's tests use the same
+/// version: `use spapi_shipping::mock::httpmock::MockServer;`.
+pub use httpmock;
 
 mod catalog;
 mod documents;
