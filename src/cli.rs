@@ -27,8 +27,14 @@
 //!
 //! ```text
 //! spapi-shipping [--region na|eu|fe] [--endpoint URL] [--business-id ID]
-//!                [--save-documents DIR] [--no-validate] <COMMAND> [ARGS]
+//!                [--save-documents DIR] [--no-validate] [-v|--verbose] <COMMAND> [ARGS]
 //! ```
+//!
+//! `-v` logs each call to standard error (its `spapi_shipping.call` span with
+//! operation, attempt, status and request id; token refreshes; retries),
+//! secrets redacted. With the `mock` feature too, `spapi-shipping sandbox`
+//! starts the offline sandbox and prints the `export` lines that point the
+//! tool or an app at it.
 //!
 //! Configuration comes from the environment variables of
 //! [`ClientBuilder::from_env`](crate::ClientBuilder::from_env); the global
@@ -88,6 +94,9 @@ mod generated {
 use generated::{Cli, CliCommand, CliConfig};
 
 mod buy;
+#[cfg(feature = "mock")]
+mod sandbox;
+mod verbose;
 
 /// Exit status when the call was made and failed, or its result could not be
 /// written: an error from Amazon, authentication, network, an undecodable
@@ -142,8 +151,13 @@ where
     let Some((name, sub_matches)) = matches.subcommand() else {
         unreachable!("clap requires a subcommand");
     };
+    verbose::init(matches.get_count("verbose"));
     if name == buy::COMMAND {
         return buy::main(&matches, sub_matches);
+    }
+    #[cfg(feature = "mock")]
+    if name == sandbox::COMMAND {
+        return sandbox::main(sub_matches);
     }
     let operation = CliCommand::iter()
         .find(|c| kebab_case(c.operation_id()) == name)
@@ -246,7 +260,7 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
         .map(|op| subcommand(op, stdin_bodies))
         .collect();
     let business_ids = business_id_parser(&subcommands);
-    Command::new(NAME)
+    let command = Command::new(NAME)
         .version(env!("CARGO_PKG_VERSION"))
         .about("Amazon Selling Partner API Shipping v2 from the command line: every operation is a command, its response JSON on stdout.")
         .after_help(
@@ -301,6 +315,19 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 ),
         )
         .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .global(true)
+                .help_heading(GLOBAL_OPTIONS)
+                .action(ArgAction::Count)
+                .help(
+                    "Log each call to stderr: its spapi_shipping.call span (operation, attempt, \
+                     status, request id, rate-limit wait), token refreshes and retries; -vv for \
+                     more detail. Secrets are redacted",
+                ),
+        )
+        .arg(
             Arg::new("save-documents")
                 .long("save-documents")
                 .global(true)
@@ -314,7 +341,10 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 ),
         )
         .subcommands(subcommands)
-        .subcommand(buy::command())
+        .subcommand(buy::command());
+    #[cfg(feature = "mock")]
+    let command = command.subcommand(sandbox::command());
+    command
 }
 
 /// The generated command of an operation, named, with a one-line summary
@@ -746,10 +776,11 @@ mod tests {
     fn every_operation_is_a_kebab_case_subcommand() {
         let cmd = command(&StdinBodies::default());
         let names: Vec<&str> = cmd.get_subcommands().map(Command::get_name).collect();
+        let extra = if cfg!(feature = "mock") { 2 } else { 1 };
         assert_eq!(
             names.len(),
-            crate::operations::OPERATIONS.len() + 1,
-            "and buy"
+            crate::operations::OPERATIONS.len() + extra,
+            "and buy (and sandbox)"
         );
         for op in crate::operations::OPERATIONS {
             assert!(names.contains(&kebab_case(op.name).as_str()), "{}", op.id);

@@ -3,7 +3,13 @@
 //! httpmock, the CLI's `sandbox` command and `--verbose`.
 #![cfg(all(feature = "cli", feature = "mock"))]
 
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
+use spapi_shipping::mock::Sandbox;
 use spapi_shipping::mock::httpmock::MockServer;
 use spapi_shipping::typed_mocks::MockServerExt as _;
 use spapi_shipping::{Client, types};
@@ -106,4 +112,215 @@ async fn typed_mocks_work_through_the_reexported_httpmock() {
         got.payload.unwrap().summary.status,
         Some(types::Status::Delivered)
     );
+}
+
+/// Runs the built binary with exactly `env` (plus PATH), returning exit
+/// code, stdout and stderr; killed after 60 s.
+fn run_cli(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spapi-shipping"))
+        .args(args)
+        .env_clear()
+        .envs(std::env::var("PATH").map(|p| ("PATH".to_owned(), p)))
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("spapi-shipping {args:?} ran for more than 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `export NAME='value'` -> (NAME, value).
+fn parse_export(line: &str) -> (String, String) {
+    let rest = line
+        .strip_prefix("export ")
+        .unwrap_or_else(|| panic!("not an export line: {line:?}"));
+    let (name, value) = rest.split_once('=').unwrap();
+    let value = value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("not single-quoted: {line:?}"));
+    (name.to_owned(), value.replace(r"'\''", "'"))
+}
+
+const ACCESS_POINTS: &[&str] = &[
+    "get-access-points",
+    "--country-code",
+    "GB",
+    "--postal-code",
+    "LS1",
+    "--access-point-types",
+    "HELIX",
+];
+
+/// `spapi-shipping sandbox` as a user runs it: a child process whose export
+/// lines point another run of the tool at it; Ctrl-C (SIGINT) stops it.
+#[cfg(unix)]
+#[test]
+fn the_sandbox_command_prints_an_environment_the_cli_can_use() {
+    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_spapi-shipping"))
+        .args(["sandbox", "--for", "120"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = sandbox.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut env = Vec::new();
+    for _ in 0..5 {
+        match lines_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => env.push(parse_export(&line)),
+            Err(e) => {
+                let _ = sandbox.kill();
+                panic!("the sandbox printed {env:?}, then nothing ({e})");
+            }
+        }
+    }
+    let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "SP_API_ENDPOINT",
+            "LWA_ENDPOINT",
+            "LWA_APP_ID",
+            "LWA_CLIENT_SECRET",
+            "SP_API_REFRESH_TOKEN"
+        ]
+    );
+    assert!(env[0].1.starts_with("http://127.0.0.1:"), "{env:?}");
+    assert_eq!(env[4].1, Sandbox::REFRESH_TOKEN);
+
+    let (code, out, err) = run_cli(ACCESS_POINTS, &env);
+    assert_eq!(code, Some(0), "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(answer["payload"]["accessPointsMap"].is_object(), "{answer}");
+
+    let stopped = Command::new("kill")
+        .args(["-INT", &sandbox.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = sandbox.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = sandbox.kill();
+            panic!("the sandbox did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    sandbox
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sandbox stopped"), "{stderr}");
+    // Stopped means stopped: the tool can no longer reach it.
+    let (code, _, err) = run_cli(ACCESS_POINTS, &env);
+    assert_eq!(code, Some(1), "{err}");
+}
+
+/// `--for` bounds the sandbox without a signal.
+#[test]
+fn the_sandbox_command_stops_after_its_time() {
+    let started = Instant::now();
+    let (code, out, err) = run_cli(&["sandbox", "--for", "1"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 5, "{out}");
+    assert!(err.contains("for 1 s"), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+/// `-v` shows the call's span with its operation, status and request id and
+/// the token refresh; never the client secret, the refresh token or an
+/// access token, not even at `-vv` or when LWA refuses the credentials.
+#[tokio::test]
+async fn verbose_logs_the_call_span_and_never_a_secret() {
+    let sandbox = Sandbox::start().await;
+    let env_with = |refresh_token: &str| {
+        vec![
+            ("SP_API_ENDPOINT".to_owned(), sandbox.base_url()),
+            ("LWA_ENDPOINT".to_owned(), sandbox.token_url()),
+            ("LWA_APP_ID".to_owned(), Sandbox::CLIENT_ID.to_owned()),
+            (
+                "LWA_CLIENT_SECRET".to_owned(),
+                Sandbox::CLIENT_SECRET.to_owned(),
+            ),
+            ("SP_API_REFRESH_TOKEN".to_owned(), refresh_token.to_owned()),
+        ]
+    };
+    let secrets = [
+        Sandbox::CLIENT_SECRET,
+        Sandbox::REFRESH_TOKEN,
+        "Atza|sandbox-",
+    ];
+    for flag in ["-v", "--verbose", "-vv"] {
+        let mut args = vec![flag];
+        args.extend_from_slice(ACCESS_POINTS);
+        let env = env_with(Sandbox::REFRESH_TOKEN);
+        let (code, out, err) = tokio::task::spawn_blocking(move || run_cli(&args, &env))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("accessPointsMap"), "{out}");
+        assert!(err.contains("spapi_shipping.call"), "{flag}: {err}");
+        assert!(
+            err.contains("operation=\"getAccessPoints\""),
+            "{flag}: {err}"
+        );
+        assert!(err.contains("status=200"), "{flag}: {err}");
+        assert!(err.contains("request_id="), "{flag}: {err}");
+        assert!(err.contains("LWA access token refreshed"), "{flag}: {err}");
+        for secret in secrets {
+            assert!(!err.contains(secret), "{flag}: {secret} in {err}");
+            assert!(!out.contains(secret), "{flag}: {secret} in {out}");
+        }
+    }
+    // Refused credentials: the error is logged and printed, the token not.
+    let wrong = "Atzr|wrong-refresh-token-987";
+    let mut args = vec!["-vv"];
+    args.extend_from_slice(ACCESS_POINTS);
+    let env = env_with(wrong);
+    let (code, _, err) = tokio::task::spawn_blocking(move || run_cli(&args, &env))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("refresh failed"), "{err}");
+    assert!(!err.contains("wrong-refresh-token-987"), "{err}");
+    assert!(!err.contains(Sandbox::CLIENT_SECRET), "{err}");
+    // Without -v nothing is logged.
+    let env = env_with(Sandbox::REFRESH_TOKEN);
+    let (code, _, err) = tokio::task::spawn_blocking(move || run_cli(ACCESS_POINTS, &env))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("spapi_shipping.call"), "{err}");
 }
