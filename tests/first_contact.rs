@@ -324,3 +324,37 @@ async fn verbose_logs_the_call_span_and_never_a_secret() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("spapi_shipping.call"), "{err}");
 }
+
+/// The README is the rustdoc front page on docs.rs, where a relative link
+/// points nowhere: every link must be absolute, and each link to a file of
+/// the repository must name a file that exists.
+#[test]
+fn readme_links_are_absolute_and_name_existing_files() {
+    const REPOSITORY: &str = "https://github.com/spapi-shipping/spapi-shipping";
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut files = 0;
+    for (at, _) in readme.match_indices("](") {
+        let target = &readme[at + 2..];
+        let target = &target[..target.find(')').unwrap()];
+        assert!(target.starts_with("https://"), "relative link {target:?}");
+        if let Some(path) = target.strip_prefix(&format!("{REPOSITORY}/blob/main/")) {
+            assert!(
+                std::path::Path::new(root).join(path).is_file(),
+                "{target} names no file"
+            );
+            files += 1;
+        }
+    }
+    // Reference-style definitions (`[progenitor]: https://...`) too.
+    for line in readme
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("]: "))
+    {
+        let target = line.split("]: ").nth(1).unwrap();
+        assert!(target.starts_with("https://"), "relative link {line:?}");
+    }
+    assert!(files >= 5, "{files} repository links");
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    assert!(manifest.contains(&format!("repository = \"{REPOSITORY}\"")));
+}
