@@ -25,9 +25,14 @@ pub fn apply(items: &mut Vec<Item>, spec: &Value) -> BTreeSet<String> {
             Item::Impl(imp) if is_infallible_from_str(imp) => self_name(imp),
             _ => None,
         })
-        .filter(|name| wraps_string(items, name) && has_from_string(items, name))
+        .filter(|name| wraps_string(items, name) && has_from(items, name, "::std::string::String"))
         .collect();
     for name in &newtypes {
+        // A typify that already emits it (typify PR #1079 touches these
+        // impls) would make ours a conflicting impl.
+        if has_from(items, name, "&str") {
+            continue;
+        }
         let ident = quote::format_ident!("{name}");
         items.push(parse_quote! {
             impl ::std::convert::From<&str> for #ident {
@@ -108,13 +113,16 @@ fn wraps_string(items: &[Item], name: &str) -> bool {
     })
 }
 
-/// `impl From<::std::string::String> for X`: the newtype is unconstrained.
-fn has_from_string(items: &[Item], name: &str) -> bool {
+/// `impl From<source> for X` (`::std::string::String`: the newtype is
+/// unconstrained).
+fn has_from(items: &[Item], name: &str, source: &str) -> bool {
     items.iter().any(|item| match item {
         Item::Impl(imp) => {
             self_name(imp).as_deref() == Some(name)
                 && imp.trait_.as_ref().is_some_and(|(_, path, _)| {
-                    text(path).replace(' ', "") == "::std::convert::From<::std::string::String>"
+                    let path = text(path);
+                    let path = path.trim_start_matches("::std::convert::");
+                    path == format!("From<{source}>")
                 })
         }
         _ => false,

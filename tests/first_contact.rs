@@ -358,3 +358,40 @@ fn readme_links_are_absolute_and_name_existing_files() {
     let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
     assert!(manifest.contains(&format!("repository = \"{REPOSITORY}\"")));
 }
+
+/// A first run with nothing configured names every variable to set, in one
+/// message, and exits 2 without sending anything.
+#[test]
+fn the_cli_names_every_missing_variable_at_once() {
+    let (code, out, err) = run_cli(ACCESS_POINTS, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(out, "");
+    for name in [
+        "LWA_APP_ID: not set",
+        "LWA_CLIENT_SECRET: not set",
+        "SP_API_REFRESH_TOKEN: not set",
+        "SP_API_REGION: not set",
+    ] {
+        assert!(err.contains(name), "{name} missing from {err}");
+    }
+    let conflict = [
+        ("LWA_APP_ID".to_owned(), "id".to_owned()),
+        (
+            "LWA_CLIENT_SECRET".to_owned(),
+            "secret-value-123".to_owned(),
+        ),
+        ("SP_API_REFRESH_TOKEN".to_owned(), "Atzr|x".to_owned()),
+        ("SP_API_REGION".to_owned(), "na".to_owned()),
+        (
+            "AMAZON_SHIPPING_BUSINESS_ID".to_owned(),
+            "AmazonShipping_UK".to_owned(),
+        ),
+    ];
+    let (code, _, err) = run_cli(ACCESS_POINTS, &conflict);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("SP_API_REGION, AMAZON_SHIPPING_BUSINESS_ID"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-value-123"), "{err}");
+}
