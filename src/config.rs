@@ -216,6 +216,10 @@ impl ClientBuilder {
     /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK`; unset: `AmazonShipping_US` in `na`, `AmazonShipping_JP` in `fe`, Amazon's default (`AmazonShipping_UK`, logged once) otherwise, see [`business_id`](Self::business_id) |
     /// | `SP_API_VALIDATION` | `enforce` (default), `warn` or `off`, see [`validation`](Self::validation) |
     /// | `SP_API_ALLOW_INSECURE_HTTP` | `true` allows plain-http endpoints on non-loopback hosts; see [`allow_insecure_http`](Self::allow_insecure_http) |
+    ///
+    /// Every missing or malformed variable is named in one error
+    /// ([`ConfigError::settings`]), and a business id outside `SP_API_REGION`
+    /// names both variables.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
