@@ -640,14 +640,19 @@ impl Shared {
 
     fn down(&self, why: &str) {
         if self.inner.up.swap(false, Ordering::Relaxed) {
-            self.inner.outages.fetch_add(1, Ordering::Relaxed);
+            let before = self.inner.outages.fetch_add(1, Ordering::Relaxed);
             lock(&self.inner.bursts).clear();
-            tracing::warn!(
-                redis = %self.inner.url,
-                error = why,
-                "Redis unusable: pacing and caching the token in this process only until it \
-                 answers again (retried in the background)"
-            );
+            // Warned once per client: a flapping Redis must not flood the log.
+            if before == 0 {
+                tracing::warn!(
+                    redis = %self.inner.url,
+                    error = why,
+                    "Redis unusable: pacing and caching the token in this process only until it \
+                     answers again (retried in the background; warned once)"
+                );
+            } else {
+                tracing::debug!(redis = %self.inner.url, error = why, outages = before + 1, "Redis unusable again");
+            }
         }
         self.probe();
     }
@@ -675,7 +680,11 @@ impl Shared {
                 if let Ok(Ok(_)) = answered {
                     inner.probing.store(false, Ordering::Relaxed);
                     inner.up.store(true, Ordering::Relaxed);
-                    tracing::info!(redis = %inner.url, "Redis answers again: shared mode resumed");
+                    if inner.outages.load(Ordering::Relaxed) <= 1 {
+                        tracing::info!(redis = %inner.url, "Redis answers again: shared mode resumed");
+                    } else {
+                        tracing::debug!(redis = %inner.url, "Redis answers again");
+                    }
                     return;
                 }
             }
