@@ -1589,7 +1589,9 @@ async fn fleet_run(redis: &str) -> FleetRun {
             .expect("wait task")
             .expect("fleet child output");
         let text = String::from_utf8_lossy(&output.stdout);
-        let mut numbers = text.split_whitespace().filter_map(|w| w.parse::<usize>().ok());
+        let mut numbers = text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<usize>().ok());
         ok += numbers.next().unwrap_or(0);
         failed += numbers.next().unwrap_or(FLEET_CALLS);
     }
@@ -1744,10 +1746,7 @@ async fn redis_cost(url: &str) -> Vec<Row> {
             metric: "cost: get_tracking, wall time; baseline: no Redis".into(),
             client: Spread::of(&wall(&with)).show(1, "µs/call"),
             baseline: Spread::of(&wall(&without)).show(1, "µs/call"),
-            ratio: format!(
-                "{} added",
-                added(wall(&with), wall(&without)).show(1, "µs")
-            ),
+            ratio: format!("{} added", added(wall(&with), wall(&without)).show(1, "µs")),
             target: "-".into(),
             verdict: Verdict::Info,
         },
@@ -1761,23 +1760,28 @@ async fn redis_cost(url: &str) -> Vec<Row> {
             verdict: Verdict::Info,
         },
     ];
-    rows.push(match (instructions_per_call(&server.base, url), instructions_per_call(&server.base, "-")) {
-        (Some(with), Some(without)) => Row {
-            scenario: "fleet",
-            metric: "  instructions per call (valgrind, client process)".into(),
-            client: format!("{:.0}", with),
-            baseline: format!("{:.0}", without),
-            ratio: format!("{:+.0} added", with - without),
-            target: "-".into(),
-            verdict: Verdict::Info,
+    rows.push(
+        match (
+            instructions_per_call(&server.base, url),
+            instructions_per_call(&server.base, "-"),
+        ) {
+            (Some(with), Some(without)) => Row {
+                scenario: "fleet",
+                metric: "  instructions per call (valgrind, client process)".into(),
+                client: format!("{:.0}", with),
+                baseline: format!("{:.0}", without),
+                ratio: format!("{:+.0} added", with - without),
+                target: "-".into(),
+                verdict: Verdict::Info,
+            },
+            _ => Row::info(
+                "fleet",
+                "  instructions per call: not measured (valgrind not found)",
+                "-".into(),
+                "-".into(),
+            ),
         },
-        _ => Row::info(
-            "fleet",
-            "  instructions per call: not measured (valgrind not found)",
-            "-".into(),
-            "-".into(),
-        ),
-    });
+    );
     rows
 }
 

@@ -720,6 +720,34 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_redis_url_from_the_environment_is_checked_and_its_password_hidden() {
+        let bad = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_REDIS_URL", "http://:hunter2pass@cache:6379"),
+        ]);
+        let err = ClientBuilder::from_lookup(env(&bad)).unwrap_err();
+        assert_eq!(err.setting, "SP_API_REDIS_URL");
+        assert!(err.to_string().contains("redis://"), "{err}");
+        assert!(!err.to_string().contains("hunter2pass"), "{err}");
+        let good = with(&[
+            ("SP_API_REGION", "eu"),
+            (
+                "SP_API_REDIS_URL",
+                "rediss://:hunter2pass@cache.internal:6380/1",
+            ),
+            ("SP_API_REDIS_KEY_PREFIX", "staging"),
+        ]);
+        let builder = ClientBuilder::from_lookup(env(&good)).unwrap();
+        let text = format!("{builder:?}");
+        assert!(!text.contains("hunter2pass"), "{text}");
+        assert!(text.contains("staging"), "{text}");
+        // Building connects to nothing: Redis is reached on the first call.
+        let client = builder.build().unwrap();
+        assert!(!format!("{client:?}").contains("hunter2pass"));
+    }
+
     #[test]
     fn user_agent_names_the_crate_platform_and_suffix() {
         let ua = user_agent(Some("my-shop/2.1"));

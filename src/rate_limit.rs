@@ -255,14 +255,18 @@ impl RateLimiter {
     /// process then paces with its own buckets).
     #[cfg(feature = "redis")]
     pub fn is_shared(&self) -> bool {
-        self.shared.as_ref().is_some_and(crate::shared::Shared::is_up)
+        self.shared
+            .as_ref()
+            .is_some_and(crate::shared::Shared::is_up)
     }
 
     /// How many times Redis became unreachable for this client (feature
     /// `redis`; for metrics and tests).
     #[cfg(feature = "redis")]
     pub fn redis_outages(&self) -> u64 {
-        self.shared.as_ref().map_or(0, crate::shared::Shared::outages)
+        self.shared
+            .as_ref()
+            .map_or(0, crate::shared::Shared::outages)
     }
 
     /// Waits until `op` may send, or [`RateLimitSettings::max_wait`] at

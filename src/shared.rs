@@ -418,8 +418,8 @@ impl Shared {
                     if now >= deadline {
                         return Some(start.elapsed());
                     }
-                    let until = (now + wait.clamp(Duration::from_micros(1), ANSWER_POLL))
-                        .min(deadline);
+                    let until =
+                        (now + wait.clamp(Duration::from_micros(1), ANSWER_POLL)).min(deadline);
                     tokio::time::sleep_until(until).await;
                 }
             }
@@ -596,7 +596,10 @@ impl Shared {
         let Some(mut connection) = self.connection() else {
             return;
         };
-        let mut invocation = self.inner.compare_and_delete.key(&self.inner.keys.token_lock);
+        let mut invocation = self
+            .inner
+            .compare_and_delete
+            .key(&self.inner.keys.token_lock);
         invocation.arg(lock_id);
         let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
     }

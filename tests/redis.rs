@@ -133,12 +133,17 @@ fn sync_connection(url: &str) -> redis::Connection {
 
 fn keys(url: &str, pattern: &str) -> Vec<String> {
     let mut connection = sync_connection(url);
-    redis::cmd("KEYS").arg(pattern).query(&mut connection).unwrap()
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query(&mut connection)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_clients_draw_on_one_bucket_and_fetch_one_token() {
-    let Some((url, _server)) = redis() else { return };
+    let Some((url, _server)) = redis() else {
+        return;
+    };
     let server = MockServer::start_async().await;
     let lwa_calls = lwa(&server, &["Atza|shared"]).await;
     tracking(&server, &[]).await;
@@ -182,7 +187,9 @@ async fn two_clients_draw_on_one_bucket_and_fetch_one_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_rate_amazon_reports_to_one_process_paces_the_others() {
-    let Some((url, _server)) = redis() else { return };
+    let Some((url, _server)) = redis() else {
+        return;
+    };
     let reporting = MockServer::start_async().await;
     let reporting_lwa = lwa(&reporting, &["Atza|rate"]).await;
     tracking(&reporting, &[("x-amzn-RateLimit-Limit", "8.0")]).await;
@@ -210,7 +217,9 @@ async fn the_rate_amazon_reports_to_one_process_paces_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_token_is_deleted_only_while_it_is_still_the_shared_one() {
-    let Some((url, _server)) = redis() else { return };
+    let Some((url, _server)) = redis() else {
+        return;
+    };
     let server = MockServer::start_async().await;
     let lwa_calls = lwa(&server, &["Atza|first", "Atza|second"]).await;
     let first_expired = Arc::new(AtomicBool::new(false));
@@ -278,9 +287,7 @@ async fn redis_stopped_and_restarted_during_a_run_never_fails_a_call() {
     let server = MockServer::start_async().await;
     let lwa_calls = lwa(&server, &["Atza|outage"]).await;
     tracking(&server, &[]).await;
-    let settings = RedisSettings::new(&url)
-        .with_key_prefix("outage")
-        .with_timeout(Duration::from_millis(100));
+    let settings = RedisSettings::new(&url).with_key_prefix("outage");
     let client = builder(&server, &url, "outage")
         .redis(settings)
         .build()
@@ -340,7 +347,11 @@ async fn an_unreachable_redis_never_fails_a_call_and_costs_little() {
     for _ in 0..20 {
         assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!client.rate_limiter().is_shared());
     assert_eq!(client.rate_limiter().redis_outages(), 1);
     assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
