@@ -356,3 +356,47 @@ async fn an_unreachable_redis_never_fails_a_call_and_costs_little() {
     assert_eq!(client.rate_limiter().redis_outages(), 1);
     assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_costs_one_timeout_then_nothing() {
+    // Accepts connections (the kernel completes the handshake) and never
+    // answers a byte: a hung or overloaded Redis.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept() {
+            open.push(stream);
+            if open.len() > 50 {
+                break;
+            }
+        }
+    });
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|hung"]).await;
+    tracking(&server, &[]).await;
+    let settings = RedisSettings::new(&url).with_timeout(Duration::from_millis(100));
+    let client = builder(&server, &url, "hung")
+        .redis(settings)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    let first = started.elapsed();
+    assert!(first >= Duration::from_millis(100), "{first:?}");
+    assert!(first < Duration::from_millis(1500), "{first:?}");
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    }
+    // In local mode nothing waits for Redis any more.
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!client.rate_limiter().is_shared());
+    assert_eq!(client.rate_limiter().redis_outages(), 1);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    drop(held);
+}
