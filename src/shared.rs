@@ -118,14 +118,19 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// `url` with any password replaced by `***`, for logs and errors.
+/// `url` with any password replaced by `***` and any query dropped (a
+/// `redis+unix://` URL carries its password there), for logs and errors.
 fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query().is_some() {
+                parsed.set_query(Some("***"));
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => "<not a URL>".to_owned(),
     }
 }
@@ -762,6 +767,8 @@ mod tests {
         let text = format!("{settings:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("cache.example:6380"), "{text}");
+        let socket = RedisSettings::new("redis+unix:///run/redis.sock?pass=hunter2hunter2");
+        assert!(!format!("{socket:?}").contains("hunter2"), "{socket:?}");
         let err = Shared::new(&RedisSettings::new("http://:hunter2hunter2@x"), None).unwrap_err();
         assert_eq!(err.setting, "redis_url");
         assert!(!err.to_string().contains("hunter2"), "{err}");
