@@ -12,7 +12,10 @@
 //! getRates body vs `serde_json::Value`), `pacing` (1,000 calls from 50 tasks
 //! against a server enforcing 80/s burst 100), `cold-start` (1,000 concurrent
 //! calls on an empty token cache), `memory` (RSS of 10,000 calls, in a child
-//! process per measurement).
+//! process per measurement), `fleet` (issue 13: 4 processes x 150 calls x
+//! 10 tasks against one strict 80/100 server, sharing Redis or not, and what
+//! the Redis round trip adds to a call; needs `redis-server`, and `valgrind`
+//! for the instruction counts).
 //!
 //! Every measurement is repeated; the table shows the median and, in
 //! brackets, the lowest and highest repetition.
@@ -28,12 +31,20 @@ use bytes::{Buf, Bytes, BytesMut};
 use serde_json::{Value, json};
 use spapi_shipping::auth::LwaCredentials;
 use spapi_shipping::rate_limit::RateLimitSettings;
+use spapi_shipping::shared::RedisSettings;
 use spapi_shipping::{Client, operations, types};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const COMMAND: &str = "cargo run --release --example bench";
-const SCENARIOS: [&str; 5] = ["overhead", "decode", "pacing", "cold-start", "memory"];
+const SCENARIOS: [&str; 6] = [
+    "overhead",
+    "decode",
+    "pacing",
+    "cold-start",
+    "memory",
+    "fleet",
+];
 
 const TRACKING_FIXTURE: &str = include_str!("../tests/fixtures/responses/getTracking.json");
 const RATES_FIXTURE: &str = include_str!("../tests/fixtures/responses/getRates.json");
@@ -85,6 +96,19 @@ async fn main() -> ExitCode {
         memory_child(side).await;
         return ExitCode::SUCCESS;
     }
+    if let [mode, base, redis, last] = args.as_slice() {
+        match mode.as_str() {
+            "fleet-child" => {
+                fleet_child(base, redis, last).await;
+                return ExitCode::SUCCESS;
+            }
+            "cost-child" => {
+                cost_child(base, redis, last.parse().unwrap_or(100)).await;
+                return ExitCode::SUCCESS;
+            }
+            _ => {}
+        }
+    }
     let selected: Vec<&str> = match args.first() {
         None => SCENARIOS.to_vec(),
         Some(name) if SCENARIOS.contains(&name.as_str()) => vec![name.as_str()],
@@ -115,6 +139,7 @@ async fn run_scenario(name: &str) -> Vec<Row> {
         "pacing" => pacing().await,
         "cold-start" => cold_start().await,
         "memory" => memory(),
+        "fleet" => fleet().await,
         _ => unreachable!("checked in main"),
     }
 }
@@ -1406,4 +1431,380 @@ fn status_kib(field: &str) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{field} not in /proc/self/status"))
+}
+
+// ---------------------------------------------------------------------------
+// 6. A fleet of processes sharing one seller's plan through Redis (issue 13).
+
+const FLEET_PROCESSES: usize = 4;
+const FLEET_CALLS: usize = 150;
+const FLEET_TASKS: usize = 10;
+const FLEET_REPS: usize = 3;
+/// The rate the fleet may reach, as a fraction of the plan.
+const FLEET_RATE_TARGET: (f64, f64) = (0.95, 1.02);
+const COST_WARMUP: usize = 500;
+const COST_CALLS: usize = 2_000;
+/// Calls of the two runs under valgrind whose difference gives the
+/// instructions per call (the process's fixed costs cancel out).
+const COST_VALGRIND_CALLS: [usize; 2] = [200, 1_200];
+
+/// A `redis-server` of the benchmark's own on a free loopback port.
+struct RedisProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl RedisProcess {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let process = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let client = redis::Client::open(process.url.as_str()).ok()?;
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+            {
+                return Some(process);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client of `base` for the bench's seller, sharing through `redis`
+/// (`-`: none) under `prefix`.
+fn fleet_client(base: &str, redis: &str, prefix: &str, rate_limit: RateLimitSettings) -> Client {
+    let mut builder = Client::builder()
+        .endpoint(base)
+        .token_url(format!("{base}{LWA_PATH}"))
+        .credentials(LwaCredentials::new(
+            "amzn1.application-oa2-client.bench",
+            "bench-client-secret",
+            "Atzr|bench-refresh-token",
+        ))
+        .rate_limit(rate_limit);
+    if redis != "-" {
+        builder = builder.redis(RedisSettings::new(redis).with_key_prefix(prefix));
+    }
+    builder.build().expect("client configuration")
+}
+
+struct FleetState {
+    bucket: StrictBucket,
+    accepted: Vec<Instant>,
+    throttled: usize,
+    lwa: usize,
+}
+
+/// [`pacing_handler`]'s strict 80/100 server, also counting LWA requests.
+fn fleet_handler(state: Arc<Mutex<FleetState>>) -> Handler {
+    let lwa = lwa_reply(Duration::ZERO);
+    let rate_header = [("x-amzn-ratelimit-limit", "80.0")];
+    let ok = Reply {
+        bytes: http_response(200, &tracking_body(), &rate_header),
+        delay: Duration::ZERO,
+    };
+    let quota = json!({"errors": [{"code": "QuotaExceeded",
+        "message": "You exceeded your quota for the requested resource."}]});
+    let throttled = Reply {
+        bytes: http_response(429, quota.to_string().as_bytes(), &rate_header),
+        delay: Duration::ZERO,
+    };
+    Arc::new(move |head: &Head| {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if head.path.starts_with(LWA_PATH) {
+            state.lwa += 1;
+            return lwa.clone();
+        }
+        let now = Instant::now();
+        if state.bucket.take(now) {
+            state.accepted.push(now);
+            ok.clone()
+        } else {
+            state.throttled += 1;
+            throttled.clone()
+        }
+    })
+}
+
+struct FleetRun {
+    ok: usize,
+    failed: usize,
+    throttled: usize,
+    lwa: usize,
+    /// Accepted requests past the burst per second, from the first accepted
+    /// one (when the server's bucket starts refilling), over the plan.
+    rate_ratio: f64,
+    wall_s: f64,
+}
+
+/// `FLEET_PROCESSES` processes of this program, each `FLEET_CALLS` calls
+/// from `FLEET_TASKS` tasks, against one fresh strict server.
+async fn fleet_run(redis: &str) -> FleetRun {
+    let state = Arc::new(Mutex::new(FleetState {
+        bucket: StrictBucket {
+            tokens: PLAN_BURST,
+            at: Instant::now(),
+        },
+        accepted: Vec::new(),
+        throttled: 0,
+        lwa: 0,
+    }));
+    let server = Server::start(fleet_handler(Arc::clone(&state)));
+    let prefix = format!("bench-fleet:{}", uuid::Uuid::new_v4());
+    let exe = std::env::current_exe().expect("own executable");
+    let start = Instant::now();
+    let children: Vec<_> = (0..FLEET_PROCESSES)
+        .map(|_| {
+            Command::new(&exe)
+                .args(["fleet-child", &server.base, redis, &prefix])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("fleet child")
+        })
+        .collect();
+    let (mut ok, mut failed) = (0, 0);
+    for child in children {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("wait task")
+            .expect("fleet child output");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut numbers = text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<usize>().ok());
+        ok += numbers.next().unwrap_or(0);
+        failed += numbers.next().unwrap_or(FLEET_CALLS);
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+    drop(server);
+    let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let burst = PLAN_BURST as usize;
+    let rate_ratio = match (state.accepted.first(), state.accepted.last()) {
+        (Some(first), Some(last)) if state.accepted.len() > burst => {
+            let span = last.duration_since(*first).as_secs_f64();
+            (state.accepted.len() - burst) as f64 / span / PLAN_RATE
+        }
+        _ => 0.0,
+    };
+    FleetRun {
+        ok,
+        failed,
+        throttled: state.throttled,
+        lwa: state.lwa,
+        rate_ratio,
+        wall_s,
+    }
+}
+
+/// One fleet process: prints "<ok> <failed>".
+async fn fleet_child(base: &str, redis: &str, prefix: &str) {
+    let client = fleet_client(base, redis, prefix, RateLimitSettings::default());
+    let outcomes = run_calls(&Caller::Client(client), FLEET_CALLS, FLEET_TASKS).await;
+    let ok = outcomes.iter().filter(|o| o.ok).count();
+    println!("{ok} {}", outcomes.len() - ok);
+}
+
+/// `n` sequential calls through an unthrottled client (shared through
+/// `redis` unless `-`), for valgrind to count the instructions.
+async fn cost_child(base: &str, redis: &str, n: usize) {
+    let prefix = format!("bench-cost:{}", uuid::Uuid::new_v4());
+    let client = fleet_client(base, redis, &prefix, RateLimitSettings::default());
+    let op = operations::find("getTracking").expect("getTracking is an operation");
+    client.rate_limiter().observe_rate(op, UNTHROTTLED_RATE);
+    sequential_calls(&Caller::Client(client), n).await;
+}
+
+async fn fleet() -> Vec<Row> {
+    let Some(redis) = RedisProcess::start() else {
+        return vec![Row::info(
+            "fleet",
+            "not run: redis-server not found (apt-get install redis-server)",
+            "-".into(),
+            "-".into(),
+        )];
+    };
+    let (mut shared, mut alone) = (Vec::new(), Vec::new());
+    for _ in 0..FLEET_REPS {
+        shared.push(fleet_run(&redis.url).await);
+        alone.push(fleet_run("-").await);
+    }
+    let mut rows = fleet_rows(&shared, &alone);
+    rows.extend(redis_cost(&redis.url).await);
+    rows
+}
+
+fn fleet_rows(shared: &[FleetRun], alone: &[FleetRun]) -> Vec<Row> {
+    let pick = |runs: &[FleetRun], f: fn(&FleetRun) -> f64| {
+        Spread::of(&runs.iter().map(f).collect::<Vec<f64>>())
+    };
+    let total = FLEET_PROCESSES * FLEET_CALLS;
+    let shape = format!("{FLEET_PROCESSES} processes x {FLEET_CALLS} calls x {FLEET_TASKS} tasks");
+    let (low, high) = FLEET_RATE_TARGET;
+    let ratio = pick(shared, |r| r.rate_ratio);
+    let throttled = pick(shared, |r| r.throttled as f64);
+    let lwa = pick(shared, |r| r.lwa as f64);
+    let ok = pick(shared, |r| r.ok as f64);
+    vec![
+        Row {
+            scenario: "fleet",
+            metric: format!("calls ok of {total} ({shape}); baseline: no Redis"),
+            client: ok.show(0, ""),
+            baseline: pick(alone, |r| r.ok as f64).show(0, ""),
+            ratio: "-".into(),
+            target: format!("{total}"),
+            verdict: Verdict::of(ok.min >= total as f64),
+        },
+        Row {
+            scenario: "fleet",
+            metric: "  429s provoked".into(),
+            client: throttled.show(0, ""),
+            baseline: pick(alone, |r| r.throttled as f64).show(0, ""),
+            ratio: "-".into(),
+            target: "0".into(),
+            verdict: Verdict::of(throttled.median == 0.0),
+        },
+        Row {
+            scenario: "fleet",
+            metric: "  rate past the burst / plan (server-side)".into(),
+            client: ratio.show(3, "x"),
+            baseline: pick(alone, |r| r.rate_ratio).show(3, "x"),
+            ratio: "-".into(),
+            target: format!("{low}–{high}x"),
+            verdict: Verdict::of(ratio.median >= low && ratio.median <= high),
+        },
+        Row {
+            scenario: "fleet",
+            metric: "  LWA token requests, whole fleet".into(),
+            client: lwa.show(0, ""),
+            baseline: pick(alone, |r| r.lwa as f64).show(0, ""),
+            ratio: "-".into(),
+            target: "1".into(),
+            verdict: Verdict::of(lwa.max <= 1.0),
+        },
+        Row::info(
+            "fleet",
+            "  wall time of the run",
+            pick(shared, |r| r.wall_s).show(2, "s"),
+            pick(alone, |r| r.wall_s).show(2, "s"),
+        ),
+        Row::info(
+            "fleet",
+            "  calls failed after their retries",
+            pick(shared, |r| r.failed as f64).show(0, ""),
+            pick(alone, |r| r.failed as f64).show(0, ""),
+        ),
+    ]
+}
+
+/// What the Redis round trip adds to a call: sequential calls through an
+/// unthrottled client with and without Redis (wall and CPU time in this
+/// process), and instructions per call counted by valgrind in a child.
+async fn redis_cost(url: &str) -> Vec<Row> {
+    let server = Server::start(api_handler(Arc::default(), Duration::ZERO));
+    let prefix = format!("bench-cost:{}", uuid::Uuid::new_v4());
+    let local = Caller::Client(unthrottled_client(&server.base));
+    let shared = fleet_client(&server.base, url, &prefix, RateLimitSettings::default());
+    let op = operations::find("getTracking").expect("getTracking is an operation");
+    shared.rate_limiter().observe_rate(op, UNTHROTTLED_RATE);
+    let shared = Caller::Client(shared);
+    sequential_calls(&local, COST_WARMUP).await;
+    sequential_calls(&shared, COST_WARMUP).await;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        with.push(sequential_calls(&shared, COST_CALLS).await);
+        without.push(sequential_calls(&local, COST_CALLS).await);
+    }
+    let wall = |v: &[Cost]| v.iter().map(|c| c.wall_us).collect::<Vec<_>>();
+    let cpu = |v: &[Cost]| v.iter().map(|c| c.cpu_us).collect::<Vec<_>>();
+    let added = |a: Vec<f64>, b: Vec<f64>| {
+        let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+        Spread::of(&d)
+    };
+    let mut rows = vec![
+        Row {
+            scenario: "fleet",
+            metric: "cost: get_tracking, wall time; baseline: no Redis".into(),
+            client: Spread::of(&wall(&with)).show(1, "µs/call"),
+            baseline: Spread::of(&wall(&without)).show(1, "µs/call"),
+            ratio: format!("{} added", added(wall(&with), wall(&without)).show(1, "µs")),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+        Row {
+            scenario: "fleet",
+            metric: "  same calls, CPU time of the caller".into(),
+            client: Spread::of(&cpu(&with)).show(1, "µs/call"),
+            baseline: Spread::of(&cpu(&without)).show(1, "µs/call"),
+            ratio: format!("{} added", added(cpu(&with), cpu(&without)).show(1, "µs")),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+    ];
+    rows.push(
+        match (
+            instructions_per_call(&server.base, url),
+            instructions_per_call(&server.base, "-"),
+        ) {
+            (Some(with), Some(without)) => Row {
+                scenario: "fleet",
+                metric: "  instructions per call (valgrind, client process)".into(),
+                client: format!("{:.0}", with),
+                baseline: format!("{:.0}", without),
+                ratio: format!("{:+.0} added", with - without),
+                target: "-".into(),
+                verdict: Verdict::Info,
+            },
+            _ => Row::info(
+                "fleet",
+                "  instructions per call: not measured (valgrind not found)",
+                "-".into(),
+                "-".into(),
+            ),
+        },
+    );
+    rows
+}
+
+/// Instructions per call of a child making sequential calls, counted by
+/// valgrind (callgrind): the difference of two runs of different lengths,
+/// so start-up and shutdown cancel out. `None` without valgrind.
+fn instructions_per_call(base: &str, redis: &str) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let mut counts = Vec::new();
+    for n in COST_VALGRIND_CALLS {
+        let output = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["cost-child", base, redis, &n.to_string()])
+            .output()
+            .ok()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let collected = stderr
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse::<f64>().ok())?;
+        counts.push(collected);
+    }
+    let [a, b] = COST_VALGRIND_CALLS;
+    Some((counts[1] - counts[0]) / (b - a) as f64)
 }

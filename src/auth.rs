@@ -115,6 +115,12 @@ impl LwaCredentials {
 pub struct AccessToken(String);
 
 impl AccessToken {
+    /// A token another process put in Redis (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_shared(token: String) -> Self {
+        Self(token)
+    }
+
     /// The token value, for the `x-amz-access-token` header.
     pub fn expose(&self) -> &str {
         &self.0
@@ -289,6 +295,9 @@ struct Inner {
     http: reqwest::Client,
     requests: AtomicU64,
     state: Mutex<State>,
+    /// The fleet's token in Redis (feature `redis`), set once when built.
+    #[cfg(feature = "redis")]
+    shared: std::sync::OnceLock<crate::shared::Shared>,
 }
 
 /// The outcome of a refresh as published to its waiters: `None` while it runs.
@@ -308,6 +317,18 @@ struct CachedToken {
 }
 
 impl CachedToken {
+    /// A token read from Redis, fresh for `fresh_for` (its TTL there, which
+    /// already ends the refresh buffer before expiry): cached so that
+    /// [`is_fresh`](Self::is_fresh) holds exactly that long.
+    #[cfg(feature = "redis")]
+    fn read(token: AccessToken, fresh_for: Duration, buffer: Duration) -> Self {
+        Self {
+            token,
+            expires_at: Instant::now() + fresh_for + buffer,
+            lifetime: (fresh_for + buffer) * 2,
+        }
+    }
+
     /// Fresh until `buffer` before expiry; the buffer is capped at half the lifetime so
     /// a token that lives shorter than the buffer is still reused for a while.
     fn is_fresh(&self, now: Instant, buffer: Duration) -> bool {
@@ -344,6 +365,8 @@ impl TokenProvider {
             http,
             requests: AtomicU64::new(0),
             state: Mutex::new(State::default()),
+            #[cfg(feature = "redis")]
+            shared: std::sync::OnceLock::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -359,6 +382,13 @@ impl TokenProvider {
     /// [`AuthError::Transport`] (`timeout: true`), which is transient.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Shares the token with every process using the same Redis.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_shared(self, shared: crate::shared::Shared) -> Self {
+        let _ = self.inner.shared.set(shared);
         self
     }
 
@@ -400,6 +430,11 @@ impl TokenProvider {
             state.cached = None;
             tracing::debug!("LWA access token invalidated");
         }
+        drop(state);
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.inner.shared.get() {
+            shared.invalidate_token(token);
+        }
     }
 
     /// How many token requests have been sent (for tests and metrics).
@@ -422,7 +457,7 @@ impl TokenProvider {
         let (sender, flight) = watch::channel(None);
         state.in_flight = Some(flight.clone());
         drop(state);
-        tokio::spawn(Arc::clone(&self.inner).refresh(sender, self.timeout));
+        tokio::spawn(Arc::clone(&self.inner).refresh(sender, self.timeout, self.refresh_buffer));
         Err(flight)
     }
 }
@@ -448,15 +483,49 @@ impl Inner {
     }
 
     /// Runs one token request, caches a success, then publishes the outcome to every waiter.
-    async fn refresh(self: Arc<Self>, sender: watch::Sender<Outcome>, timeout: Duration) {
-        let fetched = tokio::time::timeout(timeout, self.fetch())
-            .await
-            .unwrap_or_else(|_| {
-                Err(AuthError::Transport {
-                    message: format!("no complete answer from LWA within {timeout:?}"),
-                    timeout: true,
+    async fn refresh(
+        self: Arc<Self>,
+        sender: watch::Sender<Outcome>,
+        timeout: Duration,
+        buffer: Duration,
+    ) {
+        let fetch = async {
+            tokio::time::timeout(timeout, self.fetch())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AuthError::Transport {
+                        message: format!("no complete answer from LWA within {timeout:?}"),
+                        timeout: true,
+                    })
                 })
-            });
+        };
+        #[cfg(feature = "redis")]
+        let fetched = match self.shared.get() {
+            Some(shared) => {
+                // The Redis copy expires the refresh buffer before the token.
+                let shareable = |fetched: &Result<CachedToken, AuthError>| {
+                    let fresh = fetched.as_ref().ok()?;
+                    let margin = buffer.min(fresh.lifetime / 2);
+                    let ttl = fresh
+                        .expires_at
+                        .checked_sub(margin)?
+                        .checked_duration_since(Instant::now())?;
+                    Some((fresh.token.clone(), ttl))
+                };
+                match shared.token(timeout, timeout, fetch, shareable).await {
+                    crate::shared::SharedToken::Read(token, fresh_for) => {
+                        Ok(CachedToken::read(token, fresh_for, buffer))
+                    }
+                    crate::shared::SharedToken::Fetched(fetched) => fetched,
+                }
+            }
+            None => fetch.await,
+        };
+        #[cfg(not(feature = "redis"))]
+        let fetched = {
+            let _ = buffer;
+            fetch.await
+        };
         let outcome = match fetched {
             Ok(fresh) => {
                 tracing::debug!(

@@ -32,6 +32,8 @@ pub struct ClientBuilder {
     idempotency_keys: bool,
     validation: Validation,
     allow_insecure_http: bool,
+    #[cfg(feature = "redis")]
+    redis: Option<crate::shared::RedisSettings>,
 }
 
 impl Default for ClientBuilder {
@@ -52,6 +54,8 @@ impl Default for ClientBuilder {
             idempotency_keys: true,
             validation: Validation::Enforce,
             allow_insecure_http: false,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 }
@@ -204,6 +208,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares each seller's rate limits and access token with every process
+    /// using the same Redis (feature `redis`): `redis://host:6379`,
+    /// `rediss://` for TLS, a password in the URL. See [`crate::shared`].
+    #[cfg(feature = "redis")]
+    pub fn redis_url(self, url: impl Into<String>) -> Self {
+        self.redis(crate::shared::RedisSettings::new(url))
+    }
+
+    /// Like [`redis_url`](Self::redis_url), with a key prefix or timeout.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, settings: crate::shared::RedisSettings) -> Self {
+        self.redis = Some(settings);
+        self
+    }
+
     /// Reads the environment:
     ///
     /// | variable | meaning |
@@ -216,6 +235,8 @@ impl ClientBuilder {
     /// | `AMAZON_SHIPPING_BUSINESS_ID` | default business, e.g. `AmazonShipping_UK`; unset: `AmazonShipping_US` in `na`, `AmazonShipping_JP` in `fe`, Amazon's default (`AmazonShipping_UK`, logged once) otherwise, see [`business_id`](Self::business_id) |
     /// | `SP_API_VALIDATION` | `enforce` (default), `warn` or `off`, see [`validation`](Self::validation) |
     /// | `SP_API_ALLOW_INSECURE_HTTP` | `true` allows plain-http endpoints on non-loopback hosts; see [`allow_insecure_http`](Self::allow_insecure_http) |
+    /// | `SP_API_REDIS_URL` | share rate limits and the token through Redis (feature `redis`; set without it, a configuration error) |
+    /// | `SP_API_REDIS_KEY_PREFIX` | prefix of the Redis keys (default `spapi-shipping`) |
     ///
     /// Every missing or malformed variable is named in one error
     /// ([`ConfigError::settings`]), and a business id outside `SP_API_REGION`
@@ -285,6 +306,9 @@ impl ClientBuilder {
             if let Some(mode) = problems.check(mode) {
                 builder = builder.validation(mode);
             }
+        }
+        if let Some(url) = get("SP_API_REDIS_URL") {
+            problems.check(builder.redis_from_env(url, get("SP_API_REDIS_KEY_PREFIX")));
         }
         // Only when nothing was given: a malformed SP_API_REGION or
         // SP_API_ENDPOINT is already named above.
@@ -372,9 +396,20 @@ impl ClientBuilder {
             Some(Region::FarEast) => Some(ShippingBusinessId::AmazonShippingJp),
             Some(Region::Europe) | None => None,
         });
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut limiter = RateLimiter::new(self.rate_limit.clone());
+        #[cfg(feature = "redis")]
+        let tokens = match &self.redis {
+            Some(settings) => {
+                let shared = crate::shared::Shared::new(settings, self.credentials.as_ref())?;
+                limiter = limiter.with_shared(shared.clone());
+                tokens.map(|tokens| tokens.with_shared(shared))
+            }
+            None => tokens,
+        };
         let runtime = Runtime {
             tokens,
-            limiter: RateLimiter::new(self.rate_limit.clone()),
+            limiter,
             retry: self.retry.clone(),
             business_id,
             region,
@@ -385,6 +420,28 @@ impl ClientBuilder {
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis_from_env(&mut self, url: String, prefix: Option<String>) -> Result<(), ConfigError> {
+        let mut settings = crate::shared::RedisSettings::new(url);
+        if let Some(prefix) = prefix {
+            settings = settings.with_key_prefix(prefix);
+        }
+        // Checked now, so the error names the variable.
+        crate::shared::Shared::new(&settings, None)
+            .map_err(|e| ConfigError::new("SP_API_REDIS_URL", e.message))?;
+        self.redis = Some(settings);
+        Ok(())
+    }
+
+    /// Without the feature a fleet would silently pace per process.
+    #[cfg(not(feature = "redis"))]
+    fn redis_from_env(&mut self, _url: String, _prefix: Option<String>) -> Result<(), ConfigError> {
+        Err(ConfigError::new(
+            "SP_API_REDIS_URL",
+            "set, but spapi-shipping was built without its `redis` feature; enable it or unset the variable",
+        ))
     }
 
     fn check_bounds(&self) -> Result<(), ConfigError> {
@@ -864,6 +921,34 @@ mod tests {
             setting_of(ClientBuilder::from_lookup(env(&vars))),
             "SP_API_ALLOW_INSECURE_HTTP"
         );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_redis_url_from_the_environment_is_checked_and_its_password_hidden() {
+        let bad = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_REDIS_URL", "http://:hunter2pass@cache:6379"),
+        ]);
+        let err = ClientBuilder::from_lookup(env(&bad)).unwrap_err();
+        assert_eq!(err.setting, "SP_API_REDIS_URL");
+        assert!(err.to_string().contains("redis://"), "{err}");
+        assert!(!err.to_string().contains("hunter2pass"), "{err}");
+        let good = with(&[
+            ("SP_API_REGION", "eu"),
+            (
+                "SP_API_REDIS_URL",
+                "rediss://:hunter2pass@cache.internal:6380/1",
+            ),
+            ("SP_API_REDIS_KEY_PREFIX", "staging"),
+        ]);
+        let builder = ClientBuilder::from_lookup(env(&good)).unwrap();
+        let text = format!("{builder:?}");
+        assert!(!text.contains("hunter2pass"), "{text}");
+        assert!(text.contains("staging"), "{text}");
+        // Building connects to nothing: Redis is reached on the first call.
+        let client = builder.build().unwrap();
+        assert!(!format!("{client:?}").contains("hunter2pass"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod purchase;
 pub mod rate_limit;
 pub mod region;
 pub mod retry;
+#[cfg(feature = "redis")]
+pub mod shared;
 #[cfg(feature = "mock")]
 pub mod typed_mocks;
 pub mod validate;

@@ -225,6 +225,10 @@ impl Bucket {
 pub struct RateLimiter {
     settings: RateLimitSettings,
     buckets: Arc<Mutex<HashMap<&'static str, Bucket>>>,
+    /// The fleet's buckets in Redis (feature `redis`); the local ones serve
+    /// while it is unreachable.
+    #[cfg(feature = "redis")]
+    shared: Option<crate::shared::Shared>,
 }
 
 impl RateLimiter {
@@ -234,7 +238,35 @@ impl RateLimiter {
         Self {
             settings,
             buckets: Arc::default(),
+            #[cfg(feature = "redis")]
+            shared: None,
         }
+    }
+
+    /// Paces through buckets in Redis shared with other processes.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_shared(mut self, shared: crate::shared::Shared) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether calls are paced by buckets in Redis right now (feature
+    /// `redis`): false without Redis, and while it is unreachable (the
+    /// process then paces with its own buckets).
+    #[cfg(feature = "redis")]
+    pub fn is_shared(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(crate::shared::Shared::is_up)
+    }
+
+    /// How many times Redis became unreachable for this client (feature
+    /// `redis`; for metrics and tests).
+    #[cfg(feature = "redis")]
+    pub fn redis_outages(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, crate::shared::Shared::outages)
     }
 
     /// Waits until `op` may send, or [`RateLimitSettings::max_wait`] at
@@ -249,6 +281,16 @@ impl RateLimiter {
     pub async fn acquire(&self, op: &'static Operation) -> Duration {
         if !self.settings.enabled {
             return Duration::ZERO;
+        }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            let (rate, burst) = self.plan(op);
+            if let Some(waited) = shared
+                .acquire(op, rate, burst, self.settings.max_wait)
+                .await
+            {
+                return waited;
+            }
         }
         let start = Instant::now();
         let deadline = start
@@ -315,6 +357,10 @@ impl RateLimiter {
         if !self.settings.enabled {
             return;
         }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            shared.answered(op, sent_at);
+        }
         let now = Instant::now();
         self.with_bucket(op, now, |bucket| match bucket.unanchored_since {
             Some(since) if sent_at >= since => bucket.anchor(since, now),
@@ -336,14 +382,18 @@ impl RateLimiter {
             return;
         }
         let now = Instant::now();
-        let old = self.with_bucket(op, now, |bucket| {
+        let (old, _burst) = self.with_bucket(op, now, |bucket| {
             let old = bucket.rate;
             if old != rate {
                 bucket.set_rate(rate, now);
             }
-            old
+            (old, bucket.burst)
         });
         if old != rate {
+            #[cfg(feature = "redis")]
+            if let Some(shared) = &self.shared {
+                shared.observe_rate(op, rate, _burst);
+            }
             tracing::debug!(
                 operation = op.id,
                 old,

@@ -1,0 +1,776 @@
+//! A fleet of processes sharing one seller's quota and one access token
+//! through Redis (feature `redis`; issue 13).
+//!
+//! Amazon's usage plan is per application and selling partner, so every
+//! worker of a seller draws on the same bucket. With
+//! [`ClientBuilder::redis_url`](crate::ClientBuilder::redis_url) (or
+//! `SP_API_REDIS_URL`) the client keeps, in Redis:
+//!
+//! - one token bucket per (application, selling partner, operation), updated
+//!   atomically by a Lua script on the Redis server's clock, with the same
+//!   rules as the local [`RateLimiter`](crate::rate_limit::RateLimiter): it
+//!   follows `x-amzn-RateLimit-Limit` (an observed rate is written to the
+//!   shared bucket), waits rather than fails, and after a full bucket starts
+//!   to drain counts refill only from the first answer to that burst (from
+//!   any process), so the fleet never runs ahead of Amazon's bucket;
+//! - the LWA access token, under a hash of client id and refresh token,
+//!   expiring the same early-refresh margin before the token does; one
+//!   process at a time refreshes it (`SET NX PX` lock), the others wait and
+//!   read it; an expired-token 403 deletes only the token it used
+//!   (compare and delete).
+//!
+//! Keys are `<prefix>:{<seller>}:...`, where `<seller>` is a SHA-256 of the
+//! refresh token (never the token itself): the `{hash tag}` puts all of a
+//! seller's keys in one Redis Cluster slot, so each script touches one slot.
+//!
+//! Redis down, slow or restarted never fails a call: every Redis command is
+//! bounded by a short timeout; on the first failure the client warns once,
+//! uses its local limiter and token cache, probes Redis in the background
+//! and returns to shared mode when it answers.
+//!
+//! Redis then holds bearer tokens (each valid for an hour): protect it like
+//! any credential store (a password, TLS with `rediss://`, no public port).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::auth::{AccessToken, LwaCredentials};
+use crate::error::ConfigError;
+use crate::operations::Operation;
+use crate::rate_limit::ANCHOR_FALLBACK;
+
+/// Default bound on one Redis command: Redis answers in well under a
+/// millisecond on a healthy network, so this only ever fires when it is
+/// down or overloaded, and then the call goes on with local state.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "spapi-shipping";
+
+/// How often an unreachable Redis is tried again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How often a caller checks whether the burst it waits on was answered
+/// (by any process). Reservations are spaced from the answer itself, not
+/// from the check, so this only delays the first callers after a burst.
+const ANSWER_POLL: Duration = Duration::from_millis(5);
+
+/// How often a process waiting for another one's token refresh looks for it.
+const TOKEN_POLL: Duration = Duration::from_millis(25);
+
+/// Where and how to reach Redis. The URL may carry a password
+/// (`redis://:password@host:6379/0`, `rediss://user:password@host`); `Debug`
+/// never shows it.
+#[derive(Clone, PartialEq)]
+pub struct RedisSettings {
+    url: String,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+impl RedisSettings {
+    /// Redis at `url` (`redis://` or `rediss://` for TLS), default prefix
+    /// and timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+        }
+    }
+
+    /// Prefix of every key (default `spapi-shipping`): separates
+    /// environments or applications sharing one Redis.
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Bound on each Redis command and connection attempt (default 250 ms);
+    /// past it the call goes on with local state.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***` and any query dropped (a
+/// `redis+unix://` URL carries its password there), for logs and errors.
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query().is_some() {
+                parsed.set_query(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<not a URL>".to_owned(),
+    }
+}
+
+/// First 32 hex digits of SHA-256: names a secret without revealing it.
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The keys of one (application, selling partner).
+#[derive(Debug)]
+struct Keys {
+    /// `<prefix>:{<seller>}:rl:<app>:` — one bucket per operation follows.
+    bucket_base: String,
+    token: String,
+    token_lock: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, credentials: Option<&LwaCredentials>) -> Self {
+        let (seller, app, token) = match credentials {
+            Some(c) => (
+                digest(&[c.refresh_token.expose()]),
+                digest(&[&c.client_id]),
+                digest(&[&c.client_id, c.refresh_token.expose()]),
+            ),
+            None => ("none".to_owned(), "none".to_owned(), "none".to_owned()),
+        };
+        let seller = format!("{prefix}:{{{seller}}}");
+        Self {
+            bucket_base: format!("{seller}:rl:{app}:"),
+            token: format!("{seller}:token:{token}"),
+            token_lock: format!("{seller}:token:{token}:lock"),
+        }
+    }
+}
+
+/// Takes a token or a reservation from a shared bucket. The same algorithm
+/// as `rate_limit::Bucket`, in microseconds of the Redis server's clock (so
+/// the fleet's clocks need not agree). Numbers are written with `%.17g`:
+/// Redis would format a Lua number with 14 digits, losing microseconds.
+///
+/// KEYS[1] bucket; ARGV rate (per second, used when the bucket has none
+/// stored), burst, anchor fallback (µs). Returns {kind, wait µs, since}:
+/// kind 0 = a token was there, 1 = wait for the burst's first answer
+/// (`since` names the burst), 2 = reserved `wait` µs from now; `since` is
+/// also returned with kind 0 while the burst is unanswered (0 otherwise).
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local burst = tonumber(ARGV[2])
+local fallback = tonumber(ARGV[3])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
+local tokens, at, rate, since = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+if rate == nil or rate <= 0 then rate = tonumber(ARGV[1]) end
+if tokens == nil or at == nil then tokens = burst; at = now; since = nil end
+if tokens > burst then tokens = burst end
+if since ~= nil and now >= since + fallback then
+  if since + fallback > at then at = since + fallback end
+  since = nil
+end
+if since == nil and now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate / 1000000)
+  at = now
+end
+local kind, wait, reply = 0, 0, 0
+if tokens >= 1 - 1e-9 then
+  if since == nil and tokens >= burst - 1e-9 then since = now end
+  tokens = math.max(tokens - 1, 0)
+  if since ~= nil then reply = since end
+elseif since ~= nil then
+  kind = 1
+  wait = since + fallback - now
+  reply = since
+else
+  at = at + math.min((1 - tokens) / rate * 1000000, 3600000000)
+  tokens = 0
+  kind = 2
+  wait = at - now
+end
+local f = '%.17g'
+redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, at),
+  'rate', string.format(f, rate))
+if since ~= nil then
+  redis.call('HSET', KEYS[1], 'since', string.format(f, since))
+else
+  redis.call('HDEL', KEYS[1], 'since')
+end
+local idle = math.max(at - now, 0) + burst / rate * 1000000
+redis.call('PEXPIRE', KEYS[1], math.ceil(idle / 1000) + 60000)
+return {kind, math.floor(wait), math.floor(reply)}
+";
+
+/// The first answer to the burst `since` (ARGV[1]) came back: count refill
+/// from now. Another burst's answer changes nothing. Returns 1 if anchored.
+const ANCHOR: &str = r"
+local s = redis.call('HMGET', KEYS[1], 'since', 'at')
+if s[1] == false or tonumber(s[1]) ~= tonumber(ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = tonumber(s[2]) or now
+if now > at then at = now end
+redis.call('HSET', KEYS[1], 'at', string.format('%.17g', at))
+redis.call('HDEL', KEYS[1], 'since')
+return 1
+";
+
+/// Sets the bucket's rate (ARGV[1], per second), first settling the tokens
+/// earned at the old rate, like `Bucket::set_rate`.
+const SET_RATE: &str = r"
+local rate = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
+local tokens, at, old = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
+local f = '%.17g'
+if tokens ~= nil and at ~= nil and old ~= nil and s[4] == false then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if now > at then
+    tokens = math.min(tonumber(ARGV[2]), tokens + (now - at) * old / 1000000)
+    redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, now))
+  end
+end
+redis.call('HSET', KEYS[1], 'rate', string.format(f, rate))
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 120000) end
+return 1
+";
+
+/// Deletes KEYS[1] only if it still holds ARGV[1]: a lock released by its
+/// holder, or the token that Amazon refused (a newer one is kept).
+const COMPARE_AND_DELETE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The token and its remaining time to live, in one round trip.
+const READ_TOKEN: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v == false then return {} end
+return {v, redis.call('PTTL', KEYS[1])}
+";
+
+/// The shared state of one client (all its clones): cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    client: redis::Client,
+    url: String,
+    timeout: Duration,
+    keys: Keys,
+    connection: Mutex<Option<ConnectionManager>>,
+    /// Whether Redis is in use (false while it is unreachable).
+    up: AtomicBool,
+    /// Whether a background probe is running.
+    probing: AtomicBool,
+    /// Redis outages so far (for tests and logs).
+    outages: AtomicU64,
+    /// Per operation: the unanswered burst this process took part in, and
+    /// when its first request here was released; an answer to a request
+    /// sent since then anchors the burst in Redis.
+    bursts: Mutex<HashMap<&'static str, (i64, Instant)>>,
+    /// The last token this process saw refused: never taken from Redis
+    /// again, even before the compare-and-delete has landed.
+    refused: Mutex<Option<AccessToken>>,
+    acquire: Script,
+    anchor: Script,
+    set_rate: Script,
+    compare_and_delete: Script,
+    read_token: Script,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("url", &self.inner.url)
+            .field("up", &self.inner.up.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Checks the URL (no connection is made until the first call).
+    pub(crate) fn new(
+        settings: &RedisSettings,
+        credentials: Option<&LwaCredentials>,
+    ) -> Result<Self, ConfigError> {
+        let shown = redact_url(&settings.url);
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
+            ConfigError::new(
+                "redis_url",
+                format!(
+                    "{shown} is not a Redis URL (expected redis:// or rediss://): {:?}",
+                    e.kind()
+                ),
+            )
+        })?;
+        if settings.timeout.is_zero() {
+            return Err(ConfigError::new("redis.timeout", "must be more than zero"));
+        }
+        let inner = SharedInner {
+            client,
+            url: shown,
+            timeout: settings.timeout,
+            keys: Keys::new(&settings.key_prefix, credentials),
+            connection: Mutex::new(None),
+            up: AtomicBool::new(true),
+            probing: AtomicBool::new(false),
+            outages: AtomicU64::new(0),
+            bursts: Mutex::default(),
+            refused: Mutex::default(),
+            acquire: Script::new(ACQUIRE),
+            anchor: Script::new(ANCHOR),
+            set_rate: Script::new(SET_RATE),
+            compare_and_delete: Script::new(COMPARE_AND_DELETE),
+            read_token: Script::new(READ_TOKEN),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Whether the client currently uses Redis (false while it falls back
+    /// to local state).
+    pub(crate) fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Relaxed)
+    }
+
+    /// How many times Redis has become unreachable.
+    pub(crate) fn outages(&self) -> u64 {
+        self.inner.outages.load(Ordering::Relaxed)
+    }
+
+    // ---- rate limiting -------------------------------------------------
+
+    /// Waits for `op`'s slot in the shared bucket, at most `max_wait`;
+    /// `None` when Redis could not be used (the caller then uses its local
+    /// bucket). `rate` and `burst` are this process's current plan.
+    pub(crate) async fn acquire(
+        &self,
+        op: &'static Operation,
+        rate: f64,
+        burst: f64,
+        max_wait: Duration,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        let deadline = start.checked_add(max_wait).unwrap_or(start);
+        let key = self.bucket_key(op);
+        let fallback_us = ANCHOR_FALLBACK.as_micros() as i64;
+        loop {
+            let (kind, wait_us, since): (i64, i64, i64) = {
+                let mut invocation = self.inner.acquire.key(&key);
+                invocation.arg(rate).arg(burst).arg(fallback_us);
+                let mut connection = self.connection()?;
+                self.bounded(invocation.invoke_async(&mut connection))
+                    .await?
+            };
+            let wait = Duration::from_micros(wait_us.max(0) as u64);
+            match kind {
+                0 => {
+                    if since != 0 {
+                        self.joined_burst(op, since);
+                    }
+                    return Some(start.elapsed());
+                }
+                2 => {
+                    let ready = Instant::now() + wait;
+                    if ready > deadline {
+                        tracing::warn!(
+                            operation = op.id,
+                            wait_ms = wait.as_millis() as u64,
+                            max_wait_ms = max_wait.as_millis() as u64,
+                            "rate limit (shared): wait capped at max_wait; sending early"
+                        );
+                    }
+                    tokio::time::sleep_until(ready.min(deadline)).await;
+                    return Some(start.elapsed());
+                }
+                _ => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Some(start.elapsed());
+                    }
+                    let until =
+                        (now + wait.clamp(Duration::from_micros(1), ANSWER_POLL)).min(deadline);
+                    tokio::time::sleep_until(until).await;
+                }
+            }
+        }
+    }
+
+    /// A request of `op` released at `sent_at` was answered (or failed):
+    /// if it belongs to an unanswered burst, count the shared bucket's
+    /// refill from now (on a spawned task: never delays the caller).
+    pub(crate) fn answered(&self, op: &'static Operation, sent_at: Instant) {
+        let since = {
+            let mut bursts = lock(&self.inner.bursts);
+            match bursts.get(op.id) {
+                Some(&(since, from)) if sent_at >= from => {
+                    bursts.remove(op.id);
+                    since
+                }
+                _ => return,
+            }
+        };
+        let this = self.clone();
+        spawn(async move {
+            let key = this.bucket_key(op);
+            let mut invocation = this.inner.anchor.key(&key);
+            invocation.arg(since);
+            if let Some(mut connection) = this.connection() {
+                let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
+            }
+        });
+    }
+
+    /// `op`'s rate changed in this process (Amazon reported another one):
+    /// the shared bucket follows it, for the whole fleet.
+    pub(crate) fn observe_rate(&self, op: &'static Operation, rate: f64, burst: f64) {
+        let this = self.clone();
+        spawn(async move {
+            let key = this.bucket_key(op);
+            let mut invocation = this.inner.set_rate.key(&key);
+            invocation.arg(rate).arg(burst);
+            if let Some(mut connection) = this.connection() {
+                let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
+            }
+        });
+    }
+
+    fn joined_burst(&self, op: &'static Operation, since: i64) {
+        let mut bursts = lock(&self.inner.bursts);
+        match bursts.get(op.id) {
+            Some(&(known, _)) if known == since => {}
+            _ => {
+                bursts.insert(op.id, (since, Instant::now()));
+            }
+        }
+    }
+
+    fn bucket_key(&self, op: &Operation) -> String {
+        format!("{}{}", self.inner.keys.bucket_base, op.id)
+    }
+
+    // ---- access token --------------------------------------------------
+
+    /// A token from Redis, or from `fetch` run by this process while it
+    /// holds the fleet's refresh lock (others wait for it, at most
+    /// `wait_limit`); `fetch` runs locally when Redis cannot be used.
+    /// Returns the token, how long it stays fresh, and whether it was
+    /// fetched here (with its lifetime) to be cached.
+    pub(crate) async fn token<F>(
+        &self,
+        lock_ttl: Duration,
+        wait_limit: Duration,
+        fetch: F,
+        shareable: impl FnOnce(&F::Output) -> Option<(AccessToken, Duration)>,
+    ) -> SharedToken<F::Output>
+    where
+        F: Future,
+    {
+        let start = Instant::now();
+        let lock_id = uuid::Uuid::new_v4().to_string();
+        loop {
+            match self.read_token().await {
+                None => break,
+                Some(Some(found)) => return SharedToken::Read(found.0, found.1),
+                Some(None) => {}
+            }
+            let taken: Option<Option<String>> = {
+                let Some(mut connection) = self.connection() else {
+                    break;
+                };
+                let command = redis::cmd("SET")
+                    .arg(&self.inner.keys.token_lock)
+                    .arg(&lock_id)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(lock_ttl.as_millis().max(1) as u64)
+                    .to_owned();
+                self.bounded(command.query_async(&mut connection)).await
+            };
+            match taken {
+                None => break,
+                Some(Some(_)) => {
+                    let fetched = fetch.await;
+                    if let Some((token, ttl)) = shareable(&fetched) {
+                        self.store_token(&token, ttl).await;
+                    }
+                    self.release_lock(&lock_id).await;
+                    return SharedToken::Fetched(fetched);
+                }
+                Some(None) => {
+                    if start.elapsed() >= wait_limit {
+                        tracing::warn!(
+                            "another process has held the token refresh lock for {wait_limit:?}; \
+                             refreshing here"
+                        );
+                        break;
+                    }
+                    tokio::time::sleep(TOKEN_POLL).await;
+                }
+            }
+        }
+        SharedToken::Fetched(fetch.await)
+    }
+
+    /// Amazon refused `token`: delete it from Redis if it is still the
+    /// shared one, and never read it back here.
+    pub(crate) fn invalidate_token(&self, token: &AccessToken) {
+        *lock(&self.inner.refused) = Some(token.clone());
+        let this = self.clone();
+        let token = token.clone();
+        spawn(async move { this.delete_token(&token).await });
+    }
+
+    /// `Some(None)`: no token in Redis; `None`: Redis unusable.
+    async fn read_token(&self) -> Option<Option<(AccessToken, Duration)>> {
+        let mut connection = self.connection()?;
+        let invocation = self.inner.read_token.key(&self.inner.keys.token);
+        let found: Vec<redis::Value> = self
+            .bounded(invocation.invoke_async(&mut connection))
+            .await?;
+        let (token, ttl_ms) = match found.as_slice() {
+            [redis::Value::BulkString(token), redis::Value::Int(ttl_ms)] => {
+                (String::from_utf8_lossy(token).into_owned(), *ttl_ms)
+            }
+            _ => return Some(None),
+        };
+        let token = AccessToken::from_shared(token);
+        if ttl_ms <= 0 {
+            return Some(None);
+        }
+        let refused = lock(&self.inner.refused).clone();
+        if refused.as_ref() == Some(&token) {
+            self.delete_token(&token).await;
+            return Some(None);
+        }
+        Some(Some((token, Duration::from_millis(ttl_ms as u64))))
+    }
+
+    async fn store_token(&self, token: &AccessToken, ttl: Duration) {
+        if ttl < Duration::from_millis(1) {
+            return;
+        }
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let command = redis::cmd("SET")
+            .arg(&self.inner.keys.token)
+            .arg(token.expose())
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .to_owned();
+        let _: Option<()> = self.bounded(command.query_async(&mut connection)).await;
+    }
+
+    async fn release_lock(&self, lock_id: &str) {
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let mut invocation = self
+            .inner
+            .compare_and_delete
+            .key(&self.inner.keys.token_lock);
+        invocation.arg(lock_id);
+        let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
+    }
+
+    async fn delete_token(&self, token: &AccessToken) {
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let mut invocation = self.inner.compare_and_delete.key(&self.inner.keys.token);
+        invocation.arg(token.expose());
+        let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
+    }
+
+    // ---- connection and fallback --------------------------------------
+
+    /// The connection, or `None` while Redis is unreachable. Created on
+    /// first use (inside the runtime); it reconnects by itself.
+    fn connection(&self) -> Option<ConnectionManager> {
+        if !self.is_up() {
+            self.probe();
+            return None;
+        }
+        self.inner.connection_manager()
+    }
+
+    /// Runs one Redis command within the timeout; a failure switches the
+    /// client to local state until Redis answers again.
+    async fn bounded<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(self.inner.timeout, command).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                self.down(&format!("{:?}", e.kind()));
+                None
+            }
+            Err(_) => {
+                self.down(&format!("no answer within {:?}", self.inner.timeout));
+                None
+            }
+        }
+    }
+
+    fn down(&self, why: &str) {
+        if self.inner.up.swap(false, Ordering::Relaxed) {
+            let before = self.inner.outages.fetch_add(1, Ordering::Relaxed);
+            lock(&self.inner.bursts).clear();
+            // Warned once per client: a flapping Redis must not flood the log.
+            if before == 0 {
+                tracing::warn!(
+                    redis = %self.inner.url,
+                    error = why,
+                    "Redis unusable: pacing and caching the token in this process only until it \
+                     answers again (retried in the background; warned once)"
+                );
+            } else {
+                tracing::debug!(redis = %self.inner.url, error = why, outages = before + 1, "Redis unusable again");
+            }
+        }
+        self.probe();
+    }
+
+    /// Starts the background probe unless one runs: it pings Redis until it
+    /// answers, then switches back to shared mode.
+    fn probe(&self) {
+        if self.inner.probing.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let weak: Weak<SharedInner> = Arc::downgrade(&self.inner);
+        spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let Some(mut connection) = inner.connection_manager() else {
+                    continue;
+                };
+                let ping = redis::cmd("PING").to_owned();
+                let answered = tokio::time::timeout(
+                    inner.timeout,
+                    ping.query_async::<String>(&mut connection),
+                )
+                .await;
+                if let Ok(Ok(_)) = answered {
+                    inner.probing.store(false, Ordering::Relaxed);
+                    inner.up.store(true, Ordering::Relaxed);
+                    if inner.outages.load(Ordering::Relaxed) <= 1 {
+                        tracing::info!(redis = %inner.url, "Redis answers again: shared mode resumed");
+                    } else {
+                        tracing::debug!(redis = %inner.url, "Redis answers again");
+                    }
+                    return;
+                }
+            }
+        });
+    }
+}
+
+impl SharedInner {
+    fn connection_manager(&self) -> Option<ConnectionManager> {
+        let mut connection = lock(&self.connection);
+        if connection.is_none() {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(PROBE_INTERVAL);
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), config) {
+                Ok(manager) => *connection = Some(manager),
+                Err(e) => {
+                    tracing::warn!(redis = %self.url, error = ?e.kind(), "Redis connection not set up");
+                    return None;
+                }
+            }
+        }
+        connection.clone()
+    }
+}
+
+/// What [`Shared::token`] gives back.
+pub(crate) enum SharedToken<R> {
+    /// Another process's token from Redis, fresh for this long.
+    Read(AccessToken, Duration),
+    /// This process's own fetch.
+    Fetched(R),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Spawns on the current runtime; outside one (a synchronous caller), the
+/// update is skipped: Redis sees it at the next acquire.
+fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hide_the_secrets_and_share_one_hash_tag_per_seller() {
+        let credentials = LwaCredentials::new("amzn1.app", "secret", "Atzr|refresh-token-1");
+        let keys = Keys::new("p", Some(&credentials));
+        for key in [&keys.bucket_base, &keys.token, &keys.token_lock] {
+            assert!(!key.contains("refresh-token-1"), "{key}");
+            assert!(!key.contains("secret"), "{key}");
+            assert!(key.starts_with("p:{"), "{key}");
+        }
+        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
+        assert_eq!(tag(&keys.bucket_base), tag(&keys.token));
+        let other = LwaCredentials::new("amzn1.app", "secret", "Atzr|refresh-token-2");
+        assert_ne!(tag(&Keys::new("p", Some(&other)).token), tag(&keys.token));
+    }
+
+    #[test]
+    fn the_url_password_never_shows() {
+        let settings = RedisSettings::new("redis://user:hunter2hunter2@cache.example:6380/2");
+        let text = format!("{settings:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("cache.example:6380"), "{text}");
+        let socket = RedisSettings::new("redis+unix:///run/redis.sock?pass=hunter2hunter2");
+        assert!(!format!("{socket:?}").contains("hunter2"), "{socket:?}");
+        let err = Shared::new(&RedisSettings::new("http://:hunter2hunter2@x"), None).unwrap_err();
+        assert_eq!(err.setting, "redis_url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

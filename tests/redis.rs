@@ -1,0 +1,402 @@
+//! Feature `redis` (issue 13) against a real `redis-server`: clients that
+//! share one Redis share each seller's bucket, the rate Amazon reports and
+//! the access token; a refused token is deleted only if it is still the
+//! shared one; Redis stopped, restarted or unreachable never fails a call.
+
+mod redis_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use serde_json::{Value, json};
+use spapi_shipping::auth::{LwaCredentials, Secret};
+use spapi_shipping::operations;
+use spapi_shipping::retry::RetryPolicy;
+use spapi_shipping::shared::RedisSettings;
+use spapi_shipping::{Client, ClientBuilder, Error};
+
+use redis_support::{RedisServer, redis, unique_prefix};
+
+const APP_ID: &str = "amzn1.application-oa2-client.fleet";
+const REFRESH_TOKEN: &str = "Atzr|IwEBfleet-refresh-token";
+const TRACKING_PATH: &str = "/shipping/v2/tracking";
+
+fn tracking_example() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/responses/getTracking.json"
+    ))
+    .unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["examples"]["200"].clone()
+}
+
+fn json_response(status: u16, body: &Value, extra: &[(&str, &str)]) -> HttpMockResponse {
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (name, value) in extra {
+        response = response.header(*name, *value);
+    }
+    response.body(body.to_string()).unwrap().into()
+}
+
+/// LWA answering `tokens` in turn (the last one repeats), counting requests.
+async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("POST").path("/auth/o2/token");
+            then.respond_with(move |_req: &HttpMockRequest| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let token = tokens[n.min(tokens.len() - 1)];
+                json_response(
+                    200,
+                    &json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
+                    &[],
+                )
+            });
+        })
+        .await;
+    count
+}
+
+/// getTracking answered 200 with `extra` headers.
+async fn tracking(server: &MockServer, extra: &'static [(&'static str, &'static str)]) {
+    let body = tracking_example();
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |_req: &HttpMockRequest| json_response(200, &body, extra));
+        })
+        .await;
+}
+
+/// A client of `server` sharing state through Redis at `url` under `prefix`.
+fn builder(server: &MockServer, url: &str, prefix: &str) -> ClientBuilder {
+    Client::builder()
+        .endpoint(server.base_url())
+        .token_url(server.url("/auth/o2/token"))
+        .credentials(LwaCredentials::new(
+            APP_ID,
+            Secret::new("amzn1.oa2-cs.v1.fleet-secret"),
+            Secret::new(REFRESH_TOKEN),
+        ))
+        .retry(RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            max_elapsed: Duration::from_secs(10),
+        })
+        .redis(RedisSettings::new(url).with_key_prefix(prefix))
+}
+
+async fn track(client: &Client) -> Result<String, Error> {
+    let response = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send()
+        .await?;
+    Ok(response
+        .into_inner()
+        .payload
+        .unwrap()
+        .tracking_id
+        .to_string())
+}
+
+/// `n` concurrent calls spread over `clients` in turn; every one must
+/// succeed. Returns how long they took together.
+async fn concurrent_calls(clients: &[Client], n: usize) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            tokio::spawn(async move { track(&client).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), "23AA47DE2B3B6");
+    }
+    start.elapsed()
+}
+
+fn sync_connection(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .expect("the test's Redis answers")
+}
+
+fn keys(url: &str, pattern: &str) -> Vec<String> {
+    let mut connection = sync_connection(url);
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query(&mut connection)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_clients_draw_on_one_bucket_and_fetch_one_token() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|shared"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("one-bucket");
+    let clients = [
+        builder(&server, &url, &prefix).build().unwrap(),
+        builder(&server, &url, &prefix).build().unwrap(),
+    ];
+
+    // 150 calls, 75 each: one shared burst of 100, then 50 at 80/s.
+    let took = concurrent_calls(&clients, 150).await;
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+
+    // Keys name the seller by a hash in one hash tag, never by the token.
+    let all = keys(&url, &format!("{prefix}:*"));
+    assert!(all.iter().any(|k| k.ends_with(":getTracking")), "{all:?}");
+    assert!(all.iter().all(|k| !k.contains("IwEBfleet")), "{all:?}");
+    let tags: std::collections::HashSet<_> = all
+        .iter()
+        .map(|k| &k[k.find('{').unwrap()..=k.find('}').unwrap()])
+        .collect();
+    assert_eq!(tags.len(), 1, "{all:?}");
+
+    // The same calls through two clients without Redis: each has its own
+    // burst of 100 (so none waits) and fetches its own token.
+    let alone = || {
+        Client::builder()
+            .endpoint(server.base_url())
+            .token_url(server.url("/auth/o2/token"))
+            .credentials(LwaCredentials::new(APP_ID, "s", "Atzr|other-seller"))
+            .build()
+            .unwrap()
+    };
+    let took = concurrent_calls(&[alone(), alone()], 150).await;
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rate_amazon_reports_to_one_process_paces_the_others() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let reporting = MockServer::start_async().await;
+    let reporting_lwa = lwa(&reporting, &["Atza|rate"]).await;
+    tracking(&reporting, &[("x-amzn-RateLimit-Limit", "8.0")]).await;
+    let silent = MockServer::start_async().await;
+    let silent_lwa = lwa(&silent, &["Atza|rate"]).await;
+    tracking(&silent, &[]).await;
+    let prefix = unique_prefix("reported-rate");
+    let a = builder(&reporting, &url, &prefix).build().unwrap();
+    let b = builder(&silent, &url, &prefix).build().unwrap();
+
+    track(&a).await.unwrap();
+    let op = operations::find("getTracking").unwrap();
+    assert_eq!(a.rate_limiter().plan(op).0, 8.0);
+    tokio::time::sleep(Duration::from_millis(200)).await; // the shared update lands
+
+    // b never saw the header, yet its 4 calls past the burst go at 8/s.
+    let took = concurrent_calls(std::slice::from_ref(&b), 104).await;
+    assert_eq!(b.rate_limiter().plan(op).0, 80.0, "b's own view");
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // b read a's token from Redis.
+    assert_eq!(reporting_lwa.load(Ordering::SeqCst), 1);
+    assert_eq!(silent_lwa.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_token_is_deleted_only_while_it_is_still_the_shared_one() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|first", "Atza|second"]).await;
+    let first_expired = Arc::new(AtomicBool::new(false));
+    let expired = first_expired.clone();
+    let body = tracking_example();
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |req: &HttpMockRequest| {
+                let token = req.headers().get("x-amz-access-token").cloned();
+                let first = token.as_ref().and_then(|t| t.to_str().ok()) == Some("Atza|first");
+                if first && expired.load(Ordering::SeqCst) {
+                    json_response(
+                        403,
+                        &json!({"errors": [{"code": "Unauthorized",
+                        "message": "Access to requested resource is denied.",
+                        "details": "The access token you provided has expired."}]}),
+                        &[],
+                    )
+                } else {
+                    json_response(200, &body, &[])
+                }
+            });
+        })
+        .await;
+    let prefix = unique_prefix("refused-token");
+    let a = builder(&server, &url, &prefix).build().unwrap();
+    let c = builder(&server, &url, &prefix).build().unwrap();
+    track(&a).await.unwrap();
+    track(&c).await.unwrap(); // c caches a's token, read from Redis
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+
+    first_expired.store(true, Ordering::SeqCst);
+    track(&a).await.unwrap(); // 403, deletes "first", fetches "second"
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+    // c's 403 names "first": "second" stays and c reads it.
+    track(&c).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+
+    let token_keys: Vec<String> = keys(&url, &format!("{prefix}:*:token:*"))
+        .into_iter()
+        .filter(|k| !k.ends_with(":lock"))
+        .collect();
+    assert_eq!(token_keys.len(), 1, "{token_keys:?}");
+    let mut connection = sync_connection(&url);
+    let stored: String = redis::cmd("GET")
+        .arg(&token_keys[0])
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(stored, "Atza|second");
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&token_keys[0])
+        .query(&mut connection)
+        .unwrap();
+    // 3600 s less the 60 s early-refresh margin, minus the test's time.
+    assert!((3_530_000..=3_540_000).contains(&ttl_ms), "{ttl_ms}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_stopped_and_restarted_during_a_run_never_fails_a_call() {
+    let Some(mut redis_server) = RedisServer::start() else {
+        return;
+    };
+    let url = redis_server.url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|outage"]).await;
+    tracking(&server, &[]).await;
+    let settings = RedisSettings::new(&url).with_key_prefix("outage");
+    let client = builder(&server, &url, "outage")
+        .redis(settings)
+        .build()
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(client.rate_limiter().is_shared());
+    redis_server.stop();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!client.rate_limiter().is_shared(), "falls back while down");
+    assert_eq!(client.rate_limiter().redis_outages(), 1, "warned once");
+    redis_server.restart();
+    let back = Instant::now();
+    while !client.rate_limiter().is_shared() {
+        assert!(back.elapsed() < Duration::from_secs(5), "never back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut calls = 0;
+    for worker in workers {
+        calls += worker.await.expect("no worker panicked");
+    }
+    assert!(calls > 100, "{calls}");
+    // Shared mode resumed: the restarted (empty) Redis holds the bucket again.
+    let buckets = keys(&url, "outage:*:getTracking");
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    assert_eq!(client.rate_limiter().redis_outages(), 1);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_never_fails_a_call_and_costs_little() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|alone"]).await;
+    tracking(&server, &[]).await;
+    let client = builder(&server, &url, "unreachable").build().unwrap();
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!client.rate_limiter().is_shared());
+    assert_eq!(client.rate_limiter().redis_outages(), 1);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_costs_one_timeout_then_nothing() {
+    // Accepts connections (the kernel completes the handshake) and never
+    // answers a byte: a hung or overloaded Redis.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept() {
+            open.push(stream);
+            if open.len() > 50 {
+                break;
+            }
+        }
+    });
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|hung"]).await;
+    tracking(&server, &[]).await;
+    let settings = RedisSettings::new(&url).with_timeout(Duration::from_millis(100));
+    let client = builder(&server, &url, "hung")
+        .redis(settings)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    let first = started.elapsed();
+    assert!(first >= Duration::from_millis(100), "{first:?}");
+    assert!(first < Duration::from_millis(1500), "{first:?}");
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    }
+    // In local mode nothing waits for Redis any more.
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!client.rate_limiter().is_shared());
+    assert_eq!(client.rate_limiter().redis_outages(), 1);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    drop(held);
+}

@@ -1,0 +1,318 @@
+//! Issue 13's multi-process test: several OS processes (this binary started
+//! again as `worker`) call getTracking for one seller against one loopback
+//! server that enforces Amazon's plan (80/s, burst 100) and counts 429s and
+//! LWA requests. With a shared Redis the fleet provokes (almost) no 429 and
+//! fetches one token; without it, the same fleet is throttled.
+//!
+//! `harness = false`: `main` is both the test and, with `worker`, the
+//! worker process, so the processes run exactly the code under test.
+
+mod redis_support;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use spapi_shipping::Client;
+use spapi_shipping::auth::LwaCredentials;
+use spapi_shipping::shared::RedisSettings;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PROCESSES: usize = 4;
+const CALLS: usize = 100;
+const TASKS: usize = 10;
+const PLAN_RATE: f64 = 80.0;
+const PLAN_BURST: f64 = 100.0;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("worker") {
+        worker(&args[2..]);
+        return;
+    }
+    let Some((url, _server)) = redis_support::redis() else {
+        println!("0 passed, 0 failed, 1 skipped");
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let shared = runtime.block_on(fleet(Some(&url)));
+    println!("with Redis:    {shared}");
+    assert_eq!(shared.failed, 0, "{shared}");
+    assert!(shared.throttled <= 3, "at most a handful of 429s: {shared}");
+    assert_eq!(shared.lwa, 1, "one token for the fleet: {shared}");
+    assert!(shared.rate <= PLAN_RATE * 1.02, "{shared}");
+    // Far below the plan would mean the fleet waits needlessly (the bound
+    // is loose: a loaded CI machine slows the processes themselves).
+    assert!(shared.rate >= PLAN_RATE * 0.5, "{shared}");
+
+    let alone = runtime.block_on(fleet(None));
+    println!("without Redis: {alone}");
+    assert!(
+        alone.throttled > 20,
+        "the same fleet without Redis is throttled: {alone}"
+    );
+    assert_eq!(alone.lwa, PROCESSES, "{alone}");
+    println!("redis_fleet: 1 passed, 0 failed");
+}
+
+/// What the server saw from one fleet run.
+struct Fleet {
+    ok: usize,
+    failed: usize,
+    throttled: usize,
+    lwa: usize,
+    /// Accepted requests per second past the burst, from the first accepted
+    /// request on (when the server's bucket starts refilling): at most the
+    /// plan's 80 when the fleet never runs ahead of the server.
+    rate: f64,
+}
+
+impl std::fmt::Display for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} calls ok, {} failed, {} x 429, {} LWA requests, {:.1} req/s after the burst",
+            self.ok, self.failed, self.throttled, self.lwa, self.rate
+        )
+    }
+}
+
+async fn fleet(redis_url: Option<&str>) -> Fleet {
+    let server = StrictServer::start().await;
+    let prefix = redis_support::unique_prefix("fleet");
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .arg("worker")
+                .arg(&server.base)
+                .arg(redis_url.unwrap_or("-"))
+                .arg(&prefix)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start a worker process")
+        })
+        .collect();
+    let (mut ok, mut failed) = (0, 0);
+    for child in children {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(output.status.success(), "a worker failed: {output:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let mut numbers = text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<usize>().ok());
+        ok += numbers.next().expect("ok count");
+        failed += numbers.next().expect("failed count");
+    }
+    let accepted = server.accepted.lock().unwrap().clone();
+    let burst = PLAN_BURST as usize;
+    let rate = match (accepted.first(), accepted.last()) {
+        (Some(first), Some(last)) if accepted.len() > burst => {
+            (accepted.len() - burst) as f64 / last.duration_since(*first).as_secs_f64()
+        }
+        _ => 0.0,
+    };
+    Fleet {
+        ok,
+        failed,
+        throttled: server.throttled.load(Ordering::SeqCst),
+        lwa: server.lwa.load(Ordering::SeqCst),
+        rate,
+    }
+}
+
+/// One worker process: `CALLS` getTracking calls from `TASKS` tasks through
+/// one client; prints "<ok> <failed>".
+fn worker(args: &[String]) {
+    let [base, redis_url, prefix] = args else {
+        panic!("worker <base> <redis-url|-> <prefix>")
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut builder = Client::builder()
+        .endpoint(base.as_str())
+        .token_url(format!("{base}/auth/o2/token"))
+        .credentials(LwaCredentials::new(
+            "amzn1.application-oa2-client.fleet",
+            "fleet-client-secret",
+            "Atzr|fleet-refresh-token",
+        ));
+    if redis_url != "-" {
+        builder = builder.redis(RedisSettings::new(redis_url).with_key_prefix(prefix));
+    }
+    let client = builder.build().unwrap();
+    let (ok, failed) = runtime.block_on(async {
+        let next = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (client, next) = (client.clone(), next.clone());
+                tokio::spawn(async move {
+                    let (mut ok, mut failed) = (0, 0);
+                    while next.fetch_add(1, Ordering::SeqCst) < CALLS {
+                        let result = client
+                            .get_tracking()
+                            .tracking_id("23AA47DE2B3B6")
+                            .carrier_id("AMZN_UK")
+                            .send()
+                            .await;
+                        match result {
+                            Ok(_) => ok += 1,
+                            Err(_) => failed += 1,
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        let (mut ok, mut failed) = (0, 0);
+        for task in tasks {
+            let (o, f) = task.await.unwrap();
+            ok += o;
+            failed += f;
+        }
+        (ok, failed)
+    });
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{ok} {failed}").unwrap();
+}
+
+/// Amazon's side: a strict token bucket (80/s, burst 100, full at the
+/// start), and LWA on `/auth/o2/token`.
+struct StrictServer {
+    base: String,
+    accepted: Arc<Mutex<Vec<Instant>>>,
+    throttled: Arc<AtomicUsize>,
+    lwa: Arc<AtomicUsize>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl StrictServer {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = Self {
+            base,
+            accepted: Arc::default(),
+            throttled: Arc::default(),
+            lwa: Arc::default(),
+        };
+        let bucket = Arc::new(Mutex::new(Bucket {
+            tokens: PLAN_BURST,
+            at: Instant::now(),
+        }));
+        let (accepted, throttled, lwa) = (
+            server.accepted.clone(),
+            server.throttled.clone(),
+            server.lwa.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = (
+                    bucket.clone(),
+                    accepted.clone(),
+                    throttled.clone(),
+                    lwa.clone(),
+                );
+                tokio::spawn(serve(stream, state));
+            }
+        });
+        server
+    }
+}
+
+type State = (
+    Arc<Mutex<Bucket>>,
+    Arc<Mutex<Vec<Instant>>>,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+);
+
+async fn serve(mut stream: TcpStream, (bucket, accepted, throttled, lwa): State) {
+    let _ = stream.set_nodelay(true);
+    let tracking = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/responses/getTracking.json"
+    ))
+    .unwrap();
+    let tracking: serde_json::Value = serde_json::from_str(&tracking).unwrap();
+    let tracking = tracking["examples"]["200"].to_string();
+    let token = r#"{"access_token":"Atza|fleet","token_type":"bearer","expires_in":3600}"#;
+    let quota = r#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota for the requested resource."}]}"#;
+    let mut buf = Vec::new();
+    loop {
+        let Some((path, length)) = read_head(&mut stream, &mut buf).await else {
+            return;
+        };
+        let (status, body) = if path.starts_with("/auth/o2/token") {
+            lwa.fetch_add(1, Ordering::SeqCst);
+            (200, token.to_owned())
+        } else {
+            let now = Instant::now();
+            let mut b = bucket.lock().unwrap();
+            b.tokens =
+                (b.tokens + now.duration_since(b.at).as_secs_f64() * PLAN_RATE).min(PLAN_BURST);
+            b.at = now;
+            if b.tokens >= 1.0 {
+                b.tokens -= 1.0;
+                accepted.lock().unwrap().push(now);
+                (200, tracking.clone())
+            } else {
+                throttled.fetch_add(1, Ordering::SeqCst);
+                (429, quota.to_owned())
+            }
+        };
+        buf.drain(..length);
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             x-amzn-ratelimit-limit: 80.0\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The next request's path and its total length (head and body) in `buf`.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, usize)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+            let body: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            let total = end + 4 + body;
+            while buf.len() < total {
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some((path, total));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
