@@ -34,7 +34,7 @@ fn main() {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_inner_type(quote::quote!(crate::hooks::Inner))
+        .with_inner_type(quote::quote!(crate::runtime::hooks::Inner))
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq");
     let mut generator = Generator::new(&settings);

@@ -1,5 +1,5 @@
 //! Points the number fields and plain id newtypes of the generated types at
-//! `crate::lenient`, so values Amazon sends as strings (money `"2.00000"`,
+//! `crate::runtime::lenient`, so values Amazon sends as strings (money `"2.00000"`,
 //! `driveTime: "0.0"`) or ids it sends as numbers (`trackingId: 1578648261977`)
 //! still decode. Encoding is unchanged. Done on the generated syntax tree,
 //! like `open_enums`: typify has no setting for it.
@@ -29,7 +29,7 @@ pub fn apply(items: &mut [Item]) -> usize {
         {
             field
                 .attrs
-                .push(parse_quote!(#[serde(deserialize_with = "crate::lenient::string")]));
+                .push(parse_quote!(#[serde(deserialize_with = "crate::runtime::lenient::string")]));
             changed += 1;
         }
     }
@@ -39,13 +39,13 @@ pub fn apply(items: &mut [Item]) -> usize {
 fn patch_number(field: &mut Field) -> bool {
     let ty = type_text(&field.ty);
     let (with, optional) = match ty.as_str() {
-        "f64" => ("crate::lenient::f64", false),
-        "i64" => ("crate::lenient::i64", false),
-        "::std::option::Option<f64>" => ("crate::lenient::option_f64", true),
-        "::std::option::Option<i64>" => ("crate::lenient::option_i64", true),
+        "f64" => ("crate::runtime::lenient::f64", false),
+        "i64" => ("crate::runtime::lenient::i64", false),
+        "::std::option::Option<f64>" => ("crate::runtime::lenient::option_f64", true),
+        "::std::option::Option<i64>" => ("crate::runtime::lenient::option_i64", true),
         // An optional list Amazon sends as `null` is an empty list.
         t if t.starts_with("::std::vec::Vec<") && has_serde_word(&field.attrs, "default") => {
-            ("crate::lenient::null_as_default", false)
+            ("crate::runtime::lenient::null_as_default", false)
         }
         _ => return false,
     };

@@ -3,7 +3,7 @@
 #![cfg(feature = "mock")]
 
 use httpmock::MockServer;
-use spapi_shipping::typed_mocks::MockServerExt;
+use spapi_shipping::mock::typed::MockServerExt;
 use spapi_shipping::{Client, Error, types};
 
 fn client(server: &MockServer) -> Client {

@@ -86,6 +86,7 @@ mod handlers;
 mod reply;
 mod request;
 mod state;
+pub mod typed;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -183,7 +183,7 @@ pub fn check_request_body(operation_id: &str, body: &Value) -> Vec<Violation> {
 fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        serde_json::from_str(include_str!("../spec/shipping-v2.json")).unwrap_or_else(|e| {
+        serde_json::from_str(include_str!("../../spec/shipping-v2.json")).unwrap_or_else(|e| {
             tracing::error!("spec/shipping-v2.json does not parse, validation disabled: {e}");
             Value::Null
         })
@@ -624,7 +624,8 @@ mod tests {
     /// The valid getRates body of the request fixture.
     fn rates_body() -> Value {
         let fixture: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/requests/getRates.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/requests/getRates.json"))
+                .unwrap();
         fixture["body"].clone()
     }
 

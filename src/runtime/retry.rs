@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn the_keyed_operations_are_the_ones_whose_spec_declares_the_key() {
         let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../spec/shipping-v2.json")).unwrap();
+            serde_json::from_str(include_str!("../../spec/shipping-v2.json")).unwrap();
         for op in crate::operations::OPERATIONS {
             let params = &spec["paths"][op.path][op.method.to_lowercase()]["parameters"];
             let declares = params
