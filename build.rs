@@ -3,6 +3,7 @@
 //! plan, query parameters sent comma-separated) for the runtime layer.
 //! Reads only the spec; reaches no network.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -19,6 +20,8 @@ mod lenient;
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
+#[path = "build/send.rs"]
+mod send;
 
 const SPEC: &str = "spec/shipping-v2.json";
 
@@ -51,6 +54,9 @@ fn main() {
         decoded > 0,
         "no ResponseValue::from_response call found; progenitor's output changed shape"
     );
+    let operations = spec_operations(&json);
+    let generated = send::apply(&mut file, operations.len());
+    let names = progenitor_ids(&operations, &generated);
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -77,15 +83,18 @@ fn main() {
     write(Path::new(&out).join("generated.rs"), &code);
     write(
         Path::new(&out).join("operations.rs"),
-        &operations_table(&json),
+        &operations_table(&json, &names),
     );
-    write(Path::new(&out).join("decoders.rs"), &decoders(&json));
+    write(
+        Path::new(&out).join("decoders.rs"),
+        &decoders(&json, &names),
+    );
 }
 
 /// `fn decode(name, status, body)`: decodes a body into the type the spec
 /// documents for that operation and status, reporting the JSON path of the
 /// first offending value; `None` when the spec documents no JSON body.
-fn decoders(spec: &Value) -> String {
+fn decoders(spec: &Value, names: &BTreeMap<String, String>) -> String {
     let mut arms = String::new();
     for (_, item) in spec["paths"].as_object().into_iter().flatten() {
         for (_, op) in item.as_object().into_iter().flatten() {
@@ -100,7 +109,7 @@ fn decoders(spec: &Value) -> String {
                 writeln!(
                     arms,
                     "        ({:?}, {status}) => Some(typed::<types::{name}>(body)),",
-                    snake_case(id)
+                    names[id]
                 )
                 .expect("writing to a String");
             }
@@ -162,7 +171,7 @@ fn write(path: impl AsRef<Path>, contents: &str) {
 }
 
 /// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
-fn operations_table(spec: &Value) -> String {
+fn operations_table(spec: &Value, names: &BTreeMap<String, String>) -> String {
     let mut rows = String::new();
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
@@ -186,7 +195,7 @@ fn operations_table(spec: &Value) -> String {
             writeln!(
                 rows,
                 "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
-                snake_case(id),
+                names[id],
                 method.to_uppercase(),
                 comma_separated.join(", ")
             )
@@ -198,19 +207,81 @@ fn operations_table(spec: &Value) -> String {
     )
 }
 
-/// `getRates` -> `get_rates`: the method name progenitor generates, which is
-/// also what it passes to the hooks as `OperationInfo::operation_id`.
-fn snake_case(id: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in id.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
+/// One operation of the spec: its operationId, HTTP method (upper case)
+/// and path template.
+struct SpecOperation {
+    id: String,
+    method: String,
+    path: String,
+}
+
+fn spec_operations(spec: &Value) -> Vec<SpecOperation> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if let Some(id) = op["operationId"].as_str() {
+                out.push(SpecOperation {
+                    id: id.to_owned(),
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                });
             }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
         }
     }
     out
+}
+
+/// operationId -> the `OperationInfo::operation_id` progenitor passes to the
+/// hooks at run time, read from the generated code and matched to the spec
+/// by HTTP method and path (`{shipmentId}` in the spec, `{}` in the
+/// generated `format!`). Fails the build unless every operation matches
+/// exactly one generated `send` and back: a name the runtime would not find
+/// would skip auth, limits and retries.
+fn progenitor_ids(
+    spec: &[SpecOperation],
+    generated: &[send::Generated],
+) -> BTreeMap<String, String> {
+    let template = |path: &str| {
+        let mut out = String::new();
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => in_param = true,
+                '}' if in_param => {
+                    in_param = false;
+                    out.push_str("{}");
+                }
+                _ if in_param => {}
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let mut names = BTreeMap::new();
+    for op in spec {
+        let matches: Vec<&send::Generated> = generated
+            .iter()
+            .filter(|g| g.method == op.method && g.path == template(&op.path))
+            .collect();
+        let [found] = matches[..] else {
+            panic!(
+                "{SPEC}: {} ({} {}) matches {} generated operations, not one; progenitor's \
+                 output changed shape",
+                op.id,
+                op.method,
+                op.path,
+                matches.len()
+            );
+        };
+        names.insert(op.id.clone(), found.operation_id.clone());
+    }
+    let mut ids: Vec<&String> = names.values().collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        generated.len(),
+        "generated operations without a spec operation (or sharing an operation id): {generated:?}"
+    );
+    names
 }

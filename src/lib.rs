@@ -25,9 +25,8 @@ pub use config::ClientBuilder;
 pub use error::{ApiError, ConfigError, Error, Undecodable};
 pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, types};
 pub use region::Region;
-pub use runtime::hooks::Inner;
 pub use validate::Validation;
 
-/// progenitor's error, what the generated operation builders return; `?`
-/// converts it into [`Error`].
+/// progenitor's error, what the builders' raw layer (`send_raw`) returns;
+/// `send` returns [`Error`] with the call's context instead.
 pub type GeneratedError = generated::Error<types::ErrorList>;

@@ -9,7 +9,8 @@ use std::fmt;
 
 use progenitor_client::{Error as ProgenitorError, ResponseValue};
 
-use crate::error::{HookFailure, KEY_HEADER, Undecodable, body_prefix};
+use crate::error::{HookFailure, Undecodable, body_prefix};
+use crate::runtime::call;
 use crate::types;
 
 /// Why a body does not decode into its documented type.
@@ -88,9 +89,10 @@ where
                 content_type: text("content-type"),
                 reason,
                 body_prefix: body_prefix(&body),
-                idempotency_key: text(KEY_HEADER),
+                // The call's key, added by `send` (runtime/call.rs).
+                idempotency_key: None,
             });
-            Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)))
+            Err(call::fail(failure))
         }
     }
 }

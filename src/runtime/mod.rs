@@ -4,6 +4,7 @@
 //! re-exported at the crate root (`spapi_shipping::auth`, `::retry`, ...).
 
 pub mod auth;
+pub(crate) mod call;
 pub mod decode;
 pub(crate) mod hooks;
 pub(crate) mod lenient;
