@@ -18,12 +18,11 @@ const TRACKING_PATH: &str = "/shipping/v2/tracking";
 const PURCHASE_PATH: &str = "/shipping/v2/shipments";
 
 fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-        max_elapsed: Duration::from_secs(10),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+        .with_max_elapsed(Duration::from_secs(10))
 }
 
 /// A client for `server` without credentials (no LWA involved).

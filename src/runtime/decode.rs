@@ -15,6 +15,7 @@ use crate::types;
 
 /// Why a body does not decode into its documented type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// JSON path of the offending value (`payload.rates[0].totalCharge.value`);
     /// empty when the body as a whole is wrong (not JSON, truncated).

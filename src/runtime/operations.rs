@@ -3,6 +3,7 @@
 
 /// One operation of Amazon Shipping API v2.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Operation {
     /// The spec's operationId (`getRates`, `linkCarrierAccountPost`, ...).
     pub id: &'static str,

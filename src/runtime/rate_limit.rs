@@ -35,7 +35,7 @@ const EPSILON: f64 = 1e-9;
 /// How long callers wait for the first answer of a burst before counting
 /// refill anyway (the first request was cancelled, or is very slow). Any
 /// request that reached Amazon within this time keeps the client behind it.
-pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
+pub(crate) const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
 /// Lowest rate, in requests per second, taken from `x-amzn-RateLimit-Limit`:
 /// a garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
@@ -62,6 +62,7 @@ const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// How the client limits its own request rate.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitSettings {
     /// Whether to pace calls at all; off leaves throttling to Amazon's 429s.
     pub enabled: bool,
@@ -246,7 +247,7 @@ impl RateLimiter {
     /// is not given back: the bucket stays one token short, so later
     /// callers wait at most one extra refill interval. That errs on the
     /// safe side, since Amazon's own bucket kept the token.
-    pub async fn acquire(&self, op: &'static Operation) -> Duration {
+    pub(crate) async fn acquire(&self, op: &'static Operation) -> Duration {
         if !self.settings.enabled {
             return Duration::ZERO;
         }
@@ -311,7 +312,7 @@ impl RateLimiter {
     /// A request for `op` that took its slot at `sent_at` (the instant
     /// [`acquire`](Self::acquire) returned) was answered or failed. The
     /// first answer to a burst starts counting refill; see the module docs.
-    pub fn answered(&self, op: &'static Operation, sent_at: Instant) {
+    pub(crate) fn answered(&self, op: &'static Operation, sent_at: Instant) {
         if !self.settings.enabled {
             return;
         }

@@ -104,7 +104,8 @@ impl std::str::FromStr for Validation {
 }
 
 /// One constraint a request breaks.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// Where: object keys joined with `.`, array indexes as `[i]`, a
     /// parameter's name for query/header parameters; empty for the body root.
@@ -293,7 +294,7 @@ fn values_of<'a>(pairs: &[(&str, &'a str)], matches: impl Fn(&str) -> bool) -> V
 }
 
 /// Owned (name, value) pairs as the borrowed pairs [`check_request`] takes.
-pub fn as_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn as_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
