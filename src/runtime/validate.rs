@@ -294,6 +294,7 @@ fn values_of<'a>(pairs: &[(&str, &'a str)], matches: impl Fn(&str) -> bool) -> V
 }
 
 /// Owned (name, value) pairs as the borrowed pairs [`check_request`] takes.
+#[cfg(any(feature = "mock", test))]
 pub(crate) fn as_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs
         .iter()
