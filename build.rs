@@ -55,9 +55,9 @@ fn main() {
     lenient::apply(types, expected::lenient(&json));
     live_shapes::apply(types, &json);
     decode_once::apply(&mut file, expected::decode_once(&json));
-    let operations = spec_operations(&json);
+    let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());
-    let names = progenitor_ids(&operations, &generated);
+    let names = send::progenitor_ids(&operations, &generated);
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -206,83 +206,4 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>) -> String {
     format!(
         "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
     )
-}
-
-/// One operation of the spec: its operationId, HTTP method (upper case)
-/// and path template.
-struct SpecOperation {
-    id: String,
-    method: String,
-    path: String,
-}
-
-fn spec_operations(spec: &Value) -> Vec<SpecOperation> {
-    let mut out = Vec::new();
-    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
-        for (method, op) in item.as_object().into_iter().flatten() {
-            if let Some(id) = op["operationId"].as_str() {
-                out.push(SpecOperation {
-                    id: id.to_owned(),
-                    method: method.to_uppercase(),
-                    path: path.clone(),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// operationId -> the `OperationInfo::operation_id` progenitor passes to the
-/// hooks at run time, read from the generated code and matched to the spec
-/// by HTTP method and path (`{shipmentId}` in the spec, `{}` in the
-/// generated `format!`). Fails the build unless every operation matches
-/// exactly one generated `send` and back: a name the runtime would not find
-/// would skip auth, limits and retries.
-fn progenitor_ids(
-    spec: &[SpecOperation],
-    generated: &[send::Generated],
-) -> BTreeMap<String, String> {
-    let template = |path: &str| {
-        let mut out = String::new();
-        let mut in_param = false;
-        for c in path.chars() {
-            match c {
-                '{' => in_param = true,
-                '}' if in_param => {
-                    in_param = false;
-                    out.push_str("{}");
-                }
-                _ if in_param => {}
-                c => out.push(c),
-            }
-        }
-        out
-    };
-    let mut names = BTreeMap::new();
-    for op in spec {
-        let matches: Vec<&send::Generated> = generated
-            .iter()
-            .filter(|g| g.method == op.method && g.path == template(&op.path))
-            .collect();
-        let [found] = matches[..] else {
-            panic!(
-                "{SPEC}: {} ({} {}) matches {} generated operations, not one; progenitor's \
-                 output changed shape",
-                op.id,
-                op.method,
-                op.path,
-                matches.len()
-            );
-        };
-        names.insert(op.id.clone(), found.operation_id.clone());
-    }
-    let mut ids: Vec<&String> = names.values().collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(
-        ids.len(),
-        generated.len(),
-        "generated operations without a spec operation (or sharing an operation id): {generated:?}"
-    );
-    names
 }

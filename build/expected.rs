@@ -32,13 +32,14 @@ pub fn lenient(spec: &Value) -> lenient::Changed {
                 .iter()
                 .all(|k| schema.get(k).is_none());
         changed.strings += usize::from(plain_string);
-        properties(schema, &mut |property, required| {
-            match property["type"].as_str() {
+        properties(
+            schema,
+            &mut |property, required| match property["type"].as_str() {
                 Some("number" | "integer") => changed.numbers += 1,
                 Some("array") if !required => changed.lists += 1,
                 _ => {}
-            }
-        });
+            },
+        );
     }
     changed
 }

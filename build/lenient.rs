@@ -69,9 +69,11 @@ fn patch_number(field: &mut Field) -> Option<Kind> {
         "::std::option::Option<f64>" => ("crate::runtime::lenient::option_f64", true, Kind::Number),
         "::std::option::Option<i64>" => ("crate::runtime::lenient::option_i64", true, Kind::Number),
         // An optional list Amazon sends as `null` is an empty list.
-        t if t.starts_with("::std::vec::Vec<") && has_serde_word(&field.attrs, "default") => {
-            ("crate::runtime::lenient::null_as_default", false, Kind::List)
-        }
+        t if t.starts_with("::std::vec::Vec<") && has_serde_word(&field.attrs, "default") => (
+            "crate::runtime::lenient::null_as_default",
+            false,
+            Kind::List,
+        ),
         _ => return None,
     };
     field

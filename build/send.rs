@@ -16,6 +16,9 @@
 //! makes progenitor's `Client::new`/`new_with_client` crate-private: they
 //! bypass `ClientBuilder` and so the runtime's settings.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
@@ -227,6 +230,82 @@ impl VisitMut for Describe {
             self.path = Some(path.to_owned());
         }
     }
+}
+
+/// One operation of the spec: its operationId, HTTP method (upper case)
+/// and path template.
+pub struct SpecOperation {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+}
+
+pub fn spec_operations(spec: &Value) -> Vec<SpecOperation> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if let Some(id) = op["operationId"].as_str() {
+                out.push(SpecOperation {
+                    id: id.to_owned(),
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// operationId -> the `OperationInfo::operation_id` progenitor passes to the
+/// hooks at run time, read from the generated code and matched to the spec
+/// by HTTP method and path (`{shipmentId}` in the spec, `{}` in the
+/// generated `format!`). Fails the build unless every operation matches
+/// exactly one generated `send` and back: a name the runtime would not find
+/// would skip auth, limits and retries.
+pub fn progenitor_ids(spec: &[SpecOperation], generated: &[Generated]) -> BTreeMap<String, String> {
+    let template = |path: &str| {
+        let mut out = String::new();
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => in_param = true,
+                '}' if in_param => {
+                    in_param = false;
+                    out.push_str("{}");
+                }
+                _ if in_param => {}
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let mut names = BTreeMap::new();
+    for op in spec {
+        let matches: Vec<&Generated> = generated
+            .iter()
+            .filter(|g| g.method == op.method && g.path == template(&op.path))
+            .collect();
+        let [found] = matches[..] else {
+            panic!(
+                "the spec's {} ({} {}) matches {} generated operations, not one; progenitor's \
+                 output changed shape",
+                op.id,
+                op.method,
+                op.path,
+                matches.len()
+            );
+        };
+        names.insert(op.id.clone(), found.operation_id.clone());
+    }
+    let mut ids: Vec<&String> = names.values().collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        generated.len(),
+        "generated operations without a spec operation (or sharing an operation id): {generated:?}"
+    );
+    names
 }
 
 #[cfg(test)]
