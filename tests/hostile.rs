@@ -227,12 +227,10 @@ async fn an_api_redirect_is_an_error_and_the_target_receives_nothing() {
 
         let tracked = track(&client).await.unwrap_err();
         let call = client.purchase_shipment().body(purchase_body()).send();
-        let bought = Error::from(
-            tokio::time::timeout(BOUND, call)
-                .await
-                .unwrap()
-                .unwrap_err(),
-        );
+        let bought = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap_err();
 
         for (error, operation) in [(tracked, "getTracking"), (bought, "purchaseShipment")] {
             let Error::Redirect {
@@ -428,12 +426,10 @@ async fn dot_and_empty_path_parameters_are_refused_before_sending() {
     let client = client(&server);
     for id in ["..", ".", ""] {
         let call = client.cancel_shipment().shipment_id(id).send();
-        let error = Error::from(
-            tokio::time::timeout(BOUND, call)
-                .await
-                .unwrap()
-                .unwrap_err(),
-        );
+        let error = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap_err();
         let Error::InvalidRequest {
             operation,
             violations,
@@ -453,12 +449,10 @@ async fn dot_and_empty_path_parameters_are_refused_before_sending() {
             .shipment_id(id)
             .package_client_reference_id("P1")
             .send();
-        let error = Error::from(
-            tokio::time::timeout(BOUND, call)
-                .await
-                .unwrap()
-                .unwrap_err(),
-        );
+        let error = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(
             matches!(error, Error::InvalidRequest { .. }),
             "{id:?}: {error:?}"
@@ -475,12 +469,10 @@ async fn dot_and_empty_path_parameters_are_refused_before_sending() {
     for validation in [Validation::Off, Validation::Warn] {
         let relaxed = builder(&server).validation(validation).build().unwrap();
         let call = relaxed.cancel_shipment().shipment_id("..").send();
-        let error = Error::from(
-            tokio::time::timeout(BOUND, call)
-                .await
-                .unwrap()
-                .unwrap_err(),
-        );
+        let error = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(
             matches!(&error, Error::InvalidRequest { violations, .. } if violations[0].path == "shipmentId"),
             "{validation:?}: {error:?}"

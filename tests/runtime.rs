@@ -387,14 +387,12 @@ async fn a_503_is_not_retried_for_a_purchase_without_a_key() {
         support::read_json("tests/fixtures/requests/oneClickShipment.json")["body"].clone(),
     )
     .unwrap();
-    let err = Error::from(
-        client
-            .one_click_shipment()
-            .body(body)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = client
+        .one_click_shipment()
+        .body(body)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(
         one_click.count(),
@@ -739,14 +737,12 @@ async fn a_request_the_model_forbids_never_leaves_the_process() {
     let body: spapi_shipping::types::PurchaseShipmentRequest =
         serde_json::from_value(body).unwrap();
 
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(body)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = client
+        .purchase_shipment()
+        .body(body)
+        .send()
+        .await
+        .unwrap_err();
     let Error::InvalidRequest {
         operation,
         violations,

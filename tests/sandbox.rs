@@ -471,7 +471,7 @@ async fn bad_tokens_and_wrong_credentials_are_rejected_like_amazon() {
             .carrier_id("AMZN_UK")
             .send()
             .await;
-        match Error::from(result.unwrap_err()) {
+        match result.unwrap_err() {
             Error::Auth(AuthError::Lwa { status, error, .. }) => {
                 assert_eq!((status, error.as_str()), (400, expected));
             }

@@ -6,9 +6,9 @@
 //! starts refilling when the first request of a burst *arrives*, which is
 //! later than the client sends it (connection set-up, latency). So after a
 //! full bucket starts to drain, refill is counted only from the first
-//! answer to a request of that burst ([`RateLimiter::answered`]); until then,
+//! answer to a request of that burst (`RateLimiter::answered`); until then,
 //! callers that find the bucket empty wait for that answer (at most
-//! [`ANCHOR_FALLBACK`]). That costs one round trip of refill per burst and
+//! `ANCHOR_FALLBACK`). That costs one round trip of refill per burst and
 //! keeps every later request behind Amazon's schedule, whatever the jitter
 //! of individual requests.
 //!
