@@ -25,8 +25,13 @@ pub enum Error {
     /// call rate or raise the retry bounds.
     RateLimited(Box<ApiError>),
     /// Login with Amazon refused or failed to issue an access token: check
-    /// the app id, client secret and refresh token.
-    Auth(AuthError),
+    /// the app id, client secret and refresh token. Nothing reached Amazon.
+    Auth {
+        /// The operation's operationId, when known.
+        operation: Option<String>,
+        /// Why LWA gave no token.
+        source: AuthError,
+    },
     /// The client is misconfigured (a missing or malformed setting).
     Config(ConfigError),
     /// The request was not sent because it breaks the spec's constraints
@@ -222,7 +227,10 @@ pub(crate) enum HookFailure {
 impl HookFailure {
     fn into_error(self, call: &CallState) -> Error {
         match self {
-            HookFailure::Auth(e) => Error::Auth(e),
+            HookFailure::Auth(source) => Error::Auth {
+                operation: Some(call.operation.to_owned()),
+                source,
+            },
             HookFailure::Undecodable(mut u) => {
                 u.operation.get_or_insert_with(|| call.operation.to_owned());
                 if u.idempotency_key.is_none() {
@@ -269,7 +277,7 @@ impl fmt::Display for Error {
         match self {
             Error::Api(e) => write!(f, "{}", ApiDisplay("API error", e)),
             Error::RateLimited(e) => write!(f, "{}", ApiDisplay("rate limited", e)),
-            Error::Auth(e) => write!(f, "{e}"),
+            Error::Auth { operation, source } => write!(f, "{source}{}", op(operation)),
             Error::Config(e) => write!(f, "{e}"),
             Error::InvalidRequest {
                 operation, message, ..
@@ -388,7 +396,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Transport { source, .. } | Error::Timeout { source, .. } => Some(source),
-            Error::Auth(e) => Some(e),
+            Error::Auth { source, .. } => Some(source),
             Error::Config(e) => Some(e),
             _ => None,
         }
@@ -403,7 +411,10 @@ impl From<ConfigError> for Error {
 
 impl From<AuthError> for Error {
     fn from(e: AuthError) -> Self {
-        Error::Auth(e)
+        Error::Auth {
+            operation: None,
+            source: e,
+        }
     }
 }
 

@@ -73,7 +73,8 @@ fn assert_context(err: &Error, operation: &str, attempts: Option<u32>, key: Opti
         Error::Timeout { operation, .. }
         | Error::Transport { operation, .. }
         | Error::InvalidRequest { operation, .. }
-        | Error::Redirect { operation, .. } => operation.as_deref(),
+        | Error::Redirect { operation, .. }
+        | Error::Auth { operation, .. } => operation.as_deref(),
         other => panic!("no operation in {other:?}"),
     };
     assert_eq!(named, Some(operation), "{err:?}");
@@ -239,10 +240,11 @@ async fn a_refused_token_is_an_auth_error_and_nothing_reaches_the_api() {
         .build()
         .unwrap();
     let err = buy(&client).await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Auth(e) if e.to_string().contains("invalid_grant")),
-        "{err:?}"
-    );
+    let Error::Auth { source, .. } = &err else {
+        panic!("expected an auth error, got {err:?}")
+    };
+    assert!(source.to_string().contains("invalid_grant"), "{source}");
+    assert_context(&err, "purchaseShipment", None, None);
     api.assert_calls_async(0).await;
 }
 

@@ -710,7 +710,7 @@ impl Got {
                 status: u.status,
                 request_id: u.request_id,
             },
-            Error::Auth(e) => Got::Auth(e),
+            Error::Auth { source, .. } => Got::Auth(source),
             other => Got::Other(format!("{other:?}")),
         }
     }

@@ -273,7 +273,11 @@ async fn an_lwa_redirect_is_an_auth_error_and_the_target_receives_nothing() {
 
     let error = track(&client(&server)).await.unwrap_err();
 
-    let Error::Auth(AuthError::Redirect { status, location }) = &error else {
+    let Error::Auth {
+        source: AuthError::Redirect { status, location },
+        ..
+    } = &error
+    else {
         panic!("expected Auth(Redirect), got {error:?}");
     };
     assert_eq!(*status, 307);
@@ -300,11 +304,14 @@ async fn an_endless_lwa_answer_is_cut_at_the_cap() {
     assert!(
         matches!(
             error,
-            Error::Auth(AuthError::TooLarge {
-                status: 500,
-                cap: LWA_BODY_CAP,
-                content_length: None
-            })
+            Error::Auth {
+                source: AuthError::TooLarge {
+                    status: 500,
+                    cap: LWA_BODY_CAP,
+                    content_length: None
+                },
+                ..
+            }
         ),
         "{error:?}"
     );
@@ -335,11 +342,14 @@ async fn an_lwa_content_length_over_the_cap_is_refused_before_reading() {
     assert!(
         matches!(
             error,
-            Error::Auth(AuthError::TooLarge {
-                status: 502,
-                content_length: Some(268_435_456),
+            Error::Auth {
+                source: AuthError::TooLarge {
+                    status: 502,
+                    content_length: Some(268_435_456),
+                    ..
+                },
                 ..
-            })
+            }
         ),
         "{error:?}"
     );

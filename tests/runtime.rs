@@ -258,11 +258,15 @@ async fn lwa_refusals_surface_as_typed_auth_errors_and_nothing_is_sent() {
 
     let err = track(&client).await.unwrap_err();
     match &err {
-        Error::Auth(AuthError::Lwa {
-            status,
-            error,
-            error_description,
-        }) => {
+        Error::Auth {
+            source:
+                AuthError::Lwa {
+                    status,
+                    error,
+                    error_description,
+                },
+            ..
+        } => {
             assert_eq!((*status, error.as_str()), (400, "invalid_grant"));
             assert!(
                 error_description

@@ -472,7 +472,10 @@ async fn bad_tokens_and_wrong_credentials_are_rejected_like_amazon() {
             .send()
             .await;
         match result.unwrap_err() {
-            Error::Auth(AuthError::Lwa { status, error, .. }) => {
+            Error::Auth {
+                source: AuthError::Lwa { status, error, .. },
+                ..
+            } => {
                 assert_eq!((status, error.as_str()), (400, expected));
             }
             other => panic!("expected an LWA error, got {other:?}"),
