@@ -116,7 +116,11 @@ fn wrap_send(imp: &mut ItemImpl) -> Option<Generated> {
         );
     };
     raw.sig.ident = parse_quote!(send_raw);
-    raw.attrs.retain(|a| !a.path().is_ident("doc"));
+    // progenitor's doc (`Sends a `POST` request to ...`) moves to `send`.
+    let (docs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut raw.attrs)
+        .into_iter()
+        .partition(|a| a.path().is_ident("doc"));
+    raw.attrs = others;
     raw.attrs.push(
         parse_quote!(#[doc = "The raw layer: progenitor's own `send`, through the \
         same runtime (auth, limits, retries, validation), returning progenitor's error \
@@ -126,7 +130,9 @@ fn wrap_send(imp: &mut ItemImpl) -> Option<Generated> {
     );
     let id = &generated.operation_id;
     let send: ImplItemFn = parse_quote! {
-        /// Sends the request through the runtime (access token, business
+        #(#docs)*
+        ///
+        /// Goes through the runtime (access token, business
         /// id, idempotency key, validation, rate limit, retries) and decodes
         /// the answer. A failure is a [`crate::Error`] naming the operation,
         /// the attempts made and the idempotency key the requests carried.
