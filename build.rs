@@ -3,6 +3,7 @@
 //! plan, query parameters sent comma-separated) for the runtime layer.
 //! Reads only the spec; reaches no network.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -13,12 +14,16 @@ use serde_json::Value;
 mod cli;
 #[path = "build/decode_once.rs"]
 mod decode_once;
+#[path = "build/expected.rs"]
+mod expected;
 #[path = "build/lenient.rs"]
 mod lenient;
 #[path = "build/live_shapes.rs"]
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
+#[path = "build/send.rs"]
+mod send;
 #[path = "build/str_newtypes.rs"]
 mod str_newtypes;
 
@@ -36,7 +41,7 @@ fn main() {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_inner_type(quote::quote!(crate::hooks::Inner))
+        .with_inner_type(quote::quote!(crate::runtime::hooks::Inner))
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq");
     let mut generator = Generator::new(&settings);
@@ -44,16 +49,18 @@ fn main() {
         .generate_tokens(&spec)
         .unwrap_or_else(|e| panic!("progenitor could not generate the client from {SPEC}: {e}"));
     let mut file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
-    open_enums::apply(&mut file, &closed_enums(&json));
+    // Each pass checks it changed exactly what the spec says it must
+    // (build/expected.rs), so a change in progenitor's output fails here.
+    let closed = closed_enums(&json);
+    open_enums::apply(&mut file, &closed, expected::open_enums(&json, &closed));
     let types = open_enums::types_module(&mut file).expect("generated `mod types`");
-    lenient::apply(types);
+    lenient::apply(types, expected::lenient(&json));
     live_shapes::apply(types, &json);
     str_newtypes::apply(types, &json);
-    let decoded = decode_once::apply(&mut file);
-    assert!(
-        decoded > 0,
-        "no ResponseValue::from_response call found; progenitor's output changed shape"
-    );
+    decode_once::apply(&mut file, expected::decode_once(&json));
+    let operations = send::spec_operations(&json);
+    let generated = send::apply(&mut file, operations.len());
+    let names = send::progenitor_ids(&operations, &generated);
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -80,15 +87,18 @@ fn main() {
     write(Path::new(&out).join("generated.rs"), &code);
     write(
         Path::new(&out).join("operations.rs"),
-        &operations_table(&json),
+        &operations_table(&json, &names),
     );
-    write(Path::new(&out).join("decoders.rs"), &decoders(&json));
+    write(
+        Path::new(&out).join("decoders.rs"),
+        &decoders(&json, &names),
+    );
 }
 
 /// `fn decode(name, status, body)`: decodes a body into the type the spec
 /// documents for that operation and status, reporting the JSON path of the
 /// first offending value; `None` when the spec documents no JSON body.
-fn decoders(spec: &Value) -> String {
+fn decoders(spec: &Value, names: &BTreeMap<String, String>) -> String {
     let mut arms = String::new();
     for (_, item) in spec["paths"].as_object().into_iter().flatten() {
         for (_, op) in item.as_object().into_iter().flatten() {
@@ -103,7 +113,7 @@ fn decoders(spec: &Value) -> String {
                 writeln!(
                     arms,
                     "        ({:?}, {status}) => Some(typed::<types::{name}>(body)),",
-                    snake_case(id)
+                    names[id]
                 )
                 .expect("writing to a String");
             }
@@ -165,7 +175,7 @@ fn write(path: impl AsRef<Path>, contents: &str) {
 }
 
 /// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
-fn operations_table(spec: &Value) -> String {
+fn operations_table(spec: &Value, names: &BTreeMap<String, String>) -> String {
     let mut rows = String::new();
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
@@ -189,7 +199,7 @@ fn operations_table(spec: &Value) -> String {
             writeln!(
                 rows,
                 "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
-                snake_case(id),
+                names[id],
                 method.to_uppercase(),
                 comma_separated.join(", ")
             )
@@ -199,21 +209,4 @@ fn operations_table(spec: &Value) -> String {
     format!(
         "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
     )
-}
-
-/// `getRates` -> `get_rates`: the method name progenitor generates, which is
-/// also what it passes to the hooks as `OperationInfo::operation_id`.
-fn snake_case(id: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in id.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -17,6 +17,8 @@
 //!   fields (`--rate-id`, `--request-token`), so the file's body silently
 //!   replaced them. The file is read first instead, and the flags override
 //!   its fields.
+//! - `CliConfig::error` takes the crate's `Error`, which the executors'
+//!   `send` returns (build/send.rs), rather than progenitor's.
 
 use syn::visit_mut::VisitMut;
 use syn::{
@@ -34,6 +36,19 @@ pub fn apply(file: &mut syn::File) {
         })
         .expect("progenitor's CLI has a `trait CliConfig`");
     StripJsonSchema.visit_item_trait_mut(config);
+    // The executors call `send`, which returns the crate's error
+    // (build/send.rs), and hand it to `CliConfig::error`.
+    let error = config
+        .items
+        .iter_mut()
+        .find_map(|item| match item {
+            syn::TraitItem::Fn(f) if f.sig.ident == "error" => Some(f),
+            _ => None,
+        })
+        .expect("progenitor's `CliConfig` has `fn error`");
+    *error = parse_quote!(
+        fn error(&self, value: &crate::Error);
+    );
     let mut lists = ListArguments::default();
     lists.visit_file_mut(file);
     assert_eq!(

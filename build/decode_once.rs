@@ -19,19 +19,35 @@
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprCall, ExprStruct, ImplItemFn, Lit, Member, parse_quote};
 
+/// What the pass must rewrite, counted from the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// Operations (one generated `send` each).
+    pub operations: usize,
+    /// Documented success responses with a JSON body (one
+    /// `ResponseValue::from_response` each).
+    pub json_successes: usize,
+    /// Documented error statuses, in all operations (one `ErrorResponse` arm
+    /// each); every operation also has its catch-all arm.
+    pub error_statuses: usize,
+}
+
 /// Rewrites every `ResponseValue::from_response(response)` in the builders'
-/// `send` methods, and every error arm; returns how many success decodings
-/// changed.
-pub fn apply(file: &mut syn::File) -> usize {
+/// `send` methods, and every error arm. Panics (fails the build) unless it
+/// rewrote exactly what `expected` counts.
+pub fn apply(file: &mut syn::File, expected: Expected) {
     let mut rewriter = Rewriter::default();
     rewriter.visit_file_mut(file);
-    assert!(
-        rewriter.error_arms >= rewriter.sends,
-        "{} error arms rewritten for {} operations; progenitor's output changed shape",
-        rewriter.error_arms,
-        rewriter.sends
+    let found = Expected {
+        operations: rewriter.sends,
+        json_successes: rewriter.changed,
+        error_statuses: rewriter.error_arms.saturating_sub(rewriter.sends),
+    };
+    assert_eq!(
+        found, expected,
+        "build/decode_once.rs rewrote {found:?} where the spec documents {expected:?} \
+         (each operation also has one catch-all arm); progenitor's output changed shape"
     );
-    rewriter.changed
 }
 
 #[derive(Default)]

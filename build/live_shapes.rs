@@ -1,4 +1,4 @@
-//! Points the generated types at `crate::lenient` where Amazon's live
+//! Points the generated types at `crate::runtime::lenient` where Amazon's live
 //! service (or its own examples, which look like captured bodies) sends a
 //! shape the model does not describe; spec/README.md lists each rule and its
 //! source. Every type still encodes in the model's shape.
@@ -14,7 +14,7 @@
 //! - `GetAccessPointsResult` may arrive as a map of access point type to ONE
 //!   access point, without `accessPointsMap`, whose `address` is
 //!   `{addressObject: {..., zipOrPostalCode}, geocode}` (both handled by
-//!   `crate::lenient::AccessPointsByType`).
+//!   `crate::runtime::lenient::AccessPointsByType`).
 
 use serde_json::Value;
 use syn::{Attribute, Field, Fields, Item, LitStr, Token, parse_quote};
@@ -28,13 +28,13 @@ pub fn apply(items: &mut [Item], spec: &Value) -> usize {
             .unwrap_or_else(|| panic!("live_shapes: no field for {schema}.{property}"));
         let (de, ser, optional) = match type_text(&field.ty).as_str() {
             "::std::option::Option<::std::string::String>" => (
-                "crate::lenient::option_date_text",
-                "crate::lenient::serialize_option_date_text",
+                "crate::runtime::lenient::option_date_text",
+                "crate::runtime::lenient::serialize_option_date_text",
                 true,
             ),
             "::std::string::String" => (
-                "crate::lenient::date_text",
-                "crate::lenient::serialize_date_text",
+                "crate::runtime::lenient::date_text",
+                "crate::runtime::lenient::serialize_date_text",
                 false,
             ),
             other => panic!("live_shapes: {schema}.{property} is {other}, expected a string"),
@@ -68,7 +68,7 @@ pub fn apply(items: &mut [Item], spec: &Value) -> usize {
         .expect("live_shapes: GetAccessPointsResult is generated");
     result
         .attrs
-        .push(parse_quote!(#[serde(from = "crate::lenient::AccessPointsByType")]));
+        .push(parse_quote!(#[serde(from = "crate::runtime::lenient::AccessPointsByType")]));
     changed + 1
 }
 

@@ -11,8 +11,9 @@ use syn::visit_mut::VisitMut;
 use syn::{Arm, Attribute, Fields, Item, ItemEnum, Path, Token, parse_quote};
 
 /// Opens every string enum in `mod types` except those whose name is in
-/// `closed` or starts with one of them; returns how many were opened.
-pub fn apply(file: &mut syn::File, closed: &[String]) -> usize {
+/// `closed` or starts with one of them. Panics (fails the build) unless it
+/// opened exactly `expected`, counted from the spec.
+pub fn apply(file: &mut syn::File, closed: &[String], expected: usize) {
     let Some(items) = types_module(file) else {
         panic!("the generated code has no `mod types`");
     };
@@ -44,7 +45,13 @@ pub fn apply(file: &mut syn::File, closed: &[String]) -> usize {
             patch_impl(imp, &catch_alls[name]);
         }
     }
-    open.len()
+    assert_eq!(
+        open.len(),
+        expected,
+        "build/open_enums.rs opened {} enums ({open:?}) where the spec has {expected} enums \
+         that are not closed; progenitor's output changed shape",
+        open.len()
+    );
 }
 
 /// The items of the generated `mod types`.

@@ -613,7 +613,7 @@ impl Caller {
                 .send()
                 .await
                 .map(|r| r.into_inner())
-                .map_err(|e| spapi_shipping::Error::from(e).to_string()),
+                .map_err(|e| e.to_string()),
             Self::Raw(raw) => raw.get_tracking().await,
         }
     }

@@ -20,7 +20,7 @@ use serde_json::json;
 use spapi_shipping::documents::decode_all;
 use spapi_shipping::mock::Sandbox;
 use spapi_shipping::purchase::{Quote, Wishes};
-use spapi_shipping::{Client, Error, types};
+use spapi_shipping::{Client, types};
 
 #[tokio::main]
 async fn main() {
@@ -51,12 +51,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         client
     };
 
-    let rates = client
-        .get_rates()
-        .body(parcel()?)
-        .send()
-        .await
-        .map_err(Error::from)?;
+    let rates = client.get_rates().body(parcel()?).send().await?;
     let rates = rates
         .into_inner()
         .payload
@@ -99,8 +94,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .purchase_shipment()
         .body(planned.request)
         .send()
-        .await
-        .map_err(Error::from)?
+        .await?
         .into_inner()
         .payload
         .ok_or("purchaseShipment returned no payload")?;
@@ -138,8 +132,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .tracking_id(tracking_id.as_str())
             .carrier_id(cheapest.carrier_id.as_str())
             .send()
-            .await
-            .map_err(Error::from)?
+            .await?
             .into_inner()
             .payload
             .ok_or("getTracking returned no payload")?;
@@ -151,8 +144,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .cancel_shipment()
         .shipment_id(purchase.shipment_id.as_str())
         .send()
-        .await
-        .map_err(Error::from)?;
+        .await?;
     println!("Cancelled: shipment {}", purchase.shipment_id.as_str());
     Ok(())
 }

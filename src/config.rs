@@ -7,10 +7,10 @@ use reqwest::header::HeaderValue;
 use crate::Client;
 use crate::auth::{LWA_TOKEN_URL, LwaCredentials, Secret, TokenProvider};
 use crate::error::ConfigError;
-use crate::hooks::{Inner, Runtime};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::region::Region;
 use crate::retry::RetryPolicy;
+use crate::runtime::hooks::{Inner, Runtime};
 use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 

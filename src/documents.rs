@@ -146,6 +146,7 @@ fn skip_bom_and_whitespace(bytes: &[u8]) -> &[u8] {
 /// which sees a single document; [`decode_all`] fills them in from the
 /// package detail.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LabelDocument {
     /// The format, verified against [`bytes`](Self::bytes).
     pub format: LabelFormat,

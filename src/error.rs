@@ -1,26 +1,16 @@
 //! The crate's one error type: what went wrong, where, and what to do.
 //!
-//! Operation builders return progenitor's `Error<types::ErrorList>`; `?`
-//! converts it into [`Error`] (it implements `From`), which adds what the
-//! runtime knows: the operation, the attempts made, Amazon's request id and
-//! rate limit, and typed auth and decoding failures.
+//! Every operation builder's `send` returns it, with what the runtime knows
+//! about the call: the operation, the attempts made, the idempotency key,
+//! Amazon's request id and rate limit, and typed auth, validation and
+//! decoding failures (carried by the call's own state, `runtime/call.rs`).
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::auth::AuthError;
+use crate::runtime::call::CallState;
 use crate::types;
 use crate::validate::Violation;
-
-/// Private response header carrying the operationId, set by the runtime.
-pub(crate) const OPERATION_HEADER: &str = "x-spapi-shipping-operation";
-/// Private response header carrying how many attempts a call took.
-pub(crate) const ATTEMPTS_HEADER: &str = "x-spapi-shipping-attempts";
-pub(crate) const KEY_HEADER: &str = "x-spapi-shipping-idempotency-key";
-const CONTEXT_FRAGMENT: &str = "spapi-shipping-context";
-/// Prefix of the progenitor `Error::Custom` strings the hooks produce.
-const CUSTOM_PREFIX: &str = "spapi-shipping failure: ";
 
 /// Anything that can go wrong calling Amazon Shipping API v2.
 #[derive(Debug)]
@@ -35,8 +25,13 @@ pub enum Error {
     /// call rate or raise the retry bounds.
     RateLimited(Box<ApiError>),
     /// Login with Amazon refused or failed to issue an access token: check
-    /// the app id, client secret and refresh token.
-    Auth(AuthError),
+    /// the app id, client secret and refresh token. Nothing reached Amazon.
+    Auth {
+        /// The operation's operationId, when known.
+        operation: Option<String>,
+        /// Why LWA gave no token.
+        source: AuthError,
+    },
     /// The client is misconfigured (a missing or malformed setting).
     Config(ConfigError),
     /// The request was not sent because it breaks the spec's constraints
@@ -55,8 +50,8 @@ pub enum Error {
     Timeout {
         /// The operation's operationId, when known.
         operation: Option<String>,
-        /// The underlying error's message.
-        message: String,
+        /// The underlying error (`source.is_timeout()`).
+        source: reqwest::Error,
         /// How many requests the call sent (1 when not retried).
         attempts: u32,
         /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
@@ -93,6 +88,7 @@ pub enum Error {
 
 /// An error response from Amazon.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// The operationId, when the runtime recorded it.
     pub operation: Option<String>,
@@ -116,7 +112,8 @@ pub struct ApiError {
 }
 
 /// A response that is not what the spec promised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Undecodable {
     /// The operationId, when known.
     pub operation: Option<String>,
@@ -132,12 +129,12 @@ pub struct Undecodable {
     pub body_prefix: String,
     /// The `x-amzn-IdempotencyKey` the request carried, if any: the call
     /// may have succeeded at Amazon, so retry a purchase with this key.
-    #[serde(default)]
     pub idempotency_key: Option<String>,
 }
 
 /// A configuration problem, naming the setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The setting or environment variable (`SP_API_REGION`, `endpoint`, ...).
     pub setting: String,
@@ -213,16 +210,11 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Encodes a failure found by the hooks into progenitor's custom error.
-    pub(crate) fn to_custom(failure: &HookFailure) -> String {
-        let json = serde_json::to_string(failure).expect("hook failures serialize");
-        format!("{CUSTOM_PREFIX}{json}")
-    }
 }
 
-/// A failure the hooks detect before progenitor decodes a response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A failure the runtime finds itself (not progenitor): recorded on the
+/// call's state (`runtime/call.rs`) and returned by `send` as is.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum HookFailure {
     Auth(AuthError),
     Undecodable(Undecodable),
@@ -232,25 +224,73 @@ pub(crate) enum HookFailure {
     },
 }
 
+impl HookFailure {
+    fn into_error(self, call: &CallState) -> Error {
+        match self {
+            HookFailure::Auth(source) => Error::Auth {
+                operation: Some(call.operation.to_owned()),
+                source,
+            },
+            HookFailure::Undecodable(mut u) => {
+                u.operation.get_or_insert_with(|| call.operation.to_owned());
+                if u.idempotency_key.is_none() {
+                    u.idempotency_key.clone_from(&call.idempotency_key);
+                }
+                Error::Undecodable(Box::new(u))
+            }
+            HookFailure::InvalidRequest {
+                operation,
+                violations,
+            } => Error::InvalidRequest {
+                operation: Some(operation),
+                message: violations
+                    .iter()
+                    .map(Violation::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                violations,
+            },
+        }
+    }
+}
+
+/// The message the raw layer (`send_raw`) gets in progenitor's
+/// `Error::Custom`; `send` returns the typed failure instead.
+impl fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookFailure::Auth(e) => write!(f, "{e}"),
+            HookFailure::Undecodable(u) => write!(f, "{}", Error::Undecodable(Box::new(u.clone()))),
+            HookFailure::InvalidRequest {
+                operation,
+                violations,
+            } => {
+                let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+                write!(f, "invalid request in {operation}: {}", list.join("; "))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Api(e) => write!(f, "{}", ApiDisplay("API error", e)),
             Error::RateLimited(e) => write!(f, "{}", ApiDisplay("rate limited", e)),
-            Error::Auth(e) => write!(f, "{e}"),
+            Error::Auth { operation, source } => write!(f, "{source}{}", op(operation)),
             Error::Config(e) => write!(f, "{e}"),
             Error::InvalidRequest {
                 operation, message, ..
             } => write!(f, "invalid request{}: {message}", op(operation)),
             Error::Timeout {
                 operation,
-                message,
+                source,
                 attempts,
                 idempotency_key,
             } => {
                 write!(
                     f,
-                    "timed out{}{}: {message}",
+                    "timed out{}{}: {source}",
                     op(operation),
                     after(*attempts)
                 )?;
@@ -355,8 +395,8 @@ fn op(operation: &Option<String>) -> String {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Transport { source, .. } => Some(source),
-            Error::Auth(e) => Some(e),
+            Error::Transport { source, .. } | Error::Timeout { source, .. } => Some(source),
+            Error::Auth { source, .. } => Some(source),
             Error::Config(e) => Some(e),
             _ => None,
         }
@@ -371,30 +411,41 @@ impl From<ConfigError> for Error {
 
 impl From<AuthError> for Error {
     fn from(e: AuthError) -> Self {
-        Error::Auth(e)
+        Error::Auth {
+            operation: None,
+            source: e,
+        }
     }
 }
 
-impl From<progenitor_client::Error<types::ErrorList>> for Error {
-    fn from(e: progenitor_client::Error<types::ErrorList>) -> Self {
+impl Error {
+    /// progenitor's error for one call, with what the runtime recorded on
+    /// the call (`runtime/call.rs`): a typed failure it found replaces
+    /// progenitor's error; otherwise the operation, attempts and
+    /// idempotency key are added to it.
+    pub(crate) fn from_call(
+        e: progenitor_client::Error<types::ErrorList>,
+        call: CallState,
+    ) -> Self {
         use progenitor_client::Error as P;
+        if let Some(failure) = &call.failure {
+            return failure.clone().into_error(&call);
+        }
+        let operation = Some(call.operation.to_owned());
         match e {
             P::ErrorResponse(rv) => {
                 let headers = rv.headers().clone();
                 let status = rv.status().as_u16();
-                api_error(status, &headers, rv.into_inner().errors, None)
+                api_error(status, &headers, rv.into_inner().errors, None, &call)
             }
             P::UnexpectedResponse(response) if response.status().is_redirection() => {
-                let header = |name| {
-                    response
-                        .headers()
-                        .get(name)
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                };
                 Error::Redirect {
-                    operation: header(OPERATION_HEADER),
+                    operation,
                     status: response.status().as_u16(),
-                    location: header(reqwest::header::LOCATION.as_str()),
+                    location: response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
                 }
             }
             P::UnexpectedResponse(response) => {
@@ -405,26 +456,27 @@ impl From<progenitor_client::Error<types::ErrorList>> for Error {
                     .extensions()
                     .get::<crate::decode::UnlistedBody>()
                     .map(|body| body.prefix.clone());
-                api_error(status, response.headers(), Vec::new(), prefix)
+                api_error(status, response.headers(), Vec::new(), prefix, &call)
             }
             P::CommunicationError(source)
             | P::ResponseBodyError(source)
-            | P::InvalidUpgrade(source) => transport(source),
+            | P::InvalidUpgrade(source) => transport(source, call),
             P::InvalidResponsePayload(bytes, e) => Error::Undecodable(Box::new(Undecodable {
-                operation: None,
+                operation,
                 status: None,
                 request_id: None,
                 content_type: None,
                 reason: e.to_string(),
                 body_prefix: body_prefix(&bytes),
-                idempotency_key: None,
+                idempotency_key: call.idempotency_key,
             })),
-            P::InvalidRequest(message) => Error::InvalidRequest {
-                operation: None,
+            // progenitor refused the input (a value its types reject) or a
+            // header value it could not build.
+            P::InvalidRequest(message) | P::Custom(message) => Error::InvalidRequest {
+                operation,
                 message,
                 violations: Vec::new(),
             },
-            P::Custom(text) => from_custom(text),
         }
     }
 }
@@ -434,6 +486,7 @@ fn api_error(
     headers: &reqwest::header::HeaderMap,
     errors: Vec<types::Error>,
     body_prefix: Option<String>,
+    call: &CallState,
 ) -> Error {
     let text = |name: &str| {
         headers
@@ -442,16 +495,14 @@ fn api_error(
             .map(str::to_owned)
     };
     let api = Box::new(ApiError {
-        operation: text(OPERATION_HEADER),
+        operation: Some(call.operation.to_owned()),
         status,
         errors,
         body_prefix,
         request_id: text("x-amzn-requestid"),
         rate_limit: text("x-amzn-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
-        attempts: text(ATTEMPTS_HEADER)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        idempotency_key: text(KEY_HEADER),
+        attempts: call.attempts.max(1),
+        idempotency_key: call.idempotency_key.clone(),
     });
     if status == 429 {
         Error::RateLimited(api)
@@ -460,108 +511,24 @@ fn api_error(
     }
 }
 
-fn transport(mut source: reqwest::Error) -> Error {
-    let context = CallContext::take(&mut source);
+fn transport(source: reqwest::Error, call: CallState) -> Error {
+    let operation = Some(call.operation.to_owned());
+    let attempts = call.attempts.max(1);
+    let idempotency_key = call.idempotency_key;
     if source.is_timeout() {
         Error::Timeout {
-            operation: context.operation,
-            message: source.to_string(),
-            attempts: context.attempts,
-            idempotency_key: context.idempotency_key,
+            operation,
+            source,
+            attempts,
+            idempotency_key,
         }
     } else {
         Error::Transport {
-            operation: context.operation,
-            source,
-            attempts: context.attempts,
-            idempotency_key: context.idempotency_key,
-        }
-    }
-}
-
-/// What the runtime knows about a call that ended in a `reqwest::Error`.
-///
-/// `reqwest::Error` is opaque and progenitor passes it through unchanged, so
-/// the only place to carry this is the error's URL: the runtime records it
-/// in the URL's fragment (never sent: a fragment is not part of an HTTP
-/// request), and [`Error::from`] reads it back and removes it.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct CallContext {
-    pub(crate) operation: Option<String>,
-    pub(crate) attempts: u32,
-    pub(crate) idempotency_key: Option<String>,
-}
-
-impl CallContext {
-    /// Records the context on `error`, using `url` when it has none.
-    pub(crate) fn stamp(&self, error: reqwest::Error, url: &reqwest::Url) -> reqwest::Error {
-        let mut url = error.url().cloned().unwrap_or_else(|| url.clone());
-        let mut pairs = form_urlencoded::Serializer::new(String::new());
-        if let Some(operation) = &self.operation {
-            pairs.append_pair("operation", operation);
-        }
-        pairs.append_pair("attempts", &self.attempts.to_string());
-        if let Some(key) = &self.idempotency_key {
-            pairs.append_pair("idempotency-key", key);
-        }
-        url.set_fragment(Some(&format!("{CONTEXT_FRAGMENT}&{}", pairs.finish())));
-        error.with_url(url)
-    }
-
-    /// Reads and removes the context [`stamp`](Self::stamp) recorded; an
-    /// error that has none (not from a call) counts as one attempt.
-    fn take(error: &mut reqwest::Error) -> Self {
-        let mut context = CallContext {
-            attempts: 1,
-            ..Self::default()
-        };
-        let Some(url) = error.url_mut() else {
-            return context;
-        };
-        let Some(pairs) = url
-            .fragment()
-            .and_then(|f| f.strip_prefix(CONTEXT_FRAGMENT))
-            .map(|rest| rest.trim_start_matches('&').to_owned())
-        else {
-            return context;
-        };
-        for (name, value) in form_urlencoded::parse(pairs.as_bytes()) {
-            match &*name {
-                "operation" => context.operation = Some(value.into_owned()),
-                "attempts" => context.attempts = value.parse().unwrap_or(1),
-                "idempotency-key" => context.idempotency_key = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        url.set_fragment(None);
-        context
-    }
-}
-
-fn from_custom(text: String) -> Error {
-    let failure = text
-        .strip_prefix(CUSTOM_PREFIX)
-        .and_then(|json| serde_json::from_str::<HookFailure>(json).ok());
-    match failure {
-        Some(HookFailure::Auth(e)) => Error::Auth(e),
-        Some(HookFailure::Undecodable(u)) => Error::Undecodable(Box::new(u)),
-        Some(HookFailure::InvalidRequest {
             operation,
-            violations,
-        }) => Error::InvalidRequest {
-            operation: Some(operation),
-            message: violations
-                .iter()
-                .map(Violation::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            violations,
-        },
-        None => Error::InvalidRequest {
-            operation: None,
-            message: text,
-            violations: Vec::new(),
-        },
+            source,
+            attempts,
+            idempotency_key,
+        }
     }
 }
 
@@ -585,30 +552,53 @@ mod tests {
             .unwrap_err()
     }
 
-    #[test]
-    fn the_call_context_travels_on_the_error_and_is_removed_on_conversion() {
-        let url = reqwest::Url::parse("http://127.0.0.1:1/shipping/v2/shipments?a=1").unwrap();
-        let context = CallContext {
-            operation: Some("purchaseShipment".into()),
-            attempts: 3,
-            idempotency_key: Some("order 7&label=1".into()),
-        };
-        let stamped = context.stamp(offline_error(), &url);
-        assert!(stamped.url().unwrap().fragment().is_some());
+    fn call(attempts: u32, key: Option<&str>) -> CallState {
+        CallState {
+            operation: "purchaseShipment",
+            attempts,
+            idempotency_key: key.map(str::to_owned),
+            failure: None,
+        }
+    }
 
+    #[test]
+    fn the_call_state_completes_a_transport_error() {
         let Error::Transport {
             operation,
             source,
             attempts,
             idempotency_key,
-        } = Error::from(progenitor_client::Error::<types::ErrorList>::CommunicationError(stamped))
+        } = Error::from_call(
+            progenitor_client::Error::CommunicationError(offline_error()),
+            call(3, Some("order 7&label=1")),
+        )
         else {
             panic!("a builder error is a transport error");
         };
         assert_eq!(operation.as_deref(), Some("purchaseShipment"));
         assert_eq!(attempts, 3);
         assert_eq!(idempotency_key.as_deref(), Some("order 7&label=1"));
-        assert_eq!(source.url(), Some(&url), "the fragment is gone");
+        assert!(source.is_builder(), "{source}");
+    }
+
+    #[test]
+    fn a_recorded_failure_replaces_progenitors_error_and_gets_the_calls_key() {
+        let mut state = call(2, Some("k-1"));
+        state.failure = Some(HookFailure::Undecodable(Undecodable {
+            operation: None,
+            status: Some(200),
+            request_id: None,
+            content_type: None,
+            reason: "payload: missing field".into(),
+            body_prefix: "{}".into(),
+            idempotency_key: None,
+        }));
+        let err = Error::from_call(progenitor_client::Error::Custom("text".into()), state);
+        let Error::Undecodable(u) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(u.operation.as_deref(), Some("purchaseShipment"));
+        assert_eq!(err.idempotency_key(), Some("k-1"));
     }
 
     fn api(errors: Vec<types::Error>, body_prefix: Option<&str>) -> Error {
@@ -667,9 +657,10 @@ mod tests {
     }
 
     #[test]
-    fn an_error_from_outside_a_call_counts_one_attempt_and_no_key() {
-        let err = Error::from(
-            progenitor_client::Error::<types::ErrorList>::CommunicationError(offline_error()),
+    fn an_error_before_sending_counts_one_attempt_and_no_key() {
+        let err = Error::from_call(
+            progenitor_client::Error::CommunicationError(offline_error()),
+            call(0, None),
         );
         assert_eq!(err.attempts(), Some(1));
         assert_eq!(err.idempotency_key(), None);

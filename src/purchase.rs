@@ -84,6 +84,7 @@ pub const QUOTE_LIFETIME: Duration = Duration::from_secs(600);
 
 /// A `getRates` answer and when it was received: what a purchase needs.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Quote {
     /// The `requestToken` every purchase of these rates sends.
     pub request_token: RequestToken,
@@ -95,6 +96,7 @@ pub struct Quote {
 
 /// A planned purchase: the rate chosen and the request that buys it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Planned<'a> {
     /// The rate the request buys.
     pub rate: &'a Rate,
@@ -378,6 +380,7 @@ pub enum PlanError {
 
 /// A rate and the rules a purchase of it breaks.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RateProblems {
     /// The rate's id.
     pub rate_id: String,

@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::Value;
 use spapi_shipping::retry::RetryPolicy;
-use spapi_shipping::{Client, GeneratedError, ResponseValue, types};
+use spapi_shipping::{Client, Error, ResponseValue, types};
 use support::{Fixture, Recorder, Seen, json_diff};
 
 /// What a call produced, as JSON: the decoded value re-encoded.
@@ -19,16 +19,16 @@ enum Outcome {
     Other(String),
 }
 
-impl<T: serde::Serialize> From<Result<ResponseValue<T>, GeneratedError>> for Outcome {
-    fn from(result: Result<ResponseValue<T>, GeneratedError>) -> Self {
+impl<T: serde::Serialize> From<Result<ResponseValue<T>, Error>> for Outcome {
+    fn from(result: Result<ResponseValue<T>, Error>) -> Self {
         match result {
             Ok(rv) => {
                 let status = rv.status().as_u16();
                 Outcome::Success(status, serde_json::to_value(rv.into_inner()).unwrap())
             }
-            Err(GeneratedError::ErrorResponse(rv)) => {
-                let status = rv.status().as_u16();
-                Outcome::Api(status, serde_json::to_value(rv.into_inner()).unwrap())
+            Err(Error::Api(api) | Error::RateLimited(api)) if api.body_prefix.is_none() => {
+                let list = types::ErrorList { errors: api.errors };
+                Outcome::Api(api.status, serde_json::to_value(list).unwrap())
             }
             Err(other) => Outcome::Other(other.to_string()),
         }

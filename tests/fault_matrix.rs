@@ -58,12 +58,11 @@ const EXPIRED_BODY: &str = r#"{"errors":[{"code":"Unauthorized","message":"Acces
 
 /// Fast retries: 4 attempts, full-jitter backoff capped at 2, 4, 5 ms, 3 s budget.
 fn fast_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(2),
-        max_backoff: Duration::from_millis(5),
-        max_elapsed: Duration::from_secs(3),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_backoff(Duration::from_millis(2))
+        .with_max_backoff(Duration::from_millis(5))
+        .with_max_elapsed(Duration::from_secs(3))
 }
 
 // ---------------------------------------------------------------------------
@@ -338,10 +337,7 @@ fn matrix() -> Vec<Scenario> {
             timeout_one(1),
         ]),
         Scenario {
-            policy: RetryPolicy {
-                max_elapsed: Duration::from_millis(800),
-                ..fast_policy()
-            },
+            policy: fast_policy().with_max_elapsed(Duration::from_millis(800)),
             ..scenario(Slow, "slow (every attempt), max_elapsed 800ms", |_| {
                 Fault::Slow
             })
@@ -714,7 +710,7 @@ impl Got {
                 status: u.status,
                 request_id: u.request_id,
             },
-            Error::Auth(e) => Got::Auth(e),
+            Error::Auth { source, .. } => Got::Auth(source),
             other => Got::Other(format!("{other:?}")),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use spapi_shipping::mock::Sandbox;
 use spapi_shipping::mock::httpmock::MockServer;
-use spapi_shipping::typed_mocks::MockServerExt as _;
+use spapi_shipping::mock::typed::MockServerExt as _;
 use spapi_shipping::{Client, types};
 
 /// The unconstrained string newtypes take `&str`, in their own `From` and in

@@ -18,12 +18,11 @@ const TRACKING_PATH: &str = "/shipping/v2/tracking";
 const PURCHASE_PATH: &str = "/shipping/v2/shipments";
 
 fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-        max_elapsed: Duration::from_secs(10),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+        .with_max_elapsed(Duration::from_secs(10))
 }
 
 /// A client for `server` without credentials (no LWA involved).
@@ -243,19 +242,17 @@ async fn an_error_body_that_is_not_an_error_list_is_an_api_error_with_its_first_
     );
 
     let fixture = support::read_json("tests/fixtures/requests/purchaseShipment.json");
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(
-                serde_json::from_value::<spapi_shipping::types::PurchaseShipmentRequest>(
-                    fixture["body"].clone(),
-                )
-                .unwrap(),
+    let err = client
+        .purchase_shipment()
+        .body(
+            serde_json::from_value::<spapi_shipping::types::PurchaseShipmentRequest>(
+                fixture["body"].clone(),
             )
-            .send()
-            .await
-            .unwrap_err(),
-    );
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
     let Error::Api(e) = &err else {
         panic!("expected Error::Api, got {err:?}")
     };
@@ -322,14 +319,12 @@ async fn enforced_validation_refuses_an_invalid_body_and_sends_nothing() {
         .build()
         .unwrap();
 
-    let err = Error::from(
-        client
-            .purchase_shipment()
-            .body(purchase_with_unknown_format())
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = client
+        .purchase_shipment()
+        .body(purchase_with_unknown_format())
+        .send()
+        .await
+        .unwrap_err();
     let Error::InvalidRequest { violations, .. } = &err else {
         panic!("expected InvalidRequest, got {err:?}")
     };

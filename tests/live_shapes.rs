@@ -123,7 +123,6 @@ async fn a_null_where_the_model_requires_a_value_is_still_undecodable_with_its_p
         .carrier_id("AMZN_UK")
         .send()
         .await
-        .map_err(Error::from)
         .expect_err("trackingId null is not accepted");
     let Error::Undecodable(u) = &err else {
         panic!("expected Undecodable, got {err:?}");

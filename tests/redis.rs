@@ -84,12 +84,13 @@ fn builder(server: &MockServer, url: &str, prefix: &str) -> ClientBuilder {
             Secret::new("amzn1.oa2-cs.v1.fleet-secret"),
             Secret::new(REFRESH_TOKEN),
         ))
-        .retry(RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
-            max_elapsed: Duration::from_secs(10),
-        })
+        .retry(
+            RetryPolicy::default()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5))
+                .with_max_elapsed(Duration::from_secs(10)),
+        )
         .redis(RedisSettings::new(url).with_key_prefix(prefix))
 }
 

@@ -12,7 +12,7 @@ use spapi_shipping::documents::{LabelFormat, decode_all};
 use spapi_shipping::mock::Sandbox;
 use spapi_shipping::purchase::{PlanError, Quote, Wishes};
 use spapi_shipping::types::{self, EventCode, Status};
-use spapi_shipping::{ApiError, Client, Error, GeneratedError};
+use spapi_shipping::{ApiError, Client, Error};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -120,8 +120,8 @@ async fn buy_cheapest(
 }
 
 /// The crate error of a failed call, which must be an API error.
-fn api_error(error: GeneratedError) -> Box<ApiError> {
-    match Error::from(error) {
+fn api_error(error: Error) -> Box<ApiError> {
+    match error {
         Error::Api(api) => api,
         other => panic!("expected an API error, got {other:?}"),
     }
@@ -471,8 +471,11 @@ async fn bad_tokens_and_wrong_credentials_are_rejected_like_amazon() {
             .carrier_id("AMZN_UK")
             .send()
             .await;
-        match Error::from(result.unwrap_err()) {
-            Error::Auth(AuthError::Lwa { status, error, .. }) => {
+        match result.unwrap_err() {
+            Error::Auth {
+                source: AuthError::Lwa { status, error, .. },
+                ..
+            } => {
                 assert_eq!((status, error.as_str()), (400, expected));
             }
             other => panic!("expected an LWA error, got {other:?}"),

@@ -3,7 +3,7 @@
 #![cfg(feature = "mock")]
 
 use httpmock::MockServer;
-use spapi_shipping::typed_mocks::MockServerExt;
+use spapi_shipping::mock::typed::MockServerExt;
 use spapi_shipping::{Client, Error, types};
 
 fn client(server: &MockServer) -> Client {
@@ -70,7 +70,7 @@ async fn comma_separated_access_point_types_are_matched_as_sent() {
         .await
         .unwrap_err();
     mock.assert();
-    let Error::Api(api) = Error::from(err) else {
+    let Error::Api(api) = err else {
         panic!("expected an API error")
     };
     assert_eq!((api.status, api.errors[0].code.as_str()), (404, "NotFound"));

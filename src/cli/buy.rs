@@ -306,7 +306,7 @@ async fn buy(
 ) -> ExitCode {
     let rates = match client.get_rates().body(request).send().await {
         Ok(response) => response.into_inner().payload,
-        Err(e) => return call_failed(Error::from(e)),
+        Err(e) => return call_failed(e),
     };
     let Some(rates) = rates else {
         return fail("getRates answered without a payload", EXIT_FAILURE);
@@ -328,7 +328,7 @@ async fn buy(
     }
     let response = match client.purchase_shipment().body(request).send().await {
         Ok(response) => response.into_inner(),
-        Err(e) => return call_failed(Error::from(e)),
+        Err(e) => return call_failed(e),
     };
     let value = serde_json::to_value(&response).expect("a response encodes as JSON");
     let printed = print(&value);

@@ -81,7 +81,7 @@
 //! `needFileJoining: true` still come one per type.
 //!
 //! To script exact answers instead, use the typed mocks
-//! ([`crate::typed_mocks`]) on an [`httpmock::MockServer`]; httpmock is
+//! ([`typed`]) on an [`httpmock::MockServer`]; httpmock is
 //! re-exported here, so a test needs no httpmock dependency of its own.
 
 /// The [httpmock](https://docs.rs/httpmock/0.9) crate this module and the
@@ -95,6 +95,7 @@ mod handlers;
 mod reply;
 mod request;
 mod state;
+pub mod typed;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

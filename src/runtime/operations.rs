@@ -3,11 +3,13 @@
 
 /// One operation of Amazon Shipping API v2.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Operation {
     /// The spec's operationId (`getRates`, `linkCarrierAccountPost`, ...).
     pub id: &'static str,
-    /// The client method's name (`get_rates`), which progenitor also passes
-    /// to the hooks as `OperationInfo::operation_id`.
+    /// The id progenitor passes to the hooks as
+    /// `OperationInfo::operation_id` (`get_rates`, also the client method's
+    /// name), read from the generated code at build time.
     pub name: &'static str,
     /// HTTP method, upper case.
     pub method: &'static str,
@@ -24,8 +26,8 @@ pub struct Operation {
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));
 
-/// Looks an operation up by its operationId (`getRates`) or its client
-/// method name (`get_rates`).
+/// Looks an operation up by its operationId (`getRates`) or progenitor's
+/// id for it (`get_rates`).
 pub fn find(id_or_name: &str) -> Option<&'static Operation> {
     OPERATIONS
         .iter()

@@ -9,11 +9,13 @@ use std::fmt;
 
 use progenitor_client::{Error as ProgenitorError, ResponseValue};
 
-use crate::error::{HookFailure, KEY_HEADER, Undecodable, body_prefix};
+use crate::error::{HookFailure, Undecodable, body_prefix};
+use crate::runtime::call;
 use crate::types;
 
 /// Why a body does not decode into its documented type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// JSON path of the offending value (`payload.rates[0].totalCharge.value`);
     /// empty when the body as a whole is wrong (not JSON, truncated).
@@ -88,9 +90,10 @@ where
                 content_type: text("content-type"),
                 reason,
                 body_prefix: body_prefix(&body),
-                idempotency_key: text(KEY_HEADER),
+                // The call's key, added by `send` (runtime/call.rs).
+                idempotency_key: None,
             });
-            Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)))
+            Err(call::fail(failure))
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// How an operation may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperationClass {
+pub(crate) enum OperationClass {
     /// Reads (including Amazon's reads done with PUT or POST) and writes that
     /// set a state (cancel, link, unlink): safe to repeat.
     Safe,
@@ -21,7 +21,7 @@ pub enum OperationClass {
 }
 
 /// The class of an operation, by operationId. Unknown ids are `Unsafe`.
-pub fn class_of(operation_id: &str) -> OperationClass {
+pub(crate) fn class_of(operation_id: &str) -> OperationClass {
     match operation_id {
         // Plain reads.
         "getTracking"
@@ -55,6 +55,7 @@ pub fn takes_idempotency_key(operation_id: &str) -> bool {
 
 /// Bounds and pacing of retries.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 disables retries).
     pub max_attempts: u32,
@@ -86,6 +87,38 @@ impl RetryPolicy {
         }
     }
 
+    /// Sets the attempts in all, the first included (1 disables retries).
+    pub fn with_max_attempts(self, max_attempts: u32) -> Self {
+        Self {
+            max_attempts,
+            ..self
+        }
+    }
+
+    /// Sets the backoff before the first retry (it doubles each time).
+    pub fn with_initial_backoff(self, initial_backoff: Duration) -> Self {
+        Self {
+            initial_backoff,
+            ..self
+        }
+    }
+
+    /// Sets the cap of one backoff.
+    pub fn with_max_backoff(self, max_backoff: Duration) -> Self {
+        Self {
+            max_backoff,
+            ..self
+        }
+    }
+
+    /// Sets the time since the call began after which no retry starts.
+    pub fn with_max_elapsed(self, max_elapsed: Duration) -> Self {
+        Self {
+            max_elapsed,
+            ..self
+        }
+    }
+
     /// The wait before retry number `retry` (1 for the first retry): "full
     /// jitter", a random duration up to `initial * 2^(retry-1)`, capped, so
     /// that many clients that failed together do not retry together.
@@ -100,7 +133,7 @@ impl RetryPolicy {
 
 /// What went wrong on one attempt, as far as retrying cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The connection was never established: the request did not leave.
     Connect,
     /// Amazon throttled the request (429): it was not processed.
@@ -111,7 +144,7 @@ pub enum Failure {
 }
 
 /// Whether a failure of this kind may be retried for this class.
-pub fn may_retry(class: OperationClass, failure: Failure) -> bool {
+pub(crate) fn may_retry(class: OperationClass, failure: Failure) -> bool {
     match failure {
         Failure::Connect | Failure::Throttled => true,
         Failure::MaybeProcessed => class != OperationClass::Unsafe,
@@ -119,7 +152,7 @@ pub fn may_retry(class: OperationClass, failure: Failure) -> bool {
 }
 
 /// The failure a status stands for, when it is one worth retrying.
-pub fn failure_of_status(status: u16) -> Option<Failure> {
+pub(crate) fn failure_of_status(status: u16) -> Option<Failure> {
     match status {
         429 => Some(Failure::Throttled),
         500 | 502 | 503 | 504 => Some(Failure::MaybeProcessed),
@@ -184,7 +217,7 @@ mod tests {
     #[test]
     fn the_keyed_operations_are_the_ones_whose_spec_declares_the_key() {
         let spec: serde_json::Value =
-            serde_json::from_str(include_str!("../spec/shipping-v2.json")).unwrap();
+            serde_json::from_str(include_str!("../../spec/shipping-v2.json")).unwrap();
         for op in crate::operations::OPERATIONS {
             let params = &spec["paths"][op.path][op.method.to_lowercase()]["parameters"];
             let declares = params

@@ -86,6 +86,7 @@ impl From<&str> for Secret {
 /// LWA credentials of one application and selling partner. `Debug` shows the client id
 /// (useful to tell applications apart in logs) and hides the two secrets.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct LwaCredentials {
     /// The LWA client id (`amzn1.application-oa2-client...`); not secret.
     pub client_id: String,
@@ -133,9 +134,8 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// Why getting a token failed. Never contains a secret or a token, so it is safe to log
-/// and to serialize.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Why getting a token failed. Never contains a secret or a token, so it is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
     /// LWA answered with an OAuth error (`invalid_grant`, `invalid_client`, ...).
     Lwa {
@@ -437,8 +437,9 @@ impl TokenProvider {
         }
     }
 
-    /// How many token requests have been sent (for tests and metrics).
-    pub fn requests_sent(&self) -> u64 {
+    /// How many token requests have been sent (for the unit tests).
+    #[cfg(test)]
+    pub(crate) fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
     }
 

@@ -14,11 +14,12 @@ use tracing::Instrument;
 
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
-use crate::error::{ATTEMPTS_HEADER, CallContext, HookFailure, KEY_HEADER, OPERATION_HEADER};
+use crate::error::HookFailure;
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::region::Region;
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
+use crate::runtime::call;
 use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 
@@ -99,8 +100,10 @@ impl ClientHooks<Inner> for Client {
         info: &OperationInfo,
     ) -> Result<(), ProgenitorError<E>> {
         let rt = &self.inner().runtime;
-        let op = operations::find(info.operation_id);
-        if let Some(op) = op {
+        let Some(op) = operations::find(info.operation_id) else {
+            return Err(call::fail(unknown_operation(info)));
+        };
+        {
             join_comma_separated(request.url_mut(), op.comma_separated_query);
             // A path that breaks its template (an empty, `.` or `..`
             // segment) would reach another operation: refused in every
@@ -115,7 +118,7 @@ impl ClientHooks<Inner> for Client {
                     operation: op.id.to_owned(),
                     violations,
                 };
-                return Err(ProgenitorError::Custom(crate::Error::to_custom(&failure)));
+                return Err(call::fail(failure));
             }
             if !violations.is_empty() {
                 let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
@@ -152,7 +155,7 @@ impl ClientHooks<Inner> for Client {
                 None => {}
             }
         }
-        let keyed = op.is_some_and(|op| retry::takes_idempotency_key(op.id));
+        let keyed = retry::takes_idempotency_key(op.id);
         if keyed && rt.idempotency_keys && !headers.contains_key(IDEMPOTENCY_HEADER) {
             // One key per call, set before the first attempt: every retry
             // of this call sends the same key, so Amazon buys at most once.
@@ -170,24 +173,22 @@ impl ClientHooks<Inner> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let op = operations::find(info.operation_id);
+        let Some(op) = operations::find(info.operation_id) else {
+            // `pre` refuses it first; never sent without the runtime.
+            return Ok(failure_response(unknown_operation(info)));
+        };
         let span = tracing::info_span!(
             "spapi_shipping.call",
-            operation = op.map(|o| o.id).unwrap_or(info.operation_id),
+            operation = op.id,
             attempt = tracing::field::Empty,
             status = tracing::field::Empty,
             request_id = tracing::field::Empty,
             rate_limit_wait_ms = tracing::field::Empty,
         );
-        match op {
-            Some(op) => {
-                Call::new(self, op, &request)
-                    .run(request)
-                    .instrument(span)
-                    .await
-            }
-            None => self.client().execute(request).instrument(span).await,
-        }
+        Call::new(self, op, &request)
+            .run(request)
+            .instrument(span)
+            .await
     }
 
     async fn post<E>(
@@ -200,9 +201,27 @@ impl ClientHooks<Inner> for Client {
             .ok()
             .and_then(|r| r.extensions().get::<HookFailure>())
         {
-            Some(failure) => Err(ProgenitorError::Custom(crate::Error::to_custom(failure))),
+            Some(failure) => Err(call::fail(failure.clone())),
             None => Ok(()),
         }
+    }
+}
+
+/// An operation id progenitor passes that the operations table lacks.
+/// build.rs derives the table from the generated code, so this cannot
+/// happen; should it, the call fails instead of skipping the runtime.
+fn unknown_operation(info: &OperationInfo) -> HookFailure {
+    debug_assert!(
+        false,
+        "{} is not in the operations table",
+        info.operation_id
+    );
+    HookFailure::InvalidRequest {
+        operation: info.operation_id.to_owned(),
+        violations: vec![crate::validate::Violation {
+            path: String::new(),
+            message: "not in the operations table build.rs derives from the generated code".into(),
+        }],
     }
 }
 
@@ -244,8 +263,6 @@ struct Call<'a> {
     waited: Duration,
     renewed_token: bool,
     last_try: bool,
-    /// Where the call goes, for errors that carry no URL of their own.
-    url: reqwest::Url,
     /// The idempotency key every attempt carries, if any.
     key: Option<HeaderValue>,
 }
@@ -260,7 +277,6 @@ enum Next {
 impl<'a> Call<'a> {
     fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
         Self {
-            url: request.url().clone(),
             key: request.headers().get(IDEMPOTENCY_HEADER).cloned(),
             client,
             rt: &client.inner().runtime,
@@ -280,10 +296,19 @@ impl<'a> Call<'a> {
             // buy twice if repeated after it reached Amazon.
             self.class = OperationClass::Unsafe;
         }
+        let key = self
+            .key
+            .as_ref()
+            .and_then(|k| k.to_str().ok())
+            .map(str::to_owned);
         let mut original = Some(request);
         loop {
             self.attempt += 1;
             tracing::Span::current().record("attempt", self.attempt);
+            call::update(|call| {
+                call.attempts = self.attempt;
+                call.idempotency_key.clone_from(&key);
+            });
             // Bodies here are buffered JSON, so a copy is always possible; a
             // request that could not be copied is sent once, never retried.
             let this_try = match original.as_ref().and_then(reqwest::Request::try_clone) {
@@ -296,11 +321,7 @@ impl<'a> Call<'a> {
                 }
             };
             match self.attempt_once(this_try).await {
-                Next::Done(result) => {
-                    return result
-                        .map(|r| self.annotate(r))
-                        .map_err(|e| self.context().stamp(e, &self.url));
-                }
+                Next::Done(result) => return result,
                 Next::RetryNow => {}
                 Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
             }
@@ -450,30 +471,6 @@ impl<'a> Call<'a> {
         }
         let wait = policy.backoff(self.attempt);
         (self.started.elapsed() + wait < policy.max_elapsed).then_some(wait)
-    }
-
-    /// Records on the response what the crate's error conversion reads back.
-    fn annotate(&self, mut response: reqwest::Response) -> reqwest::Response {
-        let headers = response.headers_mut();
-        headers.insert(OPERATION_HEADER, HeaderValue::from_static(self.op.id));
-        headers.insert(ATTEMPTS_HEADER, HeaderValue::from(self.attempt));
-        if let Some(key) = &self.key {
-            headers.insert(KEY_HEADER, key.clone());
-        }
-        response
-    }
-
-    /// The same, for a call that ends in a `reqwest::Error`.
-    fn context(&self) -> CallContext {
-        CallContext {
-            operation: Some(self.op.id.to_owned()),
-            attempts: self.attempt,
-            idempotency_key: self
-                .key
-                .as_ref()
-                .and_then(|k| k.to_str().ok())
-                .map(str::to_owned),
-        }
     }
 }
 

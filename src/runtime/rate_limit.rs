@@ -6,9 +6,9 @@
 //! starts refilling when the first request of a burst *arrives*, which is
 //! later than the client sends it (connection set-up, latency). So after a
 //! full bucket starts to drain, refill is counted only from the first
-//! answer to a request of that burst ([`RateLimiter::answered`]); until then,
+//! answer to a request of that burst (`RateLimiter::answered`); until then,
 //! callers that find the bucket empty wait for that answer (at most
-//! [`ANCHOR_FALLBACK`]). That costs one round trip of refill per burst and
+//! `ANCHOR_FALLBACK`). That costs one round trip of refill per burst and
 //! keeps every later request behind Amazon's schedule, whatever the jitter
 //! of individual requests.
 //!
@@ -35,7 +35,7 @@ const EPSILON: f64 = 1e-9;
 /// How long callers wait for the first answer of a burst before counting
 /// refill anyway (the first request was cancelled, or is very slow). Any
 /// request that reached Amazon within this time keeps the client behind it.
-pub const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
+pub(crate) const ANCHOR_FALLBACK: Duration = Duration::from_secs(1);
 
 /// Lowest rate, in requests per second, taken from `x-amzn-RateLimit-Limit`:
 /// a garbled or hostile header (`1e-6`, `1e-300`) would otherwise park every
@@ -62,6 +62,7 @@ const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// How the client limits its own request rate.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitSettings {
     /// Whether to pace calls at all; off leaves throttling to Amazon's 429s.
     pub enabled: bool,
@@ -278,7 +279,7 @@ impl RateLimiter {
     /// is not given back: the bucket stays one token short, so later
     /// callers wait at most one extra refill interval. That errs on the
     /// safe side, since Amazon's own bucket kept the token.
-    pub async fn acquire(&self, op: &'static Operation) -> Duration {
+    pub(crate) async fn acquire(&self, op: &'static Operation) -> Duration {
         if !self.settings.enabled {
             return Duration::ZERO;
         }
@@ -353,7 +354,7 @@ impl RateLimiter {
     /// A request for `op` that took its slot at `sent_at` (the instant
     /// [`acquire`](Self::acquire) returned) was answered or failed. The
     /// first answer to a burst starts counting refill; see the module docs.
-    pub fn answered(&self, op: &'static Operation, sent_at: Instant) {
+    pub(crate) fn answered(&self, op: &'static Operation, sent_at: Instant) {
         if !self.settings.enabled {
             return;
         }

@@ -1,0 +1,105 @@
+//! What each syntax-tree pass must change, counted from the spec rather
+//! than from the generated code, so a change in progenitor's or typify's
+//! output that a pass no longer recognises fails the build instead of
+//! silently leaving a type strict, an enum closed or a response decoded the
+//! old way.
+
+use serde_json::Value;
+
+use crate::decode_once;
+use crate::lenient;
+
+/// String enums `open_enums` must open: every enum schema under
+/// `components/schemas` (at any depth: typify names a property's inline
+/// enum after its schema) whose schema is not in `closed`. Enums inline in
+/// `paths` are request parameters, which stay closed.
+pub fn open_enums(spec: &Value, closed: &[String]) -> usize {
+    schemas(spec)
+        .filter(|(name, _)| !closed.iter().any(|c| name.starts_with(c.as_str())))
+        .map(|(_, schema)| count(schema, &|v| v.get("enum").is_some()))
+        .sum()
+}
+
+/// Fields `lenient` must change: number properties, optional inline list
+/// properties (typify gives those `#[serde(default)]`), and the plain string
+/// schemas typify makes `#[serde(transparent)]` newtypes (no enum, format or
+/// length/pattern constraint, which get a checked newtype instead).
+pub fn lenient(spec: &Value) -> lenient::Changed {
+    let mut changed = lenient::Changed::default();
+    for (_, schema) in schemas(spec) {
+        let plain_string = schema["type"] == "string"
+            && ["enum", "format", "maxLength", "minLength", "pattern"]
+                .iter()
+                .all(|k| schema.get(k).is_none());
+        changed.strings += usize::from(plain_string);
+        properties(
+            schema,
+            &mut |property, required| match property["type"].as_str() {
+                Some("number" | "integer") => changed.numbers += 1,
+                Some("array") if !required => changed.lists += 1,
+                _ => {}
+            },
+        );
+    }
+    changed
+}
+
+/// What `decode_once` must rewrite: per operation, its documented JSON
+/// success responses and its documented error statuses.
+pub fn decode_once(spec: &Value) -> decode_once::Expected {
+    let mut expected = decode_once::Expected {
+        operations: 0,
+        json_successes: 0,
+        error_statuses: 0,
+    };
+    for (_, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (_, op) in item.as_object().into_iter().flatten() {
+            if op.get("operationId").is_none() {
+                continue;
+            }
+            expected.operations += 1;
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if status.starts_with('2') {
+                    let json = response["content"].get("application/json").is_some();
+                    expected.json_successes += usize::from(json);
+                } else {
+                    expected.error_statuses += 1;
+                }
+            }
+        }
+    }
+    expected
+}
+
+fn schemas(spec: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    spec["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+}
+
+/// How many values in `value` (itself included, at any depth) satisfy `f`.
+fn count(value: &Value, f: &impl Fn(&Value) -> bool) -> usize {
+    let own = usize::from(f(value));
+    own + match value {
+        Value::Object(map) => map.values().map(|v| count(v, f)).sum(),
+        Value::Array(items) => items.iter().map(|v| count(v, f)).sum(),
+        _ => 0,
+    }
+}
+
+/// Calls `f(property, required)` for every property of `schema` and of the
+/// inline objects in it.
+fn properties(schema: &Value, f: &mut impl FnMut(&Value, bool)) {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        f(property, required.contains(&name.as_str()));
+        properties(property, f);
+        properties(&property["items"], f);
+    }
+}
