@@ -19,6 +19,8 @@ mod lenient;
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
+#[path = "build/type_builders.rs"]
+mod type_builders;
 
 const SPEC: &str = "spec/shipping-v2.json";
 
@@ -50,6 +52,11 @@ fn main() {
     assert!(
         decoded > 0,
         "no ResponseValue::from_response call found; progenitor's output changed shape"
+    );
+    let kept = type_builders::apply(&mut file);
+    assert!(
+        kept > 0,
+        "no `types::builder::X` used by an operation; progenitor's output changed shape"
     );
     let code = prettyplease::unparse(&file);
 
