@@ -19,8 +19,8 @@ mod lenient;
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
-#[path = "build/type_builders.rs"]
-mod type_builders;
+#[path = "build/weight.rs"]
+mod weight;
 
 const SPEC: &str = "spec/shipping-v2.json";
 
@@ -53,7 +53,7 @@ fn main() {
         decoded > 0,
         "no ResponseValue::from_response call found; progenitor's output changed shape"
     );
-    let kept = type_builders::apply(&mut file);
+    let kept = weight::drop_unused_type_builders(&mut file);
     assert!(
         kept > 0,
         "no `types::builder::X` used by an operation; progenitor's output changed shape"
@@ -117,6 +117,8 @@ fn decoders(spec: &Value) -> String {
         "/// Decodes `body` as the type the spec documents for the operation (client\n\
          /// method name, e.g. `get_rates`) and status, re-encoded as JSON; `None` when\n\
          /// the spec documents no JSON body for that status.\n\
+         // Inline: compiled where it is called, not in every dependent's build.\n\
+         #[inline]\n\
          pub fn decode(name: &str, status: u16, body: &[u8]) -> Option<Result<serde_json::Value, DecodeError>> {{\n\
          match (name, status) {{\n{arms}        _ => None,\n    }}\n}}\n"
     )

@@ -1,4 +1,6 @@
-//! Keeps typify's struct builders (`types::builder::X`, `X::builder()`) only
+//! Less for a dependent crate to compile (issue 12, part 2).
+//!
+//! [`drop_unused_type_builders`] keeps typify's struct builders (`types::builder::X`, `X::builder()`) only
 //! for the request bodies the operation builders use (`.body(...)`,
 //! `.body_map(...)`); drops the other ~95. They were half of the generated
 //! file (about 370 KB of 780 KB) and a matching share of a dependent crate's
@@ -14,7 +16,7 @@ use quote::ToTokens;
 use syn::{File, ImplItem, Item, ItemMod, Type};
 
 /// Removes the unused struct builders from `types`; returns how many were kept.
-pub fn apply(file: &mut File) -> usize {
+pub fn drop_unused_type_builders(file: &mut File) -> usize {
     let used = used_outside_types(file);
     let items = super::open_enums::types_module(file).expect("generated `mod types`");
     for item in items.iter_mut() {
@@ -76,3 +78,4 @@ fn last_ident(ty: &Type) -> Option<String> {
         _ => None,
     }
 }
+
