@@ -2,7 +2,7 @@
 # Build weight for a dependent crate (issue 12, part 2).
 #
 # Builds two one-call programs cold, in debug, with `-j 2`, each in its own
-# fresh CARGO_TARGET_DIR, and prints both wall times, crate counts and the ratio:
+# fresh CARGO_TARGET_DIR, and prints wall and CPU times, crate counts and ratios:
 #   dep:  a new binary crate depending on this repository by path (default
 #         features) + tokio, one getTracking call in main;
 #   hand: the same call written by hand on reqwest (rustls, ring provider) +
@@ -132,18 +132,22 @@ for side in dep hand; do
     (cd "$scratch/$side" && cargo fetch --quiet)
 done
 
-declare -A times counts
-build() { # side run -> seconds in times[side,run], units in counts[side]
-    local side=$1 run=$2 target="$scratch/$1/target-$2" log start end
+declare -A times cpus counts
+build() { # side run -> wall and CPU seconds in times/cpus[side,run], crates in counts[side]
+    local side=$1 run=$2 target="$scratch/$1/target-$2" log clock
     log="$scratch/$side/build-$run.log"
-    start=$(date +%s.%N)
-    (cd "$scratch/$side" && CARGO_TARGET_DIR="$target" cargo build --offline -j "$jobs" \
-        ${TIMINGS:+--timings} --color never) >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-    end=$(date +%s.%N)
-    times[$side,$run]=$(echo "$end - $start" | bc)
+    # bash's `time`: wall, then user and system CPU of cargo and every rustc,
+    # build script and C compiler it ran. CPU time barely moves with the
+    # machine's load; wall time is what a user waits.
+    clock=$( { TIMEFORMAT='%R %U %S'; time (cd "$scratch/$side" && CARGO_TARGET_DIR="$target" \
+        cargo build --offline -j "$jobs" ${TIMINGS:+--timings} --color never >"$log" 2>&1); } 2>&1 ) \
+        || { cat "$log" >&2; exit 1; }
+    read -r wall user sys <<<"$clock"
+    times[$side,$run]=$wall
+    cpus[$side,$run]=$(echo "$user + $sys" | bc)
     counts[$side]=$(grep -c '^ *Compiling ' "$log")
-    printf '  run %d %-4s %7.1f s  %3d crates  (load %s)\n' "$run" "$side" "${times[$side,$run]}" \
-        "${counts[$side]}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '  run %d %-4s %7.1f s wall %7.1f s CPU  %3d crates  (load %s)\n' "$run" "$side" \
+        "${times[$side,$run]}" "${cpus[$side,$run]}" "${counts[$side]}" "$(cut -d' ' -f1-3 /proc/loadavg)"
     [[ -n "${TIMINGS:-}" && -d "$target/cargo-timings" ]] && cp -r "$target/cargo-timings" "$scratch/$side/timings-$run"
     rm -rf "$target"
 }
@@ -155,10 +159,13 @@ for ((run = 1; run <= runs; run++)); do
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-dep=$(for ((r = 1; r <= runs; r++)); do echo "${times[dep,$r]}"; done | median)
-hand=$(for ((r = 1; r <= runs; r++)); do echo "${times[hand,$r]}"; done | median)
-printf 'dep   %7.1f s  %3d crates  (spapi-shipping, default features, + tokio)\n' "$dep" "${counts[dep]}"
-printf 'hand  %7.1f s  %3d crates  (reqwest rustls/ring + tokio + serde_json + chrono + uuid)\n' "$hand" "${counts[hand]}"
-printf 'ratio %.2fx (target <= 1.5x)\n' "$(echo "$dep / $hand" | bc -l)"
+series() { for ((r = 1; r <= runs; r++)); do eval echo "\${$1[$2,$r]}"; done | median; }
+dep=$(series times dep) hand=$(series times hand) dep_cpu=$(series cpus dep) hand_cpu=$(series cpus hand)
+printf 'dep   %7.1f s wall %7.1f s CPU  %3d crates  (spapi-shipping, default features, + tokio)\n' \
+    "$dep" "$dep_cpu" "${counts[dep]}"
+printf 'hand  %7.1f s wall %7.1f s CPU  %3d crates  (reqwest rustls/ring + tokio + serde_json + chrono + uuid)\n' \
+    "$hand" "$hand_cpu" "${counts[hand]}"
+printf 'ratio %.2fx wall, %.2fx CPU (target <= 1.5x; medians over %d run(s))\n' \
+    "$(echo "$dep / $hand" | bc -l)" "$(echo "$dep_cpu / $hand_cpu" | bc -l)" "$runs"
 [[ "${KEEP:-0}" == 1 ]] && echo "kept: $scratch"
 exit 0
