@@ -78,4 +78,3 @@ fn last_ident(ty: &Type) -> Option<String> {
         _ => None,
     }
 }
-
