@@ -26,6 +26,8 @@ mod open_enums;
 mod send;
 #[path = "build/str_newtypes.rs"]
 mod str_newtypes;
+#[path = "build/weight.rs"]
+mod weight;
 
 const SPEC: &str = "spec/shipping-v2.json";
 
@@ -61,6 +63,15 @@ fn main() {
     let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());
     let names = send::progenitor_ids(&operations, &generated);
+    // Response builders stay for tests (feature `mock`: typed mocks build
+    // answers); without it only request bodies' builders are compiled.
+    if std::env::var_os("CARGO_FEATURE_MOCK").is_none() {
+        let kept = weight::drop_unused_type_builders(&mut file);
+        assert!(
+            kept > 0,
+            "no `types::builder::X` used by an operation; progenitor's output changed shape"
+        );
+    }
     let code = prettyplease::unparse(&file);
 
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -123,6 +134,8 @@ fn decoders(spec: &Value, names: &BTreeMap<String, String>) -> String {
         "/// Decodes `body` as the type the spec documents for the operation (client\n\
          /// method name, e.g. `get_rates`) and status, re-encoded as JSON; `None` when\n\
          /// the spec documents no JSON body for that status.\n\
+         // Inline: compiled where it is called, not in every dependent's build.\n\
+         #[inline]\n\
          pub fn decode(name: &str, status: u16, body: &[u8]) -> Option<Result<serde_json::Value, DecodeError>> {{\n\
          match (name, status) {{\n{arms}        _ => None,\n    }}\n}}\n"
     )

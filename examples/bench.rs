@@ -568,6 +568,9 @@ struct Raw {
 
 impl Raw {
     fn new(base: &str) -> Self {
+        // reqwest has no TLS provider of its own here (the crate chooses one
+        // per client); install the one the crate uses by default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))

@@ -34,6 +34,7 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     #[cfg(feature = "redis")]
     redis: Option<crate::shared::RedisSettings>,
+    tls_roots: Vec<Vec<u8>>,
 }
 
 impl Default for ClientBuilder {
@@ -56,6 +57,7 @@ impl Default for ClientBuilder {
             allow_insecure_http: false,
             #[cfg(feature = "redis")]
             redis: None,
+            tls_roots: Vec::new(),
         }
     }
 }
@@ -177,6 +179,15 @@ impl ClientBuilder {
     /// cannot be told apart from a normal answer.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Also trust this root certificate (DER): a TLS-inspecting proxy's CA,
+    /// or a test server's self-signed certificate. Added to the roots the
+    /// `webpki-roots` feature selects (default: the operating system's).
+    /// Not used with [`http_client`](Self::http_client).
+    pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(der.into());
         self
     }
 
@@ -370,6 +381,7 @@ impl ClientBuilder {
             // Never follow a redirect: it would resend the token, key and
             // body (or the LWA secrets) to whatever host `Location` names.
             None => reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
                 .redirect(reqwest::redirect::Policy::none())
@@ -521,6 +533,85 @@ pub(crate) fn user_agent(suffix: Option<&str>) -> String {
         Some(s) if !s.trim().is_empty() => format!("{base} {}", s.trim()),
         _ => base,
     }
+}
+
+/// The rustls configuration of the client's own `reqwest::Client`, built
+/// here rather than by reqwest so that the provider is chosen per client:
+/// reqwest's `rustls-no-provider` would otherwise need a process-wide
+/// default, which could clash with the application's own choice. An
+/// installed process default (`CryptoProvider::install_default`) is still
+/// honoured; otherwise the `aws-lc-rs` feature, then `ring` (the default).
+pub(crate) fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, ConfigError> {
+    use std::sync::Arc;
+
+    use rustls::pki_types::CertificateDer;
+
+    let error = |e: rustls::Error| ConfigError::new("tls", e.to_string());
+    let provider = match rustls::crypto::CryptoProvider::get_default() {
+        Some(installed) => Arc::clone(installed),
+        None => feature_provider().ok_or_else(|| {
+            ConfigError::new(
+                "tls",
+                "no rustls crypto provider: enable the `ring` or `aws-lc-rs` feature, \
+                 install a process default, or pass your own `http_client`",
+            )
+        })?,
+    };
+    let roots = extra_roots
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()));
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(error)?;
+    #[cfg(feature = "webpki-roots")]
+    let builder = {
+        let mut store = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for root in roots {
+            store
+                .add(root)
+                .map_err(|e| ConfigError::new("tls_root_certificate", e.to_string()))?;
+        }
+        builder.with_root_certificates(store)
+    };
+    #[cfg(all(not(feature = "webpki-roots"), not(target_os = "android")))]
+    let builder = {
+        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
+            .map_err(|e| ConfigError::new("tls_root_certificate", e.to_string()))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+    };
+    #[cfg(all(not(feature = "webpki-roots"), target_os = "android"))]
+    let builder = {
+        if !extra_roots.is_empty() {
+            return Err(ConfigError::new(
+                "tls_root_certificate",
+                "the Android platform verifier takes no extra roots; enable `webpki-roots`",
+            ));
+        }
+        let verifier = rustls_platform_verifier::Verifier::new(provider).map_err(error)?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+    };
+    let mut config = builder.with_no_client_auth();
+    // What reqwest itself offers without its `http2` feature.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The provider the crate's features select, built for this client only.
+fn feature_provider() -> Option<std::sync::Arc<rustls::crypto::CryptoProvider>> {
+    #[cfg(feature = "aws-lc-rs")]
+    return Some(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ));
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return Some(std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    None
 }
 
 fn parse_url(setting: &str, value: &str) -> Result<reqwest::Url, ConfigError> {

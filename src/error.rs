@@ -545,7 +545,10 @@ mod tests {
     /// A `reqwest::Error` that never touched the network: a request whose
     /// header value is invalid fails when it is built.
     fn offline_error() -> reqwest::Error {
-        reqwest::Client::new()
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::config::tls_config(&[]).unwrap())
+            .build()
+            .unwrap()
             .get("http://127.0.0.1:1/x")
             .header("x", "line\nbreak")
             .build()

@@ -17,6 +17,14 @@ use spapi_shipping::{ApiError, Client, Error};
 // ---------------------------------------------------------------------------
 // Helpers
 
+/// A plain reqwest client for talking to the sandbox directly. reqwest is
+/// built without a TLS provider of its own (the crate picks one per client),
+/// so install the crate's default, ring, for this process.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A request fixture, `tests/fixtures/requests/<op>.json`.
 fn fixture(op: &str) -> Value {
     let path = format!(
@@ -136,7 +144,7 @@ async fn access_token(sandbox: &Sandbox) -> String {
         ("client_secret", Sandbox::CLIENT_SECRET),
     ];
     let body = serde_urlencoded::to_string(form).unwrap();
-    let answer: Value = reqwest::Client::new()
+    let answer: Value = http()
         .post(sandbox.token_url())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
@@ -423,7 +431,7 @@ async fn one_click_has_no_idempotency_key_and_buys_every_time() {
 async fn bad_tokens_and_wrong_credentials_are_rejected_like_amazon() {
     let sandbox = Sandbox::start().await;
     let url = format!("{}/shipping/v2/shipments/rates", sandbox.base_url());
-    let http = reqwest::Client::new();
+    let http = http();
 
     for token in [Some("Atza|not-issued-by-the-sandbox"), None] {
         let mut request = http.post(&url).json(&parcel_from("GB", 1.0));
@@ -504,7 +512,7 @@ async fn unknown_shipments_and_tracking_ids_are_404_in_amazons_shape() {
     assert_eq!(error.rate_limit, Some(80.0));
 
     // Nothing lives at other paths or methods either.
-    let response = reqwest::Client::new()
+    let response = http()
         .delete(format!(
             "{}/shipping/v2/shipments/1/cancel",
             sandbox.base_url()
@@ -537,7 +545,7 @@ async fn an_invalid_body_is_a_400_naming_the_problem() {
     let sandbox = Sandbox::start().await;
     let token = access_token(&sandbox).await;
     let url = format!("{}/shipping/v2/shipments/rates", sandbox.base_url());
-    let http = reqwest::Client::new();
+    let http = http();
     let send = |body: String| {
         http.post(&url)
             .header("x-amz-access-token", &token)
@@ -880,7 +888,7 @@ async fn rates_are_priced_in_the_ship_from_currency_and_grow_with_weight() {
 
     // What the sandbox sends decodes with the crate's decoder, byte for byte.
     let token = access_token(&sandbox).await;
-    let raw = reqwest::Client::new()
+    let raw = http()
         .post(format!(
             "{}/shipping/v2/shipments/rates",
             sandbox.base_url()

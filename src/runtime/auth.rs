@@ -877,7 +877,13 @@ mod tests {
     }
 
     fn provider(server: &MockServer) -> TokenProvider {
-        provider_with(server, reqwest::Client::new())
+        provider_with(server, http().build().unwrap())
+    }
+
+    /// reqwest with the crate's TLS setup (reqwest alone has no provider).
+    fn http() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::config::tls_config(&[]).unwrap())
     }
 
     /// Matches only a well-formed refresh-token grant for our credentials.
@@ -1281,7 +1287,7 @@ mod tests {
                     then.status(status).header("location", location.as_str());
                 })
                 .await;
-            let http = reqwest::Client::builder()
+            let http = http()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
@@ -1424,7 +1430,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}{TOKEN_PATH}")
             .parse()
             .unwrap();
-        let provider = TokenProvider::new(credentials(), url, reqwest::Client::new());
+        let provider = TokenProvider::new(credentials(), url, http().build().unwrap());
 
         let error = provider.access_token().await.unwrap_err();
 
@@ -1448,10 +1454,7 @@ mod tests {
                     .delay(Duration::from_millis(500));
             })
             .await;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(50))
-            .build()
-            .unwrap();
+        let http = http().timeout(Duration::from_millis(50)).build().unwrap();
 
         let error = provider_with(&server, http)
             .access_token()
