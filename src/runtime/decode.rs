@@ -148,6 +148,14 @@ pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes
     Ok(body.collect().await?.to_bytes())
 }
 
+/// The default API response body cap (`ClientBuilder::max_response_body`):
+/// 64 MiB. Labels are the largest legitimate bodies: a base64 PDF or PNG
+/// label runs to tens or hundreds of KiB, so even a purchase of many
+/// packages returning every label, or a ZPL/PDF collection form, stays far
+/// below it, while a hostile or broken answer costs at most about twice
+/// this much memory instead of growing without bound.
+pub const DEFAULT_RESPONSE_BODY_CAP: usize = 64 * 1024 * 1024;
+
 /// Why [`read_capped`] gave up on a body.
 #[derive(Debug)]
 pub(crate) enum CappedBodyError {
@@ -169,10 +177,23 @@ pub(crate) enum CappedBodyError {
 /// costs at most `cap` plus one chunk of memory. Only the one buffer is
 /// kept; nothing is copied afterwards.
 pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     cap: usize,
 ) -> Result<bytes::Bytes, CappedBodyError> {
-    if let Some(declared) = response.content_length()
+    let declared = response.content_length();
+    let (_, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    collect_capped(body, declared, cap).await
+}
+
+/// [`read_capped`] for a body already split from its head, with the
+/// length its head declares.
+pub(crate) async fn collect_capped(
+    mut body: reqwest::Body,
+    declared: Option<u64>,
+    cap: usize,
+) -> Result<bytes::Bytes, CappedBodyError> {
+    use http_body_util::BodyExt as _;
+    if let Some(declared) = declared
         && declared > cap as u64
     {
         return Err(CappedBodyError::TooLarge {
@@ -180,17 +201,23 @@ pub(crate) async fn read_capped(
             content_length: Some(declared),
         });
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(CappedBodyError::Transport)? {
-        if body.len() + chunk.len() > cap {
+    // A declared length is reserved once; a streamed body grows by
+    // doubling, so its peak is at most about twice the cap.
+    let mut out = bytes::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(CappedBodyError::Transport)?;
+        let Ok(chunk) = frame.into_data() else {
+            continue; // trailers
+        };
+        if out.len() + chunk.len() > cap {
             return Err(CappedBodyError::TooLarge {
                 cap,
                 content_length: None,
             });
         }
-        body.extend_from_slice(&chunk);
+        out.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
+    Ok(out.freeze())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
