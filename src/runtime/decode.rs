@@ -152,8 +152,9 @@ pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes
 /// 64 MiB. Labels are the largest legitimate bodies: a base64 PDF or PNG
 /// label runs to tens or hundreds of KiB, so even a purchase of many
 /// packages returning every label, or a ZPL/PDF collection form, stays far
-/// below it, while a hostile or broken answer costs at most about twice
-/// this much memory instead of growing without bound.
+/// below it, while a hostile or broken answer costs about this much memory
+/// (a whole body up to twice its size while joined) instead of growing
+/// without bound.
 pub const DEFAULT_RESPONSE_BODY_CAP: usize = 64 * 1024 * 1024;
 
 /// Why [`read_capped`] gave up on a body.
@@ -174,8 +175,7 @@ pub(crate) enum CappedBodyError {
 /// Reads `response`'s body, holding at most `cap` bytes: a declared
 /// `Content-Length` over the cap is refused before reading, and a streamed
 /// (chunked) body is cut as soon as it passes the cap, so a hostile answer
-/// costs at most `cap` plus one chunk of memory. Only the one buffer is
-/// kept; nothing is copied afterwards.
+/// costs about `cap` of memory (see [`collect_capped`]).
 pub(crate) async fn read_capped(
     response: reqwest::Response,
     cap: usize,
@@ -201,23 +201,38 @@ pub(crate) async fn collect_capped(
             content_length: Some(declared),
         });
     }
-    // A declared length is reserved once; a streamed body grows by
-    // doubling, so its peak is at most about twice the cap.
-    let mut out = bytes::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    // The chunks are kept as they come (no growing buffer to reallocate
+    // and copy) and joined once at the end: a body cut at the cap costs
+    // about the cap, a whole one about twice its size while joined.
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut len = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(CappedBodyError::Transport)?;
         let Ok(chunk) = frame.into_data() else {
             continue; // trailers
         };
-        if out.len() + chunk.len() > cap {
+        len += chunk.len();
+        if len > cap {
             return Err(CappedBodyError::TooLarge {
                 cap,
                 content_length: None,
             });
         }
-        out.extend_from_slice(&chunk);
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
     }
-    Ok(out.freeze())
+    Ok(match chunks.len() {
+        0 => bytes::Bytes::new(),
+        1 => chunks.pop().expect("one chunk"),
+        _ => {
+            let mut out = bytes::BytesMut::with_capacity(len);
+            for chunk in chunks.drain(..) {
+                out.extend_from_slice(&chunk);
+            }
+            out.freeze()
+        }
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
