@@ -322,7 +322,11 @@ async fn buy(
         Ok(planned) => planned,
         Err(e) => return cannot_plan(&e),
     };
-    eprintln!("{NAME}: {}", describe(rate, &request));
+    // Carrier and service names come from Amazon: escaped.
+    eprintln!(
+        "{NAME}: {}",
+        super::escape_controls(&describe(rate, &request))
+    );
     if dry_run {
         return print(&serde_json::to_value(&request).expect("a request encodes as JSON"));
     }
@@ -403,8 +407,9 @@ fn print(value: &Value) -> ExitCode {
     }
 }
 
+/// Prints `message` (which may quote Amazon's answer) escaped.
 fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("{NAME}: {message}");
+    eprintln!("{NAME}: {}", super::escape_controls(message));
     ExitCode::from(code)
 }
 
