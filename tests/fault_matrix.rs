@@ -1677,6 +1677,10 @@ async fn state_write_server(
     (addr, log)
 }
 
+/// A state write's expected outcome: `Ok(requests)` or
+/// `Err((status, attempts))`.
+type Outcome = Result<usize, (u16, usize)>;
+
 /// Retried cancel and unlink report the truth: "already cancelled" or
 /// "already unlinked" on a retry after an attempt that may have applied the
 /// write (5xx, lost answer, timeout) is success; on a first attempt, or
@@ -1689,8 +1693,8 @@ async fn state_setting_writes_report_the_truth() {
         read_json("tests/fixtures/requests/unlinkCarrierAccount.json")["body"].clone(),
     )
     .unwrap();
-    // (operation, first attempt, applied before the call, expected: Ok(attempts) or Err(status, attempts))
-    let cells: [(&str, FirstAttempt, bool, Result<usize, (u16, usize)>); 8] = [
+    // (operation, first attempt, applied before the call, expected outcome)
+    let cells: [(&str, FirstAttempt, bool, Outcome); 8] = [
         ("cancelShipment", FirstAttempt::AppliedThen503, false, Ok(2)),
         (
             "cancelShipment",
@@ -1776,7 +1780,7 @@ async fn state_setting_writes_report_the_truth() {
         };
         let cell = format!("{operation} / {first:?} / applied before: {applied_before}");
         println!("{cell:<60} -> {outcome:?} after {requests} request(s), applied {applied}");
-        if outcome != want || requests != want.map_or_else(|(_, n)| n, |n| n) {
+        if outcome != want || requests != want.unwrap_or_else(|(_, n)| n) {
             failures.push(format!(
                 "{cell}: want {want:?}, got {got:?} after {requests}"
             ));

@@ -37,6 +37,8 @@ pub(crate) fn class_of(operation_id: &str) -> OperationClass {
         | "getCollectionFormHistory"
         | "getUnmanifestedShipments" => OperationClass::Safe,
         // Writes that set a state: doing them twice leaves the same state.
+        // A repeat Amazon refuses as already done, after an attempt that
+        // may have done it, is a success (`already_done`).
         "cancelShipment" | "linkCarrierAccount" | "unlinkCarrierAccount" => OperationClass::Safe,
         // Purchases and forms Amazon deduplicates by idempotency key.
         "directPurchaseShipment" | "purchaseShipment" | "generateCollectionForm" => {
