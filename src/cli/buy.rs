@@ -413,8 +413,13 @@ fn fail(message: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A plan error is one line per rate (the line breaks are ours); each line
+/// quotes Amazon's service and carrier names, escaped.
 fn cannot_plan(error: &PlanError) -> ExitCode {
-    fail(&format!("nothing bought: {error}"), EXIT_USAGE)
+    let message = format!("nothing bought: {error}");
+    let lines: Vec<_> = message.split('\n').map(super::escape_controls).collect();
+    eprintln!("{NAME}: {}", lines.join("\n"));
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// A failed call: Amazon's errors and request id; a request refused before
