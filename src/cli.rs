@@ -563,8 +563,8 @@ fn report(error: anyhow::Error, stdin_bodies: &StdinBodies) -> ExitCode {
     match error.downcast::<crate::Error>() {
         Ok(error) => {
             // Names the operation, the status, Amazon's request id and
-            // error codes.
-            eprintln!("{NAME}: {error}");
+            // error codes; server text, so escaped.
+            eprintln!("{NAME}: {}", escape_controls(&error.to_string()));
             match error {
                 crate::Error::InvalidRequest { .. } | crate::Error::Config(_) => {
                     ExitCode::from(EXIT_USAGE)
@@ -575,13 +575,37 @@ fn report(error: anyhow::Error, stdin_bodies: &StdinBodies) -> ExitCode {
         // Otherwise the generated code could not read or parse the
         // `--json-body` file: nothing was sent.
         Err(other) => {
-            eprintln!("{NAME}: {}", stdin_bodies.named(&format!("{other:#}")));
+            eprintln!(
+                "{NAME}: {}",
+                escape_controls(&stdin_bodies.named(&format!("{other:#}")))
+            );
             let input = other
                 .chain()
                 .any(|cause| cause.is::<std::io::Error>() || cause.is::<serde_json::Error>());
             ExitCode::from(if input { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }
+}
+
+/// `text` with every control character (ESC and the rest of C0 and C1,
+/// DEL, line breaks) written as a Rust escape (`\u{1b}`, `\n`), so text a
+/// server sent (Amazon's `message` and `details`, a gateway's body, a
+/// request id) cannot move the cursor, recolour or rewrite the terminal, or
+/// forge a line of its own. JSON output needs none: serde_json escapes
+/// every control character in strings.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn print_json(value: &Value) -> std::io::Result<()> {
@@ -758,6 +782,19 @@ fn kebab_case(method: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_untouched() {
+        assert_eq!(
+            super::escape_controls("a\u{1b}[2Jb\rc\nd\u{7f}\u{9b}e"),
+            r"a\u{1b}[2Jb\rc\nd\u{7f}\u{9b}e"
+        );
+        let plain = "HTTP 400; InvalidInput: día «ok»";
+        assert!(matches!(
+            super::escape_controls(plain),
+            std::borrow::Cow::Borrowed(p) if p == plain
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -32,6 +32,8 @@ pub struct ClientBuilder {
     idempotency_keys: bool,
     validation: Validation,
     allow_insecure_http: bool,
+    max_response_body: usize,
+    call_deadline: Option<Duration>,
     #[cfg(feature = "redis")]
     redis: Option<crate::shared::RedisSettings>,
     tls_roots: Vec<Vec<u8>>,
@@ -55,6 +57,8 @@ impl Default for ClientBuilder {
             idempotency_keys: true,
             validation: Validation::Enforce,
             allow_insecure_http: false,
+            max_response_body: crate::decode::DEFAULT_RESPONSE_BODY_CAP,
+            call_deadline: None,
             #[cfg(feature = "redis")]
             redis: None,
             tls_roots: Vec::new(),
@@ -216,6 +220,29 @@ impl ClientBuilder {
     /// server) are allowed without this.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The largest API response body read, in bytes (default
+    /// [`DEFAULT_RESPONSE_BODY_CAP`](crate::decode::DEFAULT_RESPONSE_BODY_CAP),
+    /// 64 MiB; labels are the largest legitimate bodies). A `Content-Length`
+    /// over it is refused before reading and a streamed body is cut once
+    /// past it: [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge).
+    /// A body costs at most about twice the cap in memory.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
+        self
+    }
+
+    /// One bound on a whole call: the wait for an access token, the
+    /// rate-limit wait, every attempt and every backoff together (default:
+    /// the retry policy's `max_elapsed` plus [`timeout`](Self::timeout), 90 s
+    /// with the defaults: a retry started just before `max_elapsed` may
+    /// still run one full attempt). Past it the call ends with
+    /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded); no
+    /// retry starts that could not begin before it.
+    pub fn call_deadline(mut self, deadline: Duration) -> Self {
+        self.call_deadline = Some(deadline);
         self
     }
 
@@ -428,6 +455,10 @@ impl ClientBuilder {
             user_agent,
             idempotency_keys: self.idempotency_keys,
             validation: self.validation,
+            max_response_body: self.max_response_body,
+            call_deadline: self
+                .call_deadline
+                .unwrap_or_else(|| self.retry.max_elapsed.saturating_add(self.timeout)),
             amazon_default_unlogged: std::sync::atomic::AtomicBool::new(true),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
@@ -462,6 +493,18 @@ impl ClientBuilder {
             return Err(ConfigError::new(
                 "rate_limit.safety_factor",
                 format!("{factor} is not in (0, 1]"),
+            ));
+        }
+        if self.max_response_body == 0 {
+            return Err(ConfigError::new(
+                "max_response_body",
+                "must be at least 1 byte",
+            ));
+        }
+        if self.call_deadline.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new(
+                "call_deadline",
+                "must be longer than zero",
             ));
         }
         if self.retry.max_attempts == 0 {

@@ -72,6 +72,47 @@ pub enum Error {
     },
     /// Amazon's answer could not be decoded into the documented type.
     Undecodable(Box<Undecodable>),
+    /// The response body is larger than the client's cap
+    /// ([`ClientBuilder::max_response_body`](crate::ClientBuilder::max_response_body)):
+    /// refused from its `Content-Length` before reading, or cut once the
+    /// streamed bytes passed the cap. Not retried: the server did answer,
+    /// and for a purchase with a 2xx status the label was bought (retry
+    /// with [`Error::idempotency_key`] after raising the cap).
+    ResponseTooLarge {
+        /// The operation's operationId, when known.
+        operation: Option<String>,
+        /// The HTTP status of the oversized answer.
+        status: u16,
+        /// `x-amzn-RequestId`, when sent.
+        request_id: Option<String>,
+        /// The API response body cap in force, in bytes.
+        cap: usize,
+        /// The declared `Content-Length`, when that is what gave it away;
+        /// `None` when a streamed body passed the cap.
+        content_length: Option<u64>,
+        /// How many requests the call sent.
+        attempts: u32,
+        /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
+        idempotency_key: Option<String>,
+    },
+    /// The call's overall deadline
+    /// ([`ClientBuilder::call_deadline`](crate::ClientBuilder::call_deadline))
+    /// passed: it bounds the rate-limit wait, the token wait, every attempt
+    /// and the backoffs together. `stage` says what the call was waiting
+    /// for. If an attempt was in flight, the request may have reached
+    /// Amazon: retry a purchase with [`Error::idempotency_key`].
+    DeadlineExceeded {
+        /// The operation's operationId, when known.
+        operation: Option<String>,
+        /// The deadline that passed (measured from the first attempt).
+        deadline: std::time::Duration,
+        /// What the call was doing when it passed.
+        stage: CallStage,
+        /// How many requests the call had sent (0: none).
+        attempts: u32,
+        /// The `x-amzn-IdempotencyKey` every attempt carried, if any.
+        idempotency_key: Option<String>,
+    },
     /// The server answered with a redirect (3xx). Redirects are never
     /// followed: the request carries the access token, the idempotency key
     /// and possibly a purchase, which must not reach another host. A proxy
@@ -84,6 +125,31 @@ pub enum Error {
         /// The `Location` the server pointed to, as sent (lossy UTF-8).
         location: Option<String>,
     },
+}
+
+/// What a call was doing when its deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallStage {
+    /// Waiting for an access token from Login with Amazon (nothing sent).
+    Token,
+    /// Waiting for a rate-limit slot (this attempt not sent).
+    RateLimit,
+    /// A request was sent and its answer had not fully arrived.
+    Attempt,
+    /// Waiting before a retry.
+    Backoff,
+}
+
+impl fmt::Display for CallStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallStage::Token => "waiting for an access token",
+            CallStage::RateLimit => "waiting for a rate-limit slot",
+            CallStage::Attempt => "waiting for an answer",
+            CallStage::Backoff => "waiting to retry",
+        })
+    }
 }
 
 /// An error response from Amazon.
@@ -169,6 +235,7 @@ impl Error {
         match self {
             Error::Api(e) | Error::RateLimited(e) => e.request_id.as_deref(),
             Error::Undecodable(u) => u.request_id.as_deref(),
+            Error::ResponseTooLarge { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
     }
@@ -179,7 +246,9 @@ impl Error {
             Error::Api(e) | Error::RateLimited(e) => Some(e.status),
             Error::Undecodable(u) => u.status,
             Error::Transport { source, .. } => source.status().map(|s| s.as_u16()),
-            Error::Redirect { status, .. } => Some(*status),
+            Error::Redirect { status, .. } | Error::ResponseTooLarge { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -197,6 +266,12 @@ impl Error {
             }
             | Error::Transport {
                 idempotency_key, ..
+            }
+            | Error::ResponseTooLarge {
+                idempotency_key, ..
+            }
+            | Error::DeadlineExceeded {
+                idempotency_key, ..
             } => idempotency_key.as_deref(),
             _ => None,
         }
@@ -206,7 +281,10 @@ impl Error {
     pub fn attempts(&self) -> Option<u32> {
         match self {
             Error::Api(e) | Error::RateLimited(e) => Some(e.attempts),
-            Error::Timeout { attempts, .. } | Error::Transport { attempts, .. } => Some(*attempts),
+            Error::Timeout { attempts, .. }
+            | Error::Transport { attempts, .. }
+            | Error::ResponseTooLarge { attempts, .. } => Some(*attempts),
+            Error::DeadlineExceeded { attempts, .. } => (*attempts > 0).then_some(*attempts),
             _ => None,
         }
     }
@@ -221,6 +299,16 @@ pub(crate) enum HookFailure {
     InvalidRequest {
         operation: String,
         violations: Vec<Violation>,
+    },
+    TooLarge {
+        status: u16,
+        request_id: Option<String>,
+        cap: usize,
+        content_length: Option<u64>,
+    },
+    Deadline {
+        deadline: std::time::Duration,
+        stage: CallStage,
     },
 }
 
@@ -250,6 +338,27 @@ impl HookFailure {
                     .join("; "),
                 violations,
             },
+            HookFailure::TooLarge {
+                status,
+                request_id,
+                cap,
+                content_length,
+            } => Error::ResponseTooLarge {
+                operation: Some(call.operation.to_owned()),
+                status,
+                request_id,
+                cap,
+                content_length,
+                attempts: call.attempts.max(1),
+                idempotency_key: call.idempotency_key.clone(),
+            },
+            HookFailure::Deadline { deadline, stage } => Error::DeadlineExceeded {
+                operation: Some(call.operation.to_owned()),
+                deadline,
+                stage,
+                attempts: call.attempts,
+                idempotency_key: call.idempotency_key.clone(),
+            },
         }
     }
 }
@@ -267,6 +376,19 @@ impl fmt::Display for HookFailure {
             } => {
                 let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
                 write!(f, "invalid request in {operation}: {}", list.join("; "))
+            }
+            HookFailure::TooLarge {
+                status,
+                cap,
+                content_length,
+                ..
+            } => write!(
+                f,
+                "HTTP {status} response body over the API cap of {cap} bytes \
+                 (declared length {content_length:?})"
+            ),
+            HookFailure::Deadline { deadline, stage } => {
+                write!(f, "call deadline of {deadline:?} passed while {stage}")
             }
         }
     }
@@ -322,6 +444,49 @@ impl fmt::Display for Error {
                     write!(f, ", content type {ct}")?;
                 }
                 write!(f, ": {}; body starts {:?}", u.reason, u.body_prefix)
+            }
+            Error::ResponseTooLarge {
+                operation,
+                status,
+                request_id,
+                cap,
+                content_length,
+                attempts,
+                idempotency_key,
+            } => {
+                write!(f, "response too large{}: HTTP {status}", op(operation))?;
+                if let Some(id) = request_id {
+                    write!(f, ", request id {id}")?;
+                }
+                match content_length {
+                    Some(n) => write!(f, ", Content-Length {n} bytes")?,
+                    None => f.write_str(", streamed body")?,
+                }
+                write!(
+                    f,
+                    " over the API response body cap of {cap} bytes \
+                     (ClientBuilder::max_response_body){}",
+                    after(*attempts)
+                )?;
+                retry_with(f, idempotency_key)
+            }
+            Error::DeadlineExceeded {
+                operation,
+                deadline,
+                stage,
+                attempts,
+                idempotency_key,
+            } => {
+                write!(
+                    f,
+                    "call deadline of {deadline:?} passed{} while {stage}{}",
+                    op(operation),
+                    after(*attempts)
+                )?;
+                if *stage == CallStage::Attempt {
+                    retry_with(f, idempotency_key)?;
+                }
+                Ok(())
             }
             Error::Redirect {
                 operation,

@@ -729,3 +729,103 @@ async fn a_value_a_flag_replaces_is_not_held_against_the_body() {
     assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
     assert_eq!(sandbox.executed("getRates"), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Server text on the terminal (issue 11, finding 8)
+
+/// A server whose error text carries terminal escape sequences (clear the
+/// screen, set the window title, a bell, a carriage return that would
+/// overwrite the line): the binary prints them escaped, never raw. Its JSON
+/// output is escaped by serde_json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_text_with_control_characters_is_printed_escaped() {
+    use httpmock::prelude::*;
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/o2/token");
+            then.status(200).json_body(json!({
+                "access_token": "Atza|cli-escape",
+                "token_type": "bearer",
+                "expires_in": 3600
+            }));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(PUT);
+            then.status(400)
+                // A header value cannot carry ESC (the HTTP stack refuses
+                // it), but it can carry a tab.
+                .header("x-amzn-RequestId", "req-\tid")
+                .json_body(json!({"errors": [{
+                    "code": "InvalidInput",
+                    "message": "\u{1b}[2J\u{1b}]0;pwned\u{7}bad shipment",
+                    "details": "ok\rspapi-shipping: cancelled\u{9b}2K"
+                }]}));
+        })
+        .await;
+    let mut tracking = support_tracking_example();
+    tracking["payload"]["trackingId"] = json!("T\u{1b}[8mhidden");
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/shipping/v2/tracking");
+            then.status(200).json_body(tracking);
+        })
+        .await;
+    let env = vec![
+        ("LWA_APP_ID", "amzn1.application-oa2-client.cli".to_owned()),
+        ("LWA_CLIENT_SECRET", "cli-escape-secret-value".to_owned()),
+        ("SP_API_REFRESH_TOKEN", "Atzr|cli-escape-refresh".to_owned()),
+        ("SP_API_ENDPOINT", server.base_url()),
+        ("LWA_ENDPOINT", server.url("/auth/o2/token")),
+    ];
+
+    let run = spapi_shipping(&["cancel-shipment", "--shipment-id", "S1"], &env, None).await;
+
+    assert_eq!(run.code(), Some(1), "{run:#?}");
+    for raw in ['\u{1b}', '\u{7}', '\r', '\t', '\u{9b}'] {
+        assert!(
+            !run.stderr.contains(raw),
+            "{raw:?} printed raw: {:?}",
+            run.stderr
+        );
+    }
+    for escaped in [
+        r"\u{1b}[2J\u{1b}]0;pwned\u{7}bad shipment",
+        r"ok\rspapi-shipping: cancelled\u{9b}2K",
+        r"request id req-\tid",
+    ] {
+        assert!(
+            run.stderr.contains(escaped),
+            "{escaped} in {:?}",
+            run.stderr
+        );
+    }
+    assert_eq!(run.stderr.lines().count(), 1, "{:?}", run.stderr);
+
+    let run = spapi_shipping(
+        &[
+            "get-tracking",
+            "--tracking-id",
+            "T1",
+            "--carrier-id",
+            "AMZN_UK",
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+    assert!(run.stdout.contains(r"T\u001b[8mhidden"), "{}", run.stdout);
+    assert_eq!(run.json()["payload"]["trackingId"], "T\u{1b}[8mhidden");
+}
+
+fn support_tracking_example() -> Value {
+    let path = format!(
+        "{}/tests/fixtures/responses/getTracking.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    file["examples"]["200"].clone()
+}

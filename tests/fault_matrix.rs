@@ -1571,3 +1571,226 @@ async fn respond(mut stream: TcpStream, action: Action) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// State-setting writes: "already cancelled" after a retry (issue 11, item 7)
+// ---------------------------------------------------------------------------
+
+/// What the state-write server does with the first attempt of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstAttempt {
+    /// Applies the write, then answers 503.
+    AppliedThen503,
+    /// Applies the write, then closes before any response byte.
+    AppliedThenClosed,
+    /// Applies the write, answers 200 after `SLOW` (the client timed out).
+    AppliedSlowly,
+    /// 429: applies nothing.
+    Throttled,
+    /// Like any other attempt: applies the write, or refuses it as already
+    /// done when it was.
+    Normal,
+}
+
+/// How Amazon is assumed to refuse a repeated cancel or unlink: a 400 with
+/// its error list saying so (Amazon does not document it; see
+/// `retry::already_done`).
+fn already_done_body(path: &str) -> &'static str {
+    if path.ends_with("/cancel") {
+        r#"{"errors":[{"code":"InvalidInput","message":"Invalid input.","details":"Shipment is already cancelled."}]}"#
+    } else {
+        r#"{"errors":[{"code":"InvalidInput","message":"Carrier account is already unlinked."}]}"#
+    }
+}
+
+/// A cancel/unlink server with one piece of state: whether the write has
+/// been applied. Returns the address, the requests seen and how often the
+/// write was applied.
+async fn state_write_server(
+    first: FirstAttempt,
+    applied_before: bool,
+) -> (SocketAddr, Arc<Mutex<(usize, usize)>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    // (requests, applications)
+    let log = Arc::new(Mutex::new((0usize, usize::from(applied_before))));
+    let seen = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let Some(request) = read_request(&mut stream).await else {
+                    return;
+                };
+                let action = {
+                    let mut log = log.lock().unwrap();
+                    let attempt = log.0;
+                    log.0 += 1;
+                    let applied = log.1 > 0;
+                    let step = if attempt == 0 {
+                        first
+                    } else {
+                        FirstAttempt::Normal
+                    };
+                    let ok_body: &[u8] = if request.path.ends_with("/cancel") {
+                        br#"{"payload":{}}"#
+                    } else {
+                        br#"{"isUnlinked":true}"#
+                    };
+                    let answer = |status, body: &[u8], delay| Action::Answer {
+                        status,
+                        content_type: "application/json",
+                        body: body.to_vec(),
+                        request_id: format!("sw-{attempt}"),
+                        delay,
+                    };
+                    match step {
+                        FirstAttempt::Throttled => answer(
+                            429,
+                            br#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota."}]}"#,
+                            Duration::ZERO,
+                        ),
+                        _ if applied => answer(
+                            400,
+                            already_done_body(&request.path).as_bytes(),
+                            Duration::ZERO,
+                        ),
+                        step => {
+                            log.1 += 1;
+                            match step {
+                                FirstAttempt::AppliedThen503 => answer(
+                                    503,
+                                    br#"{"errors":[{"code":"ServiceUnavailable","message":"Try again."}]}"#,
+                                    Duration::ZERO,
+                                ),
+                                FirstAttempt::AppliedThenClosed => Action::Close,
+                                FirstAttempt::AppliedSlowly => answer(200, ok_body, SLOW),
+                                _ => answer(200, ok_body, Duration::ZERO),
+                            }
+                        }
+                    }
+                };
+                respond(stream, action).await;
+            });
+        }
+    });
+    (addr, log)
+}
+
+/// A state write's expected outcome: `Ok(requests)` or
+/// `Err((status, attempts))`.
+type Outcome = Result<usize, (u16, usize)>;
+
+/// Retried cancel and unlink report the truth: "already cancelled" or
+/// "already unlinked" on a retry after an attempt that may have applied the
+/// write (5xx, lost answer, timeout) is success; on a first attempt, or
+/// after a 429 (which proves the first attempt applied nothing), it is the
+/// error it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_setting_writes_report_the_truth() {
+    let _alone = ONE_GROUP_AT_A_TIME.lock().await;
+    let unlink_body: types::UnlinkCarrierAccountRequest = serde_json::from_value(
+        read_json("tests/fixtures/requests/unlinkCarrierAccount.json")["body"].clone(),
+    )
+    .unwrap();
+    // (operation, first attempt, applied before the call, expected outcome)
+    let cells: [(&str, FirstAttempt, bool, Outcome); 8] = [
+        ("cancelShipment", FirstAttempt::AppliedThen503, false, Ok(2)),
+        (
+            "cancelShipment",
+            FirstAttempt::AppliedThenClosed,
+            false,
+            Ok(2),
+        ),
+        ("cancelShipment", FirstAttempt::AppliedSlowly, false, Ok(2)),
+        ("cancelShipment", FirstAttempt::Normal, true, Err((400, 1))),
+        (
+            "cancelShipment",
+            FirstAttempt::Throttled,
+            true,
+            Err((400, 2)),
+        ),
+        (
+            "unlinkCarrierAccount",
+            FirstAttempt::AppliedThen503,
+            false,
+            Ok(2),
+        ),
+        (
+            "unlinkCarrierAccount",
+            FirstAttempt::AppliedThenClosed,
+            false,
+            Ok(2),
+        ),
+        (
+            "unlinkCarrierAccount",
+            FirstAttempt::Normal,
+            true,
+            Err((400, 1)),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (operation, first, applied_before, want) in cells {
+        let (addr, log) = state_write_server(first, applied_before).await;
+        let client = Client::builder()
+            .endpoint(format!("http://{addr}"))
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(ATTEMPT_TIMEOUT)
+            .retry(fast_policy())
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let got: Result<(), Error> = if operation == "cancelShipment" {
+            let call = client
+                .cancel_shipment()
+                .shipment_id("87852211790233")
+                .send();
+            match tokio::time::timeout(HARD_DEADLINE, call)
+                .await
+                .expect("bounded")
+            {
+                Ok(response) => {
+                    assert!(response.into_inner().payload.is_some());
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            let call = client
+                .unlink_carrier_account()
+                .carrier_id("FedEx")
+                .body(unlink_body.clone())
+                .send();
+            match tokio::time::timeout(HARD_DEADLINE, call)
+                .await
+                .expect("bounded")
+            {
+                Ok(response) => {
+                    assert_eq!(response.into_inner().is_unlinked, Some(true));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let elapsed = started.elapsed();
+        let (requests, applied) = *log.lock().unwrap();
+        let outcome = match &got {
+            Ok(()) => Ok(requests),
+            Err(e) => Err((e.status().unwrap_or(0), e.attempts().unwrap_or(0) as usize)),
+        };
+        let cell = format!("{operation} / {first:?} / applied before: {applied_before}");
+        println!("{cell:<60} -> {outcome:?} after {requests} request(s), applied {applied}");
+        if outcome != want || requests != want.unwrap_or_else(|(_, n)| n) {
+            failures.push(format!(
+                "{cell}: want {want:?}, got {got:?} after {requests}"
+            ));
+        }
+        if applied != 1 {
+            failures.push(format!("{cell}: applied {applied} times"));
+        }
+        if elapsed > fast_policy().max_elapsed + ATTEMPT_TIMEOUT + SLACK {
+            failures.push(format!("{cell}: took {elapsed:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

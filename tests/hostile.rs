@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spapi_shipping::auth::{AuthError, LWA_BODY_CAP, LwaCredentials};
+use spapi_shipping::error::CallStage;
 use spapi_shipping::rate_limit::RateLimitSettings;
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::{Client, ClientBuilder, Error, Validation, operations};
@@ -43,7 +44,19 @@ enum Reply {
     EndlessChunks(String),
     /// This head, then nothing, with the connection held open.
     HeadThenHang(String),
+    /// This head (chunked), then 64 KiB chunks up to 1 GiB, counting the
+    /// bytes the client accepted and noting when it went away.
+    Counted(String, Arc<Written>),
 }
+
+/// What a `Reply::Counted` server managed to send.
+#[derive(Default)]
+struct Written {
+    bytes: std::sync::atomic::AtomicU64,
+    stopped: tokio::sync::Notify,
+}
+
+const GIB: u64 = 1 << 30;
 
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
 
@@ -130,6 +143,21 @@ async fn serve(mut stream: TcpStream, handler: Arc<Handler>, log: Arc<Mutex<Vec<
         Reply::HeadThenHang(head) => {
             let _ = stream.write_all(head.as_bytes()).await;
             tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Reply::Counted(head, written) => {
+            use std::sync::atomic::Ordering::Relaxed;
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+            let mut ok = stream.write_all(head.as_bytes()).await.is_ok();
+            while ok && written.bytes.load(Relaxed) < GIB {
+                ok = stream.write_all(chunk.as_bytes()).await.is_ok();
+                if ok {
+                    written.bytes.fetch_add(0x10000, Relaxed);
+                }
+            }
+            if ok {
+                let _ = stream.write_all(b"0\r\n\r\n").await;
+            }
+            written.stopped.notify_one();
         }
     }
 }
@@ -505,5 +533,275 @@ async fn dot_and_empty_path_parameters_are_refused_before_sending() {
             "PUT".to_owned(),
             "/shipping/v2/shipments/a..b/cancel".to_owned()
         )]
+    );
+}
+
+/// Finding 3: a 200 whose body declares 1 GiB is refused from its
+/// `Content-Length` before a byte of it is read (the server sends none and
+/// holds the connection: reading would wait for the 3 s timeout).
+#[tokio::test]
+async fn an_api_content_length_over_the_cap_is_refused_before_reading() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => Reply::HeadThenHang(format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+             x-amzn-RequestId: req-huge\r\ncontent-length: {GIB}\r\n\r\n"
+        )),
+    })
+    .await;
+    let started = Instant::now();
+
+    let error = track(&client(&server)).await.unwrap_err();
+
+    let Error::ResponseTooLarge {
+        operation,
+        status,
+        request_id,
+        cap,
+        content_length,
+        attempts,
+        ..
+    } = &error
+    else {
+        panic!("expected ResponseTooLarge, got {error:?}");
+    };
+    assert_eq!(operation.as_deref(), Some("getTracking"));
+    assert_eq!((*status, request_id.as_deref()), (200, Some("req-huge")));
+    assert_eq!(*cap, spapi_shipping::decode::DEFAULT_RESPONSE_BODY_CAP);
+    assert_eq!((*content_length, *attempts), (Some(GIB), 1));
+    assert!(
+        error
+            .to_string()
+            .contains("API response body cap of 67108864 bytes"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.api_requests(), 1, "not retried");
+}
+
+/// Finding 3: a streamed (chunked) 1 GiB body is cut once past the cap;
+/// the client stops reading, so the server could send only the cap plus
+/// what the socket buffers hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_api_body_is_cut_at_the_cap_and_the_client_stops_reading() {
+    const CAP: usize = 1 << 20;
+    let written = Arc::new(Written::default());
+    let counter = Arc::clone(&written);
+    let server = Raw::start(move |seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => Reply::Counted(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
+             x-amzn-RequestId: req-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                .to_owned(),
+            Arc::clone(&counter),
+        ),
+    })
+    .await;
+    let client = builder(&server).max_response_body(CAP).build().unwrap();
+    let started = Instant::now();
+    let stopped = written.stopped.notified();
+
+    let call = client.purchase_shipment().body(purchase_body()).send();
+    let error = tokio::time::timeout(BOUND, call)
+        .await
+        .unwrap()
+        .unwrap_err();
+
+    let Error::ResponseTooLarge {
+        operation,
+        status,
+        request_id,
+        cap,
+        content_length,
+        idempotency_key,
+        ..
+    } = &error
+    else {
+        panic!("expected ResponseTooLarge, got {error:?}");
+    };
+    assert_eq!(operation.as_deref(), Some("purchaseShipment"));
+    assert_eq!((*status, request_id.as_deref()), (400, Some("req-stream")));
+    assert_eq!((*cap, *content_length), (CAP, None));
+    assert!(idempotency_key.is_some(), "a purchase reports its key");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The client hung up: the server's writes fail well before 1 GiB.
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the client closed the connection");
+    let sent = written.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < 64 << 20,
+        "the server sent {sent} bytes before the client stopped"
+    );
+    assert_eq!(server.api_requests(), 1, "not retried");
+}
+
+fn tracking_answer() -> Reply {
+    response(
+        200,
+        &[("content-type", "application/json")],
+        &tracking_example(),
+    )
+}
+
+/// Finding 4: nothing bounded a call as a whole. The deadline cuts the
+/// wait for a token from an LWA endpoint that accepts and never answers
+/// (its own 5 s timeout would come much later).
+#[tokio::test]
+async fn the_call_deadline_bounds_the_token_wait() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => Reply::HeadThenHang(String::new()),
+        _ => tracking_answer(),
+    })
+    .await;
+    let client = builder(&server)
+        .timeout(Duration::from_secs(5))
+        .call_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+
+    let error = track(&client).await.unwrap_err();
+
+    let Error::DeadlineExceeded {
+        operation,
+        deadline,
+        stage,
+        attempts,
+        ..
+    } = &error
+    else {
+        panic!("expected DeadlineExceeded, got {error:?}");
+    };
+    assert_eq!(operation.as_deref(), Some("getTracking"));
+    assert_eq!(*deadline, Duration::from_millis(300));
+    assert_eq!((*stage, *attempts), (CallStage::Token, 0));
+    assert_eq!(error.attempts(), None, "nothing was sent");
+    assert!(
+        error.to_string().contains("waiting for an access token"),
+        "{error}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!(server.api_requests(), 0);
+}
+
+/// The deadline cuts a rate-limit wait: at a tiny fraction of the usage
+/// plan the bucket holds one token, and the next slot is far away.
+#[tokio::test]
+async fn the_call_deadline_bounds_the_rate_limit_wait() {
+    let server = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => tracking_answer(),
+    })
+    .await;
+    let client = builder(&server)
+        .rate_limit(RateLimitSettings::default().with_safety_factor(0.001))
+        .call_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    track(&client).await.expect("the bucket's one token");
+    let started = Instant::now();
+
+    let error = track(&client).await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            Error::DeadlineExceeded {
+                stage: CallStage::RateLimit,
+                attempts: 0,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.api_requests(), 1, "the second call sent nothing");
+}
+
+/// The deadline cuts an attempt whose answer never comes (the per-attempt
+/// timeout is 3 s), and reports the purchase's key since it may have
+/// reached the server; and no retry starts that could not finish before
+/// it: a server answering 503 ends the call with its own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_deadline_bounds_attempts_and_retries() {
+    let hung = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => Reply::HeadThenHang(String::new()),
+    })
+    .await;
+    let client = builder(&hung)
+        .call_deadline(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let call = client.purchase_shipment().body(purchase_body()).send();
+    let error = tokio::time::timeout(BOUND, call)
+        .await
+        .unwrap()
+        .unwrap_err();
+    let Error::DeadlineExceeded {
+        stage,
+        attempts,
+        idempotency_key,
+        ..
+    } = &error
+    else {
+        panic!("expected DeadlineExceeded, got {error:?}");
+    };
+    assert_eq!((*stage, *attempts), (CallStage::Attempt, 1));
+    assert!(idempotency_key.is_some());
+    assert!(
+        error.to_string().contains("retry with idempotency key"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let unavailable = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => response(503, &[], ""),
+    })
+    .await;
+    let client = builder(&unavailable)
+        .retry(
+            RetryPolicy::default()
+                .with_max_attempts(1000)
+                .with_initial_backoff(Duration::from_millis(40))
+                .with_max_backoff(Duration::from_millis(40))
+                .with_max_elapsed(Duration::from_secs(60)),
+        )
+        .call_deadline(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = track(&client).await.unwrap_err();
+    assert_eq!(error.status(), Some(503), "{error:?}");
+    let attempts = error.attempts().unwrap() as usize;
+    assert!(attempts > 1, "retried within the deadline");
+    assert_eq!(unavailable.api_requests(), attempts);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
     );
 }

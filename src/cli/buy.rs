@@ -322,7 +322,11 @@ async fn buy(
         Ok(planned) => planned,
         Err(e) => return cannot_plan(&e),
     };
-    eprintln!("{NAME}: {}", describe(rate, &request));
+    // Carrier and service names come from Amazon: escaped.
+    eprintln!(
+        "{NAME}: {}",
+        super::escape_controls(&describe(rate, &request))
+    );
     if dry_run {
         return print(&serde_json::to_value(&request).expect("a request encodes as JSON"));
     }
@@ -403,13 +407,19 @@ fn print(value: &Value) -> ExitCode {
     }
 }
 
+/// Prints `message` (which may quote Amazon's answer) escaped.
 fn fail(message: &str, code: u8) -> ExitCode {
-    eprintln!("{NAME}: {message}");
+    eprintln!("{NAME}: {}", super::escape_controls(message));
     ExitCode::from(code)
 }
 
+/// A plan error is one line per rate (the line breaks are ours); each line
+/// quotes Amazon's service and carrier names, escaped.
 fn cannot_plan(error: &PlanError) -> ExitCode {
-    fail(&format!("nothing bought: {error}"), EXIT_USAGE)
+    let message = format!("nothing bought: {error}");
+    let lines: Vec<_> = message.split('\n').map(super::escape_controls).collect();
+    eprintln!("{NAME}: {}", lines.join("\n"));
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// A failed call: Amazon's errors and request id; a request refused before

@@ -148,6 +148,15 @@ pub(crate) async fn collect(body: reqwest::Body) -> reqwest::Result<bytes::Bytes
     Ok(body.collect().await?.to_bytes())
 }
 
+/// The default API response body cap (`ClientBuilder::max_response_body`):
+/// 64 MiB. Labels are the largest legitimate bodies: a base64 PDF or PNG
+/// label runs to tens or hundreds of KiB, so even a purchase of many
+/// packages returning every label, or a ZPL/PDF collection form, stays far
+/// below it, while a hostile or broken answer costs about this much memory
+/// (a whole body up to twice its size while joined) instead of growing
+/// without bound.
+pub const DEFAULT_RESPONSE_BODY_CAP: usize = 64 * 1024 * 1024;
+
 /// Why [`read_capped`] gave up on a body.
 #[derive(Debug)]
 pub(crate) enum CappedBodyError {
@@ -166,13 +175,25 @@ pub(crate) enum CappedBodyError {
 /// Reads `response`'s body, holding at most `cap` bytes: a declared
 /// `Content-Length` over the cap is refused before reading, and a streamed
 /// (chunked) body is cut as soon as it passes the cap, so a hostile answer
-/// costs at most `cap` plus one chunk of memory. Only the one buffer is
-/// kept; nothing is copied afterwards.
+/// costs about `cap` of memory (see [`collect_capped`]).
 pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     cap: usize,
 ) -> Result<bytes::Bytes, CappedBodyError> {
-    if let Some(declared) = response.content_length()
+    let declared = response.content_length();
+    let (_, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    collect_capped(body, declared, cap).await
+}
+
+/// [`read_capped`] for a body already split from its head, with the
+/// length its head declares.
+pub(crate) async fn collect_capped(
+    mut body: reqwest::Body,
+    declared: Option<u64>,
+    cap: usize,
+) -> Result<bytes::Bytes, CappedBodyError> {
+    use http_body_util::BodyExt as _;
+    if let Some(declared) = declared
         && declared > cap as u64
     {
         return Err(CappedBodyError::TooLarge {
@@ -180,17 +201,38 @@ pub(crate) async fn read_capped(
             content_length: Some(declared),
         });
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(CappedBodyError::Transport)? {
-        if body.len() + chunk.len() > cap {
+    // The chunks are kept as they come (no growing buffer to reallocate
+    // and copy) and joined once at the end: a body cut at the cap costs
+    // about the cap, a whole one about twice its size while joined.
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(CappedBodyError::Transport)?;
+        let Ok(chunk) = frame.into_data() else {
+            continue; // trailers
+        };
+        len += chunk.len();
+        if len > cap {
             return Err(CappedBodyError::TooLarge {
                 cap,
                 content_length: None,
             });
         }
-        body.extend_from_slice(&chunk);
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
     }
-    Ok(body.freeze())
+    Ok(match chunks.len() {
+        0 => bytes::Bytes::new(),
+        1 => chunks.pop().expect("one chunk"),
+        _ => {
+            let mut out = bytes::BytesMut::with_capacity(len);
+            for chunk in chunks.drain(..) {
+                out.extend_from_slice(&chunk);
+            }
+            out.freeze()
+        }
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {

@@ -14,7 +14,8 @@ use tracing::Instrument;
 
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
-use crate::error::HookFailure;
+use crate::decode::CappedBodyError;
+use crate::error::{CallStage, HookFailure};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::region::Region;
@@ -53,6 +54,10 @@ pub(crate) struct Runtime {
     pub(crate) user_agent: HeaderValue,
     pub(crate) idempotency_keys: bool,
     pub(crate) validation: Validation,
+    /// The API response body cap, in bytes (`ClientBuilder::max_response_body`).
+    pub(crate) max_response_body: usize,
+    /// The whole call's time bound (`ClientBuilder::call_deadline`).
+    pub(crate) call_deadline: Duration,
     /// Whether the log line saying Amazon's default business applies is
     /// still to be written (once per client).
     pub(crate) amazon_default_unlogged: AtomicBool,
@@ -70,6 +75,8 @@ impl Default for Runtime {
                 .expect("the default user agent is a valid header"),
             idempotency_keys: true,
             validation: Validation::Enforce,
+            max_response_body: crate::decode::DEFAULT_RESPONSE_BODY_CAP,
+            call_deadline: RetryPolicy::default().max_elapsed + Duration::from_secs(30),
             amazon_default_unlogged: AtomicBool::new(true),
         }
     }
@@ -259,7 +266,16 @@ struct Call<'a> {
     op: &'static Operation,
     class: OperationClass,
     started: tokio::time::Instant,
+    /// `started` + the call deadline: nothing of the call runs past it.
+    deadline: tokio::time::Instant,
+    /// What the call is waiting for, read when the deadline passes.
+    stage: CallStage,
     attempt: u32,
+    /// Requests actually sent (an attempt may end before sending).
+    sent: u32,
+    /// An earlier attempt failed in a way that may have applied the
+    /// request (5xx, timeout, broken connection after sending).
+    maybe_applied: bool,
     waited: Duration,
     renewed_token: bool,
     last_try: bool,
@@ -276,21 +292,46 @@ enum Next {
 
 impl<'a> Call<'a> {
     fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
+        let started = tokio::time::Instant::now();
         Self {
             key: request.headers().get(IDEMPOTENCY_HEADER).cloned(),
             client,
             rt: &client.inner().runtime,
             op,
             class: retry::class_of(op.id),
-            started: tokio::time::Instant::now(),
+            started,
+            deadline: started + client.inner().runtime.call_deadline,
+            stage: CallStage::Token,
             attempt: 0,
+            sent: 0,
+            maybe_applied: false,
             waited: Duration::ZERO,
             renewed_token: false,
             last_try: false,
         }
     }
 
+    /// Every attempt, wait and backoff of the call, cut at its deadline.
     async fn run(mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        let outcome = tokio::time::timeout_at(self.deadline, self.attempts(request)).await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                // Dropping the attempt is safe: a token refresh runs on its
+                // own task for the other waiters, a rate-limit reservation
+                // is kept (Amazon's bucket kept it too).
+                let sent = self.sent;
+                call::update(|call| call.attempts = sent);
+                tracing::warn!(stage = %self.stage, "call deadline passed");
+                Ok(failure_response(HookFailure::Deadline {
+                    deadline: self.rt.call_deadline,
+                    stage: self.stage,
+                }))
+            }
+        }
+    }
+
+    async fn attempts(&mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
         if self.class == OperationClass::Keyed && self.key.is_none() {
             // A purchase without a key (keys switched off, none given) may
             // buy twice if repeated after it reached Amazon.
@@ -323,7 +364,10 @@ impl<'a> Call<'a> {
             match self.attempt_once(this_try).await {
                 Next::Done(result) => return result,
                 Next::RetryNow => {}
-                Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                Next::RetryAfter(wait) => {
+                    self.stage = CallStage::Backoff;
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }
@@ -332,12 +376,16 @@ impl<'a> Call<'a> {
         // The token first, then the rate-limit slot: a slot taken before a
         // slow token fetch would be spent while nothing is sent, and the
         // client's bucket would run ahead of Amazon's.
+        self.stage = CallStage::Token;
         let token = match self.authorize(&mut request).await {
             Ok(token) => token,
             Err(failure) => return self.on_auth_failure(failure),
         };
+        self.stage = CallStage::RateLimit;
         self.waited += self.rt.limiter.acquire(self.op).await;
         tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
+        self.stage = CallStage::Attempt;
+        self.sent += 1;
         let sent_at = tokio::time::Instant::now();
         let result = self.client.client().execute(request).await;
         // An answer (or a failure) means Amazon's bucket has started too.
@@ -387,9 +435,9 @@ impl<'a> Call<'a> {
             && !self.renewed_token
             && let Some(token) = token
         {
-            let (head, body) = match buffer(response).await {
+            let (head, body) = match self.buffer(response).await {
                 Ok(parts) => parts,
-                Err(e) => return self.on_transport_error(e),
+                Err(next) => return next,
             };
             if says_token_expired(&body) {
                 // Forget the token either way, so the next call gets a fresh one.
@@ -400,19 +448,39 @@ impl<'a> Call<'a> {
                 // token is the client's problem, not a failure by Amazon, so
                 // it does not use up a retry (a call sends at most
                 // `max_attempts + 1` requests), but it respects the time budget.
-                if !self.last_try && self.started.elapsed() < self.rt.retry.max_elapsed {
+                if !self.last_try
+                    && self.started.elapsed() < self.rt.retry.max_elapsed
+                    && tokio::time::Instant::now() < self.deadline
+                {
                     tracing::info!("access token rejected; renewing it and retrying once");
                     self.renewed_token = true;
                     return Next::RetryNow;
                 }
             }
-            return self.finish(rebuild(head, body)).await;
+            return Next::Done(Ok(rebuild(head, body)));
         }
         if let Some(failure) = retry::failure_of_status(status)
             && let Some(wait) = self.retry_wait(failure)
         {
             tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
             return Next::RetryAfter(wait);
+        }
+        if self.maybe_applied && retry::may_answer_already_done(self.op.id, status) {
+            let (head, body) = match self.buffer(response).await {
+                Ok(parts) => parts,
+                Err(next) => return next,
+            };
+            if let Some(done) = retry::already_done(self.op.id, &body) {
+                // An earlier attempt may have done it; the state the caller
+                // asked for holds, so the call succeeded.
+                tracing::info!(
+                    status,
+                    "an earlier attempt may have applied this write and the retry found it \
+                     already done; reporting success"
+                );
+                return Next::Done(Ok(rebuild_ok(head, done)));
+            }
+            return Next::Done(Ok(rebuild(head, body)));
         }
         self.finish(response).await
     }
@@ -424,9 +492,35 @@ impl<'a> Call<'a> {
         if response.status() == http::StatusCode::NO_CONTENT {
             return Next::Done(Ok(response));
         }
-        match buffer(response).await {
+        match self.buffer(response).await {
             Ok((head, body)) => Next::Done(Ok(rebuild(head, body))),
-            Err(e) => self.on_transport_error(e),
+            Err(next) => next,
+        }
+    }
+
+    /// Reads the whole body within the API body cap. A body that breaks
+    /// off goes through the retry decision; one over the cap ends the call
+    /// with a typed error (the server answered; reading more would only
+    /// cost memory, and a repeat would get the same answer).
+    async fn buffer(&mut self, response: reqwest::Response) -> Result<(Head, Bytes), Next> {
+        let cap = self.rt.max_response_body;
+        let status = response.status().as_u16();
+        let request_id = header(&response, REQUEST_ID_HEADER).map(str::to_owned);
+        match buffer(response, cap).await {
+            Ok(parts) => Ok(parts),
+            Err(CappedBodyError::Transport(e)) => Err(self.on_transport_error(e)),
+            Err(CappedBodyError::TooLarge {
+                cap,
+                content_length,
+            }) => {
+                tracing::warn!(cap, ?content_length, "response body over the cap; not read");
+                Err(Next::Done(Ok(failure_response(HookFailure::TooLarge {
+                    status,
+                    request_id,
+                    cap,
+                    content_length,
+                }))))
+            }
         }
     }
 
@@ -461,7 +555,9 @@ impl<'a> Call<'a> {
 
     /// The backoff before the next attempt, or `None` when the class, the
     /// attempt count or the time budget rules a retry out.
-    fn retry_wait(&self, failure: Failure) -> Option<Duration> {
+    /// A retry that would start past the call deadline is not made, so the
+    /// call ends with this attempt's own error rather than the deadline's.
+    fn retry_wait(&mut self, failure: Failure) -> Option<Duration> {
         let policy = &self.rt.retry;
         if self.last_try
             || !retry::may_retry(self.class, failure)
@@ -470,7 +566,12 @@ impl<'a> Call<'a> {
             return None;
         }
         let wait = policy.backoff(self.attempt);
-        (self.started.elapsed() + wait < policy.max_elapsed).then_some(wait)
+        let retry = self.started.elapsed() + wait < policy.max_elapsed
+            && tokio::time::Instant::now() + wait < self.deadline;
+        if retry && failure == Failure::MaybeProcessed {
+            self.maybe_applied = true;
+        }
+        retry.then_some(wait)
     }
 }
 
@@ -487,13 +588,15 @@ fn says_token_expired(body: &[u8]) -> bool {
             .any(|w| text.contains(w))
 }
 
-/// Reads the whole body, keeping the response's head (moved, not copied).
-async fn buffer(response: reqwest::Response) -> reqwest::Result<(Head, Bytes)> {
+/// Reads the whole body, at most `cap` bytes, keeping the response's head
+/// (moved, not copied).
+async fn buffer(response: reqwest::Response, cap: usize) -> Result<(Head, Bytes), CappedBodyError> {
     // Kept so the rebuilt response still knows its URL; `reqwest` would
     // otherwise parse a placeholder URL for every response.
     let url = response.url().clone();
+    let declared = response.content_length();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = crate::decode::collect(body).await?;
+    let body = crate::decode::collect_capped(body, declared, cap).await?;
     Ok((Head { parts, url }, body))
 }
 
@@ -514,6 +617,19 @@ fn rebuild(head: Head, body: Bytes) -> reqwest::Response {
         .expect("status and version come from a valid response");
     *response.headers_mut() = parts.headers;
     reqwest::Response::from(response)
+}
+
+/// A 200 with `body` in place of an "already done" error answer, keeping
+/// the answer's other headers (its request id).
+fn rebuild_ok(mut head: Head, body: &'static str) -> reqwest::Response {
+    head.parts.status = http::StatusCode::OK;
+    let headers = &mut head.parts.headers;
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    rebuild(head, Bytes::from_static(body.as_bytes()))
 }
 
 /// A response that carries a failure to the `post` hook instead of a body.

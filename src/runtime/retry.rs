@@ -37,6 +37,8 @@ pub(crate) fn class_of(operation_id: &str) -> OperationClass {
         | "getCollectionFormHistory"
         | "getUnmanifestedShipments" => OperationClass::Safe,
         // Writes that set a state: doing them twice leaves the same state.
+        // A repeat Amazon refuses as already done, after an attempt that
+        // may have done it, is a success (`already_done`).
         "cancelShipment" | "linkCarrierAccount" | "unlinkCarrierAccount" => OperationClass::Safe,
         // Purchases and forms Amazon deduplicates by idempotency key.
         "directPurchaseShipment" | "purchaseShipment" | "generateCollectionForm" => {
@@ -160,6 +162,56 @@ pub(crate) fn failure_of_status(status: u16) -> Option<Failure> {
     }
 }
 
+/// The state-setting writes whose repeat Amazon may refuse as "already
+/// done" although the state the caller asked for holds.
+const ALREADY_DONE: [(&str, &[&str], &str); 2] = [
+    (
+        "cancelShipment",
+        &[
+            "already cancelled",
+            "already canceled",
+            "already been cancelled",
+            "already been canceled",
+        ],
+        r#"{"payload":{}}"#,
+    ),
+    (
+        "unlinkCarrierAccount",
+        &["already unlinked", "already been unlinked", "not linked"],
+        r#"{"isUnlinked":true}"#,
+    ),
+];
+
+/// Whether `status` from `operation_id` may be an "already done" refusal
+/// worth reading: a 400 (Amazon's usual status for a refused input) or a
+/// 409 (the HTTP idiom for a state conflict).
+pub(crate) fn may_answer_already_done(operation_id: &str, status: u16) -> bool {
+    matches!(status, 400 | 409) && ALREADY_DONE.iter().any(|(op, ..)| *op == operation_id)
+}
+
+/// When `body` (an error answer to `operation_id`) says the write was
+/// already done, the documented success body to report instead.
+///
+/// Amazon does not document how a repeated cancelShipment or
+/// unlinkCarrierAccount is answered; this assumes an error list whose
+/// `message` or `details` says so in words ("already cancelled", "already
+/// unlinked"), matched case-insensitively in each entry. Only consulted on
+/// a retry after an attempt that may have applied the write (a 5xx, a
+/// timeout, a connection broken after sending): on a first attempt the
+/// refusal is the truth (the shipment was cancelled before this call).
+pub(crate) fn already_done(operation_id: &str, body: &[u8]) -> Option<&'static str> {
+    let (_, phrases, success) = ALREADY_DONE.iter().find(|(op, ..)| *op == operation_id)?;
+    let list: crate::types::ErrorList = serde_json::from_slice(body).ok()?;
+    list.errors
+        .iter()
+        .any(|e| {
+            let text = format!("{} {}", e.message, e.details.as_deref().unwrap_or_default())
+                .to_lowercase();
+            phrases.iter().any(|p| text.contains(p))
+        })
+        .then_some(*success)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +279,28 @@ mod tests {
                 .any(|p| p["name"] == "x-amzn-IdempotencyKey");
             assert_eq!(declares, takes_idempotency_key(op.id), "{}", op.id);
         }
+    }
+
+    #[test]
+    fn already_done_is_read_from_the_error_list_of_the_two_state_writes() {
+        let cancelled = br#"{"errors":[{"code":"InvalidInput","message":"Invalid input.","details":"Shipment is Already Cancelled."}]}"#;
+        assert_eq!(
+            already_done("cancelShipment", cancelled),
+            Some(r#"{"payload":{}}"#)
+        );
+        let unlinked =
+            br#"{"errors":[{"code":"InvalidInput","message":"Carrier account already unlinked"}]}"#;
+        assert_eq!(
+            already_done("unlinkCarrierAccount", unlinked),
+            Some(r#"{"isUnlinked":true}"#)
+        );
+        let other = br#"{"errors":[{"code":"InvalidInput","message":"Shipment not found for specified shipmentId"}]}"#;
+        assert_eq!(already_done("cancelShipment", other), None);
+        assert_eq!(already_done("cancelShipment", b"already cancelled"), None);
+        assert_eq!(already_done("getTracking", cancelled), None);
+        assert!(may_answer_already_done("cancelShipment", 400));
+        assert!(!may_answer_already_done("cancelShipment", 404));
+        assert!(!may_answer_already_done("linkCarrierAccount", 400));
     }
 
     #[test]
