@@ -146,7 +146,15 @@ fn worker(args: &[String]) {
             "Atzr|fleet-refresh-token",
         ));
     if redis_url != "-" {
-        builder = builder.redis(RedisSettings::new(redis_url).with_key_prefix(prefix));
+        // A generous command timeout: this test is about sharing, not about
+        // a slow Redis (tests/redis.rs covers that), and four processes on a
+        // loaded 2-core machine can miss the default 250 ms, fall back to
+        // their own token and make the LWA count flaky.
+        builder = builder.redis(
+            RedisSettings::new(redis_url)
+                .with_key_prefix(prefix)
+                .with_timeout(std::time::Duration::from_secs(2)),
+        );
     }
     let client = builder.build().unwrap();
     let (ok, failed) = runtime.block_on(async {
