@@ -227,7 +227,27 @@ fn unknown_operation(info: &OperationInfo) -> HookFailure {
 
 /// The spec's constraints on what is about to be sent: body, query and
 /// declared headers. Nothing Amazon's model forbids leaves the process.
+///
+/// The parameter constraints the generated types already guarantee (most
+/// of them, decided at build time: build/param_checks.rs) are not checked
+/// again: only a required list sent empty (`op.required_lists`), and
+/// whatever the spec walker must still see (`op.spec_checked_params`).
 fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::validate::Violation> {
+    let mut out = Vec::new();
+    // The spec walker, when it runs, reports a missing list itself.
+    let lists = if op.spec_checked_params.is_empty() {
+        op.required_lists
+    } else {
+        &[]
+    };
+    for name in lists {
+        if !request.url().query_pairs().any(|(k, _)| k == *name) {
+            out.push(crate::validate::Violation {
+                path: (*name).to_owned(),
+                message: "required parameter missing".into(),
+            });
+        }
+    }
     let body = request
         .body()
         .and_then(reqwest::Body::as_bytes)
@@ -235,13 +255,20 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
     let body = match body {
         Some(Ok(value)) => Some(value),
         Some(Err(e)) => {
-            return vec![crate::validate::Violation {
+            out.push(crate::validate::Violation {
                 path: String::new(),
                 message: format!("the body is not JSON: {e}"),
-            }];
+            });
+            return out;
         }
         None => None,
     };
+    if op.spec_checked_params.is_empty() {
+        if let Some(body) = &body {
+            out.extend(crate::validate::check_request_body(op.id, body));
+        }
+        return out;
+    }
     let query: Vec<_> = request.url().query_pairs().collect();
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
     let headers: Vec<(&str, &str)> = request
@@ -249,7 +276,13 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
         .iter()
         .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()))
         .collect();
-    crate::validate::check_request(op.id, body.as_ref(), &query, &headers)
+    out.extend(crate::validate::check_request(
+        op.id,
+        body.as_ref(),
+        &query,
+        &headers,
+    ));
+    out
 }
 
 /// One call of one operation: its attempts, waits and token.

@@ -8,6 +8,7 @@ pub(crate) mod call;
 pub mod decode;
 pub(crate) mod hooks;
 pub(crate) mod lenient;
+pub(crate) mod query;
 pub mod operations;
 pub mod rate_limit;
 pub mod retry;
