@@ -193,10 +193,15 @@ mod tests {
         assert!(!code.contains("api-version"), "{code}");
         assert!(!code.contains(". query ("), "{code}");
         assert!(code.contains("HeaderMap :: new ()"), "{code}");
-        let carrier = code.find("query . push (& progenitor_client :: QueryParam :: new (\"carrierId\"");
-        let tracking = code.find("query . push (& progenitor_client :: QueryParam :: new (\"trackingId\"");
+        let carrier =
+            code.find("query . push (& progenitor_client :: QueryParam :: new (\"carrierId\"");
+        let tracking =
+            code.find("query . push (& progenitor_client :: QueryParam :: new (\"trackingId\"");
         let get = code.find(". get (url)");
-        assert!(carrier.is_some() && carrier < tracking && tracking < get, "{code}");
+        assert!(
+            carrier.is_some() && carrier < tracking && tracking < get,
+            "{code}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, Error as ProgenitorError, OperationInfo};
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 use tracing::Instrument;
 
 use crate::Client;
@@ -23,11 +23,13 @@ use crate::runtime::call;
 use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 
-const ACCESS_TOKEN_HEADER: &str = "x-amz-access-token";
-const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
-const IDEMPOTENCY_HEADER: &str = "x-amzn-idempotencykey";
-const RATE_LIMIT_HEADER: &str = "x-amzn-ratelimit-limit";
-const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+// Header names as `HeaderName`s, so that a look-up or insert does not parse
+// the name again on every call (issue 12).
+const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-amz-access-token");
+const BUSINESS_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-shipping-business-id");
+const IDEMPOTENCY_HEADER: HeaderName = HeaderName::from_static("x-amzn-idempotencykey");
+const RATE_LIMIT_HEADER: HeaderName = HeaderName::from_static("x-amzn-ratelimit-limit");
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// The runtime state behind a [`Client`], shared by all its clones.
 ///
@@ -132,7 +134,7 @@ impl ClientHooks<Inner> for Client {
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         // The per-call header parameter, when set, wins over the default.
-        if !headers.contains_key(BUSINESS_ID_HEADER) {
+        if !headers.contains_key(&BUSINESS_ID_HEADER) {
             match rt.business_id {
                 Some(business) => {
                     let value = HeaderValue::from_str(&business.to_string())
@@ -156,7 +158,7 @@ impl ClientHooks<Inner> for Client {
             }
         }
         let keyed = retry::takes_idempotency_key(op.id);
-        if keyed && rt.idempotency_keys && !headers.contains_key(IDEMPOTENCY_HEADER) {
+        if keyed && rt.idempotency_keys && !headers.contains_key(&IDEMPOTENCY_HEADER) {
             // One key per call, set before the first attempt: every retry
             // of this call sends the same key, so Amazon buys at most once.
             let key = uuid::Uuid::new_v4().to_string();
@@ -310,7 +312,7 @@ enum Next {
 impl<'a> Call<'a> {
     fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
         Self {
-            key: request.headers().get(IDEMPOTENCY_HEADER).cloned(),
+            key: request.headers().get(&IDEMPOTENCY_HEADER).cloned(),
             client,
             rt: &client.inner().runtime,
             op,
@@ -408,11 +410,11 @@ impl<'a> Call<'a> {
         let status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("status", status);
-        if let Some(id) = header(&response, REQUEST_ID_HEADER) {
+        if let Some(id) = header(&response, &REQUEST_ID_HEADER) {
             span.record("request_id", id);
         }
         if let Some(rate) =
-            header(&response, RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
+            header(&response, &RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
         {
             self.rt.limiter.observe_reported_rate(self.op, rate);
         }
@@ -507,7 +509,7 @@ impl<'a> Call<'a> {
     }
 }
 
-fn header<'r>(response: &'r reqwest::Response, name: &str) -> Option<&'r str> {
+fn header<'r>(response: &'r reqwest::Response, name: &HeaderName) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

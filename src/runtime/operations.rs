@@ -95,6 +95,10 @@ pub(crate) fn path_violations(op: &Operation, url_path: &str) -> Vec<crate::vali
 /// Whether `url_path` ends with `template`'s segments, each parameter a
 /// non-empty, non-dot segment: what [`path_violations`] reports nothing for.
 fn path_fits(template: &str, url_path: &str) -> bool {
+    if !template.contains('{') {
+        // `template` starts with `/`, so this also ends on a segment boundary.
+        return url_path.ends_with(template);
+    }
     let mut actual = url_path.trim_start_matches('/').rsplit('/');
     template.trim_start_matches('/').rsplit('/').all(|t| {
         let Some(a) = actual.next() else {
