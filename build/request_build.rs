@@ -2,9 +2,9 @@
 //!
 //! - the query: progenitor chains one `RequestBuilder::query(&QueryParam)`
 //!   per parameter, and each re-serializes the already parsed URL. The
-//!   pass moves the parameters, in order, onto the URL string before
-//!   `client.client.get(url)` parses it (`crate::runtime::query::Query`),
-//!   with the same encoding, so the URL is parsed once and the request is
+//!   pass writes the parameters, in order, through one
+//!   `url.query_pairs_mut()` before `client.client.get(url)`
+//!   (`crate::runtime::query`), with the same encoding, so the request is
 //!   the same;
 //! - the `api-version` header: progenitor sends the spec's `info.version`
 //!   on every request. SP-API does not read it (its version is the path,
@@ -141,11 +141,12 @@ fn move_query_onto_url(block: &mut Block, params: &[Expr]) {
         .position(|s| matches!(s, Stmt::Local(l) if matches!(&l.pat, Pat::Ident(i) if i.ident == "url")))
         .expect("a `send` with query parameters builds `let url = format!(..)`; progenitor's output changed shape");
     let code: Block = parse_quote!({
-        let mut url = url;
+        let mut url = crate::runtime::query::parse(&url).map_err(Error::InvalidRequest)?;
         {
-            let mut query = crate::runtime::query::Query::new(&mut url);
-            #(query.push(#params).map_err(Error::InvalidRequest)?;)*
+            let mut pairs = url.query_pairs_mut();
+            #(crate::runtime::query::push(&mut pairs, #params).map_err(Error::InvalidRequest)?;)*
         }
+        crate::runtime::query::finish(&mut url);
     });
     for (i, stmt) in code.stmts.into_iter().enumerate() {
         block.stmts.insert(at + 1 + i, stmt);
@@ -193,10 +194,10 @@ mod tests {
         assert!(!code.contains("api-version"), "{code}");
         assert!(!code.contains(". query ("), "{code}");
         assert!(code.contains("HeaderMap :: new ()"), "{code}");
-        let carrier =
-            code.find("query . push (& progenitor_client :: QueryParam :: new (\"carrierId\"");
-        let tracking =
-            code.find("query . push (& progenitor_client :: QueryParam :: new (\"trackingId\"");
+        let carrier = code
+            .find("push (& mut pairs , & progenitor_client :: QueryParam :: new (\"carrierId\"");
+        let tracking = code
+            .find("push (& mut pairs , & progenitor_client :: QueryParam :: new (\"trackingId\"");
         let get = code.find(". get (url)");
         assert!(
             carrier.is_some() && carrier < tracking && tracking < get,

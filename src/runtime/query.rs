@@ -1,47 +1,43 @@
-//! The query string of a generated request, written once into the URL
-//! before it is parsed (issue 12).
+//! The query string of a generated request, written into its URL in one
+//! go (issue 12).
 //!
 //! progenitor's builders call reqwest's `RequestBuilder::query` once per
 //! parameter, and each call re-serializes the already parsed URL.
-//! build/request_build.rs replaces those calls with [`Query::push`] on the
-//! URL string, so the URL is parsed once, with its query. The encoding is
+//! build/request_build.rs replaces those calls with one
+//! `url.query_pairs_mut()` that every parameter is [`push`]ed to, before
+//! the parsed URL is handed to reqwest. The encoding is
 //! the one `RequestBuilder::query` uses (serde_urlencoded over
 //! form_urlencoded, progenitor's `QueryParam` deciding how arrays and
 //! scalars become pairs), so the request is byte for byte the same.
 
 use serde::Serialize;
 
-/// Appends `application/x-www-form-urlencoded` pairs to a URL string.
-pub(crate) struct Query<'a> {
-    url: &'a mut String,
-    /// Where the query starts (after the `?`).
-    start: usize,
+/// Parses the URL `format!`ed by a generated `send` (its path parameters
+/// already percent-encoded), for [`push`] to add the query to.
+pub(crate) fn parse(url: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))
 }
 
-impl<'a> Query<'a> {
-    /// Starts the query of `url` (which must have none yet).
-    pub(crate) fn new(url: &'a mut String) -> Self {
-        url.push('?');
-        let start = url.len();
-        Self { url, start }
-    }
-
-    /// Appends the pairs `param` serializes to (progenitor's `QueryParam`).
-    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, param: &T) -> Result<(), String> {
-        let mut pairs = form_urlencoded::Serializer::for_suffix(&mut *self.url, self.start);
-        param
-            .serialize(serde_urlencoded::Serializer::new(&mut pairs))
-            .map_err(|e| format!("a query parameter cannot be encoded: {e}"))?;
-        Ok(())
-    }
+/// Appends the pairs `param` (progenitor's `QueryParam`) serializes to, as
+/// `RequestBuilder::query` does, to the serializer of `url.query_pairs_mut()`.
+pub(crate) fn push<T, P>(
+    pairs: &mut form_urlencoded::Serializer<'_, T>,
+    param: &P,
+) -> Result<(), String>
+where
+    T: form_urlencoded::Target,
+    P: Serialize + ?Sized,
+{
+    param
+        .serialize(serde_urlencoded::Serializer::new(pairs))
+        .map_err(|e| format!("a query parameter cannot be encoded: {e}"))?;
+    Ok(())
 }
 
-impl Drop for Query<'_> {
-    /// No pairs: no `?` either, as `RequestBuilder::query` leaves it.
-    fn drop(&mut self) {
-        if self.url.len() == self.start {
-            self.url.pop();
-        }
+/// No pairs: no `?` either, as `RequestBuilder::query` leaves it.
+pub(crate) fn finish(url: &mut reqwest::Url) {
+    if url.query() == Some("") {
+        url.set_query(None);
     }
 }
 
@@ -65,17 +61,16 @@ mod tests {
     }
 
     fn by_query(a: &str, list: &[&str]) -> String {
-        let mut url = "http://h/p".to_owned();
+        let mut url = parse("http://h/p").unwrap();
         {
-            let mut query = Query::new(&mut url);
-            query.push(&QueryParam::new("a", &a)).unwrap();
-            query.push(&QueryParam::new("list", &list)).unwrap();
-            query
-                .push(&QueryParam::new("none", &Option::<u32>::None))
-                .unwrap();
-            query.push(&QueryParam::new("n", &300.5)).unwrap();
+            let mut pairs = url.query_pairs_mut();
+            push(&mut pairs, &QueryParam::new("a", &a)).unwrap();
+            push(&mut pairs, &QueryParam::new("list", &list)).unwrap();
+            push(&mut pairs, &QueryParam::new("none", &Option::<u32>::None)).unwrap();
+            push(&mut pairs, &QueryParam::new("n", &300.5)).unwrap();
         }
-        reqwest::Url::parse(&url).unwrap().to_string()
+        finish(&mut url);
+        url.to_string()
     }
 
     #[test]
@@ -91,10 +86,13 @@ mod tests {
 
     #[test]
     fn no_pairs_leave_no_question_mark() {
-        let mut url = "http://h/p".to_owned();
-        Query::new(&mut url)
-            .push(&QueryParam::new("none", &Option::<u32>::None))
-            .unwrap();
-        assert_eq!(url, "http://h/p");
+        let mut url = parse("http://h/p").unwrap();
+        push(
+            &mut url.query_pairs_mut(),
+            &QueryParam::new("none", &Option::<u32>::None),
+        )
+        .unwrap();
+        finish(&mut url);
+        assert_eq!(url.as_str(), "http://h/p");
     }
 }
