@@ -75,7 +75,7 @@ where
     match serde_json::from_slice::<T>(body) {
         Ok(inner) => Ok(ResponseValue::new(inner, status, parts.headers)),
         Err(fast) => {
-            let reason = match parse::<T>(&body) {
+            let reason = match parse::<T>(body) {
                 Err(_) if body.is_empty() => {
                     format!("empty body where JSON was expected ({fast})")
                 }
@@ -97,7 +97,7 @@ where
                 request_id: text("x-amzn-requestid"),
                 content_type: text("content-type"),
                 reason,
-                body_prefix: body_prefix(&body),
+                body_prefix: body_prefix(body),
                 // The call's key, added by `send` (runtime/call.rs).
                 idempotency_key: None,
             });
