@@ -22,6 +22,10 @@ mod lenient;
 mod live_shapes;
 #[path = "build/open_enums.rs"]
 mod open_enums;
+#[path = "build/param_checks.rs"]
+mod param_checks;
+#[path = "build/request_build.rs"]
+mod request_build;
 #[path = "build/send.rs"]
 mod send;
 #[path = "build/str_newtypes.rs"]
@@ -60,6 +64,7 @@ fn main() {
     live_shapes::apply(types, &json);
     str_newtypes::apply(types, &json);
     decode_once::apply(&mut file, expected::decode_once(&json));
+    request_build::apply(&mut file, expected::request_build(&json));
     let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());
     let names = send::progenitor_ids(&operations, &generated);
@@ -98,7 +103,7 @@ fn main() {
     write(Path::new(&out).join("generated.rs"), &code);
     write(
         Path::new(&out).join("operations.rs"),
-        &operations_table(&json, &names),
+        &operations_table(&json, &names, &closed),
     );
     write(
         Path::new(&out).join("decoders.rs"),
@@ -188,8 +193,9 @@ fn write(path: impl AsRef<Path>, contents: &str) {
 }
 
 /// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
-fn operations_table(spec: &Value, names: &BTreeMap<String, String>) -> String {
+fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[String]) -> String {
     let mut rows = String::new();
+    let mut classified = 0;
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
             let Some(id) = op["operationId"].as_str() else {
@@ -209,16 +215,26 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>) -> String {
                 .filter(|p| p["in"] == "query" && p["explode"] == false)
                 .map(|p| format!("{:?}", p["name"].as_str().unwrap_or_default()))
                 .collect();
+            let checks = param_checks::classify(spec, item, op, closed);
+            classified += checks.presence.len() + checks.spec.len() + checks.guaranteed;
             writeln!(
                 rows,
-                "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}] }},",
+                "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}], required_lists: &{:?}, spec_checked_params: &{:?} }},",
                 names[id],
                 method.to_uppercase(),
-                comma_separated.join(", ")
+                comma_separated.join(", "),
+                checks.presence,
+                checks.spec,
             )
             .expect("writing to a String");
         }
     }
+    let expected = expected::parameters(spec);
+    assert_eq!(
+        classified, expected,
+        "build/param_checks.rs classified {classified} query and header parameters where the \
+         spec declares {expected}"
+    );
     format!(
         "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
     )

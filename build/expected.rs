@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::decode_once;
 use crate::lenient;
+use crate::request_build;
 
 /// String enums `open_enums` must open: every enum schema under
 /// `components/schemas` (at any depth: typify names a property's inline
@@ -69,6 +70,51 @@ pub fn decode_once(spec: &Value) -> decode_once::Expected {
         }
     }
     expected
+}
+
+/// Query and header parameters, per operation (path-level ones included,
+/// an operation's own overriding a path-level one of the same name and
+/// location): each must be classified by `param_checks`.
+pub fn parameters(spec: &Value) -> usize {
+    parameters_in(spec, &["query", "header"])
+}
+
+/// What `request_build` must change: one `api-version` header per
+/// operation, one `.query(..)` per query parameter.
+pub fn request_build(spec: &Value) -> request_build::Expected {
+    request_build::Expected {
+        operations: decode_once(spec).operations,
+        query_parameters: parameters_in(spec, &["query"]),
+    }
+}
+
+/// Parameters declared `in` one of `locations`, per operation.
+fn parameters_in(spec: &Value, locations: &[&str]) -> usize {
+    let mut total = 0;
+    for (_, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (_, op) in item.as_object().into_iter().flatten() {
+            if op.get("operationId").is_none() {
+                continue;
+            }
+            let mut seen: Vec<(String, String)> = Vec::new();
+            let own = op["parameters"].as_array().into_iter().flatten();
+            for param in own.chain(item["parameters"].as_array().into_iter().flatten()) {
+                let param = match param["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+                    Some(pointer) => spec.pointer(pointer).unwrap_or(&Value::Null),
+                    None => param,
+                };
+                let key = (
+                    param["name"].as_str().unwrap_or("").to_owned(),
+                    param["in"].as_str().unwrap_or("").to_owned(),
+                );
+                if locations.contains(&key.1.as_str()) && !seen.contains(&key) {
+                    seen.push(key);
+                    total += 1;
+                }
+            }
+        }
+    }
+    total
 }
 
 fn schemas(spec: &Value) -> impl Iterator<Item = (&String, &Value)> {

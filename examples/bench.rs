@@ -15,7 +15,9 @@
 //! process per measurement), `fleet` (issue 13: 4 processes x 150 calls x
 //! 10 tasks against one strict 80/100 server, sharing Redis or not, and what
 //! the Redis round trip adds to a call; needs `redis-server`, and `valgrind`
-//! for the instruction counts).
+//! for the instruction counts), `instructions` (issue 12: instructions per
+//! getTracking call, client vs raw reqwest + typed decode, counted by
+//! valgrind's callgrind in child processes of this binary).
 //!
 //! Every measurement is repeated; the table shows the median and, in
 //! brackets, the lowest and highest repetition.
@@ -37,13 +39,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const COMMAND: &str = "cargo run --release --example bench";
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "overhead",
     "decode",
     "pacing",
     "cold-start",
     "memory",
     "fleet",
+    "instructions",
 ];
 
 const TRACKING_FIXTURE: &str = include_str!("../tests/fixtures/responses/getTracking.json");
@@ -87,9 +90,23 @@ const MEMORY_TASKS: usize = 8;
 /// RSS growth below this counts as noise (allocator arenas, page granularity).
 const MEMORY_NOISE_KIB: f64 = 1024.0;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Before any runtime exists: the counted child owns its process.
+    if let [mode, base, side, n] = args.as_slice()
+        && mode == "instructions-child"
+    {
+        instructions_child(base, side, n.parse().unwrap_or(INSTRUCTION_CALLS[0]));
+        return ExitCode::SUCCESS;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(async_main(args))
+}
+
+async fn async_main(args: Vec<String>) -> ExitCode {
     if let [mode, side] = args.as_slice()
         && mode == "memory-child"
     {
@@ -140,6 +157,7 @@ async fn run_scenario(name: &str) -> Vec<Row> {
         "cold-start" => cold_start().await,
         "memory" => memory(),
         "fleet" => fleet().await,
+        "instructions" => instructions(),
         _ => unreachable!("checked in main"),
     }
 }
@@ -1810,4 +1828,135 @@ fn instructions_per_call(base: &str, redis: &str) -> Option<f64> {
     }
     let [a, b] = COST_VALGRIND_CALLS;
     Some((counts[1] - counts[0]) / (b - a) as f64)
+}
+
+// ---------------------------------------------------------------------------
+// 7. Instructions per call (issue 12).
+
+/// Calls of the two counted runs per side; their difference cancels
+/// start-up, the first token fetch, the connection and shutdown.
+const INSTRUCTION_CALLS: [usize; 2] = [200, 2_200];
+/// At most this many instructions per client call for each raw one.
+const INSTRUCTION_TARGET: f64 = 1.05;
+
+/// What a counted child runs: the raw baseline, the client as built by
+/// default, or the client with one request-side layer switched off (to see
+/// what that layer costs; not a configuration the ratio is judged on).
+const INSTRUCTION_SIDES: [(&str, &str); 3] = [
+    ("client", "client (default settings)"),
+    ("raw", "raw reqwest + typed decode"),
+    ("client-no-validation", "client, validation off"),
+];
+
+/// Instructions per sequential getTracking call on a current-thread
+/// runtime, each side in its own child process of this binary under
+/// `valgrind --tool=callgrind` (the loopback server runs here, uncounted).
+/// `BENCH_CALLGRIND_DIR=dir` keeps each child's profile as
+/// `dir/callgrind.<side>.<calls>` for `callgrind_annotate`.
+fn instructions() -> Vec<Row> {
+    let server = Server::start(api_handler(Arc::default(), Duration::ZERO));
+    let mut per_call = Vec::new();
+    for (side, _) in INSTRUCTION_SIDES {
+        match counted_instructions(&server.base, side) {
+            Some(n) => per_call.push(n),
+            None => {
+                return vec![Row::info(
+                    "instructions",
+                    "not measured: valgrind not found (apt-get install valgrind)",
+                    "-".into(),
+                    "-".into(),
+                )];
+            }
+        }
+    }
+    let (client, raw, unvalidated) = (per_call[0], per_call[1], per_call[2]);
+    let ratio = client / raw;
+    vec![
+        Row {
+            scenario: "instructions",
+            metric: "get_tracking, instructions per call (callgrind), current-thread runtime"
+                .into(),
+            client: format!("{client:.0}"),
+            baseline: format!("{raw:.0}"),
+            ratio: format!("{ratio:.3} x"),
+            target: format!("≤ {INSTRUCTION_TARGET:.2}x"),
+            verdict: Verdict::of(ratio <= INSTRUCTION_TARGET),
+        },
+        Row {
+            scenario: "instructions",
+            metric: format!("  {}", INSTRUCTION_SIDES[2].1),
+            client: format!("{unvalidated:.0}"),
+            baseline: format!("{raw:.0}"),
+            ratio: format!("{:.3} x", unvalidated / raw),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+    ]
+}
+
+/// (instructions of the long run - of the short run) / the calls between.
+fn counted_instructions(base: &str, side: &str) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = std::env::var("BENCH_CALLGRIND_DIR").ok();
+    let mut counts = Vec::new();
+    for n in INSTRUCTION_CALLS {
+        let out = dir.as_ref().map_or_else(
+            || "/dev/null".to_owned(),
+            |d| format!("{d}/callgrind.{side}.{n}"),
+        );
+        let output = Command::new("valgrind")
+            .args(["--tool=callgrind", &format!("--callgrind-out-file={out}")])
+            .arg(&exe)
+            .args(["instructions-child", base, side, &n.to_string()])
+            .output()
+            .ok()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            eprintln!("instructions-child {side} {n} failed:\n{stderr}");
+            return None;
+        }
+        let collected = stderr
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse::<f64>().ok())?;
+        counts.push(collected);
+    }
+    let [a, b] = INSTRUCTION_CALLS;
+    Some((counts[1] - counts[0]) / (b - a) as f64)
+}
+
+/// `n` sequential getTracking calls by `side` on a current-thread runtime
+/// (the process valgrind counts).
+fn instructions_child(base: &str, side: &str, n: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("current-thread runtime");
+    let _entered = runtime.enter();
+    let caller = match side {
+        "raw" => Caller::Raw(Raw::new(base)),
+        "client" => Caller::Client(unthrottled_client(base)),
+        "client-no-validation" => {
+            let client = Client::builder()
+                .endpoint(base)
+                .token_url(format!("{base}{LWA_PATH}"))
+                .credentials(LwaCredentials::new(
+                    "amzn1.application-oa2-client.bench",
+                    "bench-client-secret",
+                    "Atzr|bench-refresh-token",
+                ))
+                .validation(spapi_shipping::validate::Validation::Off)
+                .build()
+                .expect("client configuration");
+            let op = operations::find("getTracking").expect("getTracking is an operation");
+            client.rate_limiter().observe_rate(op, UNTHROTTLED_RATE);
+            Caller::Client(client)
+        }
+        other => panic!("unknown side {other:?}"),
+    };
+    runtime.block_on(async {
+        for _ in 0..n {
+            black_box(caller.call().await);
+        }
+    });
 }

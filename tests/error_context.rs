@@ -188,6 +188,52 @@ async fn an_invalid_request_names_its_operation_and_sends_nothing() {
     any.assert_calls_async(0).await;
 }
 
+/// Issue 12: the query checks compiled at build time still catch what the
+/// types allow (a required list left empty), and the query progenitor's
+/// builder now writes onto the URL is sent as before, without `api-version`.
+#[tokio::test]
+async fn an_empty_required_list_is_refused_and_a_full_one_sent_as_one_pair() {
+    let server = MockServer::start_async().await;
+    let points = server
+        .mock_async(|when, then| {
+            when.method("GET")
+                .path("/shipping/v2/accessPoints")
+                .query_param("accessPointTypes", "HELIX,CORE_LOCKER")
+                .query_param("countryCode", "GB")
+                .query_param("postalCode", "EX33 2JL")
+                .header_missing("api-version");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"payload":{"accessPointsMap":{}}}"#);
+        })
+        .await;
+    let client = builder(server.base_url()).build().unwrap();
+    let call = |kinds: Vec<spapi_shipping::types::GetAccessPointsAccessPointTypesItem>| {
+        client
+            .get_access_points()
+            .access_point_types(kinds)
+            .country_code("GB")
+            .postal_code("EX33 2JL")
+            .send()
+    };
+    let err = call(vec![]).await.unwrap_err();
+    let Error::InvalidRequest { violations, .. } = &err else {
+        panic!("expected InvalidRequest, got {err:?}")
+    };
+    assert_eq!(
+        violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["accessPointTypes: required parameter missing"]
+    );
+    assert_context(&err, "getAccessPoints", None, None);
+    points.assert_calls_async(0).await;
+    use spapi_shipping::types::GetAccessPointsAccessPointTypesItem as Kind;
+    call(vec![Kind::Helix, Kind::CoreLocker]).await.unwrap();
+    points.assert_calls_async(1).await;
+}
+
 #[tokio::test]
 async fn a_redirect_names_its_operation() {
     let server = MockServer::start_async().await;

@@ -61,13 +61,21 @@ where
 {
     let status = response.status();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = collect(body)
-        .await
-        .map_err(ProgenitorError::ResponseBodyError)?;
-    match serde_json::from_slice::<T>(&body) {
+    // The runtime has already buffered the body (hooks.rs `finish`): read
+    // it in place rather than collect it a second time.
+    let collected;
+    let body: &[u8] = if body.as_bytes().is_some() {
+        body.as_bytes().unwrap_or_default()
+    } else {
+        collected = collect(body)
+            .await
+            .map_err(ProgenitorError::ResponseBodyError)?;
+        &collected
+    };
+    match serde_json::from_slice::<T>(body) {
         Ok(inner) => Ok(ResponseValue::new(inner, status, parts.headers)),
         Err(fast) => {
-            let reason = match parse::<T>(&body) {
+            let reason = match parse::<T>(body) {
                 Err(_) if body.is_empty() => {
                     format!("empty body where JSON was expected ({fast})")
                 }
@@ -89,7 +97,7 @@ where
                 request_id: text("x-amzn-requestid"),
                 content_type: text("content-type"),
                 reason,
-                body_prefix: body_prefix(&body),
+                body_prefix: body_prefix(body),
                 // The call's key, added by `send` (runtime/call.rs).
                 idempotency_key: None,
             });

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, Error as ProgenitorError, OperationInfo};
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 use tracing::Instrument;
 
 use crate::Client;
@@ -24,11 +24,13 @@ use crate::runtime::call;
 use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 
-const ACCESS_TOKEN_HEADER: &str = "x-amz-access-token";
-const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
-const IDEMPOTENCY_HEADER: &str = "x-amzn-idempotencykey";
-const RATE_LIMIT_HEADER: &str = "x-amzn-ratelimit-limit";
-const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+// Header names as `HeaderName`s, so that a look-up or insert does not parse
+// the name again on every call (issue 12).
+const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-amz-access-token");
+const BUSINESS_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-shipping-business-id");
+const IDEMPOTENCY_HEADER: HeaderName = HeaderName::from_static("x-amzn-idempotencykey");
+const RATE_LIMIT_HEADER: HeaderName = HeaderName::from_static("x-amzn-ratelimit-limit");
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// The runtime state behind a [`Client`], shared by all its clones.
 ///
@@ -139,7 +141,7 @@ impl ClientHooks<Inner> for Client {
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         // The per-call header parameter, when set, wins over the default.
-        if !headers.contains_key(BUSINESS_ID_HEADER) {
+        if !headers.contains_key(&BUSINESS_ID_HEADER) {
             match rt.business_id {
                 Some(business) => {
                     let value = HeaderValue::from_str(&business.to_string())
@@ -163,7 +165,7 @@ impl ClientHooks<Inner> for Client {
             }
         }
         let keyed = retry::takes_idempotency_key(op.id);
-        if keyed && rt.idempotency_keys && !headers.contains_key(IDEMPOTENCY_HEADER) {
+        if keyed && rt.idempotency_keys && !headers.contains_key(&IDEMPOTENCY_HEADER) {
             // One key per call, set before the first attempt: every retry
             // of this call sends the same key, so Amazon buys at most once.
             let key = uuid::Uuid::new_v4().to_string();
@@ -234,7 +236,27 @@ fn unknown_operation(info: &OperationInfo) -> HookFailure {
 
 /// The spec's constraints on what is about to be sent: body, query and
 /// declared headers. Nothing Amazon's model forbids leaves the process.
+///
+/// The parameter constraints the generated types already guarantee (most
+/// of them, decided at build time: build/param_checks.rs) are not checked
+/// again: only a required list sent empty (`op.required_lists`), and
+/// whatever the spec walker must still see (`op.spec_checked_params`).
 fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::validate::Violation> {
+    let mut out = Vec::new();
+    // The spec walker, when it runs, reports a missing list itself.
+    let lists = if op.spec_checked_params.is_empty() {
+        op.required_lists
+    } else {
+        &[]
+    };
+    for name in lists {
+        if !request.url().query_pairs().any(|(k, _)| k == *name) {
+            out.push(crate::validate::Violation {
+                path: (*name).to_owned(),
+                message: "required parameter missing".into(),
+            });
+        }
+    }
     let body = request
         .body()
         .and_then(reqwest::Body::as_bytes)
@@ -242,13 +264,20 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
     let body = match body {
         Some(Ok(value)) => Some(value),
         Some(Err(e)) => {
-            return vec![crate::validate::Violation {
+            out.push(crate::validate::Violation {
                 path: String::new(),
                 message: format!("the body is not JSON: {e}"),
-            }];
+            });
+            return out;
         }
         None => None,
     };
+    if op.spec_checked_params.is_empty() {
+        if let Some(body) = &body {
+            out.extend(crate::validate::check_request_body(op.id, body));
+        }
+        return out;
+    }
     let query: Vec<_> = request.url().query_pairs().collect();
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
     let headers: Vec<(&str, &str)> = request
@@ -256,7 +285,13 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
         .iter()
         .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()))
         .collect();
-    crate::validate::check_request(op.id, body.as_ref(), &query, &headers)
+    out.extend(crate::validate::check_request(
+        op.id,
+        body.as_ref(),
+        &query,
+        &headers,
+    ));
+    out
 }
 
 /// One call of one operation: its attempts, waits and token.
@@ -294,7 +329,7 @@ impl<'a> Call<'a> {
     fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
         let started = tokio::time::Instant::now();
         Self {
-            key: request.headers().get(IDEMPOTENCY_HEADER).cloned(),
+            key: request.headers().get(&IDEMPOTENCY_HEADER).cloned(),
             client,
             rt: &client.inner().runtime,
             op,
@@ -423,11 +458,11 @@ impl<'a> Call<'a> {
         let status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("status", status);
-        if let Some(id) = header(&response, REQUEST_ID_HEADER) {
+        if let Some(id) = header(&response, &REQUEST_ID_HEADER) {
             span.record("request_id", id);
         }
         if let Some(rate) =
-            header(&response, RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
+            header(&response, &RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
         {
             self.rt.limiter.observe_reported_rate(self.op, rate);
         }
@@ -575,7 +610,7 @@ impl<'a> Call<'a> {
     }
 }
 
-fn header<'r>(response: &'r reqwest::Response, name: &str) -> Option<&'r str> {
+fn header<'r>(response: &'r reqwest::Response, name: &HeaderName) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -9,6 +9,7 @@ pub mod decode;
 pub(crate) mod hooks;
 pub(crate) mod lenient;
 pub mod operations;
+pub(crate) mod query;
 pub mod rate_limit;
 pub mod retry;
 pub mod validate;

@@ -12,6 +12,10 @@ mod expected;
 mod lenient;
 #[path = "../../build/open_enums.rs"]
 mod open_enums;
+#[path = "../../build/param_checks.rs"]
+mod param_checks;
+#[path = "../../build/request_build.rs"]
+mod request_build;
 #[path = "../../build/send.rs"]
 mod send;
 
@@ -191,4 +195,41 @@ fn an_operation_without_its_generated_send_fails_the_build() {
         "/shipping/v2/shipments/{shipmentId}/cancel",
     )];
     send::progenitor_ids(&spec, &generated);
+}
+
+#[test]
+fn only_parameters_the_types_cannot_guarantee_are_checked_at_run_time() {
+    let spec = json!({
+        "components": { "schemas": {
+            "Closed": { "type": "string", "enum": ["A"] },
+            "Open": { "type": "string", "enum": ["B"] }
+        } },
+        "paths": { "/p": {
+            "parameters": [ { "name": "shared", "in": "query", "schema": { "type": "string" } } ],
+            "get": {
+                "operationId": "getP",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "plain", "in": "query", "required": true, "schema": { "type": "string" } },
+                    { "name": "closed", "in": "header", "schema": { "$ref": "#/components/schemas/Closed" } },
+                    { "name": "open", "in": "header", "schema": { "$ref": "#/components/schemas/Open" } },
+                    { "name": "short", "in": "query", "schema": { "type": "string", "maxLength": 3 } },
+                    { "name": "n", "in": "query", "schema": { "type": "number" } },
+                    { "name": "pct", "in": "query", "schema": { "type": "integer", "maximum": 100 } },
+                    { "name": "kinds", "in": "query", "required": true, "explode": false,
+                      "schema": { "type": "array", "items": { "type": "string", "enum": ["X"] } } },
+                    { "name": "tags", "in": "query",
+                      "schema": { "type": "array", "items": { "type": "string" } } }
+                ]
+            }
+        } }
+    });
+    let item = &spec["paths"]["/p"];
+    let checks = param_checks::classify(&spec, item, &item["get"], &["Closed".to_owned()]);
+    assert_eq!(checks.presence, ["kinds"]);
+    assert_eq!(checks.spec, ["open", "short", "pct"]);
+    // plain, closed, n, tags and the path-level shared.
+    assert_eq!(checks.guaranteed, 5);
+    assert_eq!(expected::parameters(&spec), 9);
+    assert_eq!(expected::request_build(&spec).query_parameters, 7);
 }

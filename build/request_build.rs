@@ -1,0 +1,219 @@
+//! Makes progenitor's request building cheaper, per call (issue 12):
+//!
+//! - the query: progenitor chains one `RequestBuilder::query(&QueryParam)`
+//!   per parameter, and each re-serializes the already parsed URL. The
+//!   pass writes the parameters, in order, through one
+//!   `url.query_pairs_mut()` before `client.client.get(url)`
+//!   (`crate::runtime::query`), with the same encoding, so the request is
+//!   the same;
+//! - the `api-version` header: progenitor sends the spec's `info.version`
+//!   on every request. SP-API does not read it (its version is the path,
+//!   `/shipping/v2`; Amazon's models document no such header), so the pass
+//!   drops it, and the header map starts empty instead of preallocated.
+//!
+//! progenitor has no setting for either, hence a syntax-tree pass like
+//! build/decode_once.rs. It panics (fails the build) unless it moved
+//! exactly the spec's query parameters and dropped one header per operation.
+
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Expr, ExprCall, ExprMethodCall, ImplItemFn, Lit, Pat, Stmt, parse_quote};
+
+/// What the pass must change, counted from the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// Operations: one `api-version` header each.
+    pub operations: usize,
+    /// Query parameters, in all operations: one `.query(..)` each.
+    pub query_parameters: usize,
+}
+
+/// Rewrites every builder `send`; panics unless it changed what `expected`
+/// counts.
+pub fn apply(file: &mut syn::File, expected: Expected) {
+    let mut pass = Pass::default();
+    pass.visit_file_mut(file);
+    assert_eq!(
+        pass.found, expected,
+        "build/request_build.rs changed {:?} where the spec counts {expected:?}; progenitor's \
+         output changed shape",
+        pass.found
+    );
+}
+
+struct Pass {
+    found: Expected,
+}
+
+impl Default for Pass {
+    fn default() -> Self {
+        Self {
+            found: Expected {
+                operations: 0,
+                query_parameters: 0,
+            },
+        }
+    }
+}
+
+impl VisitMut for Pass {
+    fn visit_impl_item_fn_mut(&mut self, f: &mut ImplItemFn) {
+        if f.sig.ident != "send" {
+            return visit_mut::visit_impl_item_fn_mut(self, f);
+        }
+        let before = f.block.stmts.len();
+        f.block.stmts.retain(|s| !is_api_version(s));
+        // One per operation; the count check catches a `send` without one.
+        self.found.operations += before - f.block.stmts.len();
+        let mut query = QueryCalls::default();
+        query.visit_block_mut(&mut f.block);
+        self.found.query_parameters += query.params.len();
+        if !query.params.is_empty() {
+            move_query_onto_url(&mut f.block, &query.params);
+        }
+    }
+}
+
+/// `header_map.append(HeaderName::from_static("api-version"), ..);`
+fn is_api_version(stmt: &Stmt) -> bool {
+    let Stmt::Expr(Expr::MethodCall(call), _) = stmt else {
+        return false;
+    };
+    call.method == "append"
+        && matches!(call.args.first(), Some(Expr::Call(name)) if
+            matches!(name.args.first(), Some(Expr::Lit(l)) if
+                matches!(&l.lit, Lit::Str(s) if s.value() == "api-version")))
+}
+
+/// Takes the `.query(&QueryParam::new(..))` calls out of the builder
+/// chain (in order), and starts the header map empty.
+#[derive(Default)]
+struct QueryCalls {
+    params: Vec<Expr>,
+}
+
+impl VisitMut for QueryCalls {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        visit_mut::visit_expr_mut(self, expr);
+        if let Expr::Call(call) = expr
+            && ends_with(call, &["HeaderMap", "with_capacity"])
+        {
+            *expr = parse_quote!(::reqwest::header::HeaderMap::new());
+            return;
+        }
+        let Expr::MethodCall(ExprMethodCall {
+            receiver,
+            method,
+            args,
+            ..
+        }) = expr
+        else {
+            return;
+        };
+        let is_param = |arg: &Expr| {
+            matches!(arg, Expr::Reference(r) if
+                matches!(&*r.expr, Expr::Call(c) if ends_with(c, &["QueryParam", "new"])))
+        };
+        if method == "query" && args.len() == 1 && is_param(&args[0]) {
+            self.params.push(args[0].clone());
+            *expr = (**receiver).clone();
+        }
+    }
+}
+
+fn ends_with(call: &ExprCall, names: &[&str]) -> bool {
+    let Expr::Path(path) = &*call.func else {
+        return false;
+    };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segments.ends_with(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+}
+
+/// After `let url = format!(..);`: the parameters appended to `url`.
+fn move_query_onto_url(block: &mut Block, params: &[Expr]) {
+    let at = block
+        .stmts
+        .iter()
+        .position(|s| matches!(s, Stmt::Local(l) if matches!(&l.pat, Pat::Ident(i) if i.ident == "url")))
+        .expect("a `send` with query parameters builds `let url = format!(..)`; progenitor's output changed shape");
+    let code: Block = parse_quote!({
+        let mut url = crate::runtime::query::parse(&url).map_err(Error::InvalidRequest)?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            #(crate::runtime::query::push(&mut pairs, #params).map_err(Error::InvalidRequest)?;)*
+        }
+        crate::runtime::query::finish(&mut url);
+    });
+    for (i, stmt) in code.stmts.into_iter().enumerate() {
+        block.stmts.insert(at + 1 + i, stmt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send() -> syn::File {
+        parse_quote! {
+            impl<'a> GetTracking<'a> {
+                pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorList>> {
+                    let url = format!("{}/shipping/v2/tracking", client.baseurl,);
+                    let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+                    header_map.append(
+                        ::reqwest::header::HeaderName::from_static("api-version"),
+                        ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                    );
+                    let mut request = client
+                        .client
+                        .get(url)
+                        .query(&progenitor_client::QueryParam::new("carrierId", &carrier_id))
+                        .query(&progenitor_client::QueryParam::new("trackingId", &tracking_id))
+                        .headers(header_map)
+                        .build()?;
+                    todo!()
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_query_moves_onto_the_url_and_api_version_goes() {
+        let mut file = send();
+        apply(
+            &mut file,
+            Expected {
+                operations: 1,
+                query_parameters: 2,
+            },
+        );
+        let code = quote::quote!(#file).to_string();
+        assert!(!code.contains("api-version"), "{code}");
+        assert!(!code.contains(". query ("), "{code}");
+        assert!(code.contains("HeaderMap :: new ()"), "{code}");
+        let carrier = code
+            .find("push (& mut pairs , & progenitor_client :: QueryParam :: new (\"carrierId\"");
+        let tracking = code
+            .find("push (& mut pairs , & progenitor_client :: QueryParam :: new (\"trackingId\"");
+        let get = code.find(". get (url)");
+        assert!(
+            carrier.is_some() && carrier < tracking && tracking < get,
+            "{code}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "progenitor's output changed shape")]
+    fn a_missing_query_parameter_fails_the_build() {
+        apply(
+            &mut send(),
+            Expected {
+                operations: 1,
+                query_parameters: 3,
+            },
+        );
+    }
+}
