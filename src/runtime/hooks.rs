@@ -540,7 +540,7 @@ impl<'a> Call<'a> {
     async fn buffer(&mut self, response: reqwest::Response) -> Result<(Head, Bytes), Next> {
         let cap = self.rt.max_response_body;
         let status = response.status().as_u16();
-        let request_id = header(&response, REQUEST_ID_HEADER).map(str::to_owned);
+        let request_id = header(&response, &REQUEST_ID_HEADER).map(str::to_owned);
         match buffer(response, cap).await {
             Ok(parts) => Ok(parts),
             Err(CappedBodyError::Transport(e)) => Err(self.on_transport_error(e)),

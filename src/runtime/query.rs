@@ -49,7 +49,11 @@ mod tests {
     /// The same pairs as reqwest's `RequestBuilder::query`, one call per
     /// parameter, as progenitor generates it.
     fn by_reqwest(a: &str, list: &[&str]) -> String {
-        let request = reqwest::Client::new()
+        // reqwest alone has no TLS provider here (rustls-no-provider).
+        let request = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::config::tls_config(&[]).unwrap())
+            .build()
+            .unwrap()
             .get("http://h/p")
             .query(&QueryParam::new("a", &a))
             .query(&QueryParam::new("list", &list))
