@@ -125,7 +125,6 @@ pub(crate) struct UnlistedBody {
 pub(crate) async fn error_response(
     response: reqwest::Response,
 ) -> ProgenitorError<types::ErrorList> {
-    use reqwest::ResponseBuilderExt as _;
     let status = response.status();
     let url = response.url().clone();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
@@ -136,17 +135,31 @@ pub(crate) async fn error_response(
     if let Ok(list) = serde_json::from_slice::<types::ErrorList>(&body) {
         return ProgenitorError::ErrorResponse(ResponseValue::new(list, status, parts.headers));
     }
-    let mut rebuilt = http::Response::builder()
+    let prefix = body_prefix(&body);
+    let mut rebuilt = rebuild(Head { parts, url }, body);
+    rebuilt.extensions_mut().insert(UnlistedBody { prefix });
+    ProgenitorError::UnexpectedResponse(rebuilt)
+}
+
+/// A buffered response's status line, headers and URL.
+pub(crate) struct Head {
+    pub(crate) parts: http::response::Parts,
+    pub(crate) url: reqwest::Url,
+}
+
+/// A response again from its head and buffered body (the head moved, not
+/// copied; the URL kept so reqwest need not parse a placeholder).
+pub(crate) fn rebuild(head: Head, body: bytes::Bytes) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt as _;
+    let Head { parts, url } = head;
+    let mut response = http::Response::builder()
         .status(parts.status)
         .version(parts.version)
         .url(url)
-        .extension(UnlistedBody {
-            prefix: body_prefix(&body),
-        })
         .body(body)
         .expect("status and version come from a valid response");
-    *rebuilt.headers_mut() = parts.headers;
-    ProgenitorError::UnexpectedResponse(reqwest::Response::from(rebuilt))
+    *response.headers_mut() = parts.headers;
+    reqwest::Response::from(response)
 }
 
 /// The whole body; the runtime has usually buffered it already, so this

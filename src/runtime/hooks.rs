@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
 use crate::decode::CappedBodyError;
+use crate::decode::{Head, rebuild};
 use crate::error::{CallStage, HookFailure};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
@@ -633,25 +634,6 @@ async fn buffer(response: reqwest::Response, cap: usize) -> Result<(Head, Bytes)
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let body = crate::decode::collect_capped(body, declared, cap).await?;
     Ok((Head { parts, url }, body))
-}
-
-/// A buffered response's status line, headers and URL.
-struct Head {
-    parts: http::response::Parts,
-    url: reqwest::Url,
-}
-
-fn rebuild(head: Head, body: Bytes) -> reqwest::Response {
-    use reqwest::ResponseBuilderExt as _;
-    let Head { parts, url } = head;
-    let mut response = http::Response::builder()
-        .status(parts.status)
-        .version(parts.version)
-        .url(url)
-        .body(body)
-        .expect("status and version come from a valid response");
-    *response.headers_mut() = parts.headers;
-    reqwest::Response::from(response)
 }
 
 /// A 200 with `body` in place of an "already done" error answer, keeping
