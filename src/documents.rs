@@ -449,11 +449,11 @@ fn decode(doc: &types::PackageDocument, context: &Context) -> Result<LabelDocume
             base64::DecodeError::InvalidByte(i, b) => {
                 (at(i), format!("invalid character {:?}", char::from(b)))
             }
-            base64::DecodeError::InvalidLastSymbol(i, b) => (
-                at(i),
+            base64::DecodeError::InvalidLastSymbol { offset, symbol, .. } => (
+                at(offset),
                 format!(
                     "last character {:?} has bits set past the data",
-                    char::from(b)
+                    char::from(symbol)
                 ),
             ),
             base64::DecodeError::InvalidLength(n) => (
