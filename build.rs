@@ -62,6 +62,12 @@ fn main() {
     let types = open_enums::types_module(&mut file).expect("generated `mod types`");
     lenient::apply(types, expected::lenient(&json));
     live_shapes::apply(types, &json);
+    let compact = open_enums::compact_serde(types);
+    assert_eq!(
+        compact,
+        expected::open_enums(&json, &closed),
+        "build/open_enums.rs gave compact serde impls to {compact} enums, not every open one"
+    );
     str_newtypes::apply(types, &json);
     decode_once::apply(&mut file, expected::decode_once(&json));
     request_build::apply(&mut file, expected::request_build(&json));

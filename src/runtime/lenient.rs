@@ -43,6 +43,47 @@ pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     d.deserialize_any(StringVisitor)
 }
 
+/// An open enum (`build/open_enums.rs`) from its wire string: `known` maps
+/// the values the model lists (and their aliases), anything else is kept
+/// by `unknown`. Anything but a string is an error naming the enum. Written
+/// out rather than derived: serde's derive for an enum with an `untagged`
+/// variant buffers and retries, which cost every dependent's build (issue 12).
+pub(crate) fn open_enum<'de, D, T>(
+    d: D,
+    name: &'static str,
+    known: fn(&str) -> Option<T>,
+    unknown: fn(String) -> T,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct OpenEnum<T> {
+        name: &'static str,
+        known: fn(&str) -> Option<T>,
+        unknown: fn(String) -> T,
+    }
+    impl<T> Visitor<'_> for OpenEnum<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "a {} string", self.name)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.known)(v).unwrap_or_else(|| (self.unknown)(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
+            Ok(match (self.known)(&v) {
+                Some(known) => known,
+                None => (self.unknown)(v),
+            })
+        }
+    }
+    d.deserialize_str(OpenEnum {
+        name,
+        known,
+        unknown,
+    })
+}
+
 /// A value, or `null` for its default (an empty list).
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -568,6 +609,36 @@ impl<'de, V: Visitor<'de> + Copy> Visitor<'de> for OptionVisitor<V> {
 mod tests {
     use crate::types;
     use serde_json::json;
+
+    #[test]
+    fn open_enums_read_wire_strings_aliases_and_new_values_and_write_them_back() {
+        let read = |v| serde_json::from_value::<types::GenerationStatus>(v);
+        assert_eq!(
+            read(json!("Completed")).unwrap(),
+            types::GenerationStatus::Completed
+        );
+        // live_shapes' alias (Amazon's example) decodes as the model's variant
+        // and re-encodes in the model's spelling.
+        let alias = read(json!("IN_PROGRESS")).unwrap();
+        assert_eq!(alias, types::GenerationStatus::InProgress);
+        assert_eq!(serde_json::to_value(&alias).unwrap(), json!("InProgress"));
+        let new = read(json!("Archived")).unwrap();
+        assert_eq!(new, types::GenerationStatus::Unknown("Archived".into()));
+        assert_eq!(serde_json::to_value(&new).unwrap(), json!("Archived"));
+        // A renamed variant reads and writes its wire name.
+        let staff: types::AccessPointAssistanceType =
+            serde_json::from_str(r#""STAFF_ASSISTED""#).unwrap();
+        assert_eq!(staff, types::AccessPointAssistanceType::StaffAssisted);
+        assert_eq!(
+            serde_json::to_string(&staff).unwrap(),
+            r#""STAFF_ASSISTED""#
+        );
+        let err = read(json!(3)).unwrap_err().to_string();
+        assert!(err.contains("expected a GenerationStatus string"), "{err}");
+        // Borrowed input (from_slice) takes the same path as an owned string.
+        let from_bytes: types::GenerationStatus = serde_json::from_slice(br#""X\u0041""#).unwrap();
+        assert_eq!(from_bytes, types::GenerationStatus::Unknown("XA".into()));
+    }
 
     #[test]
     fn money_as_a_decimal_string_decodes_and_re_encodes_as_a_number() {
