@@ -30,6 +30,8 @@ mod request_build;
 mod send;
 #[path = "build/str_newtypes.rs"]
 mod str_newtypes;
+#[path = "build/walk.rs"]
+mod walk;
 #[path = "build/weight.rs"]
 mod weight;
 

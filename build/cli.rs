@@ -20,7 +20,7 @@
 //! - `CliConfig::error` takes the crate's `Error`, which the executors'
 //!   `send` returns (build/send.rs), rather than progenitor's.
 
-use syn::visit_mut::VisitMut;
+use crate::walk::{self, Pass};
 use syn::{
     Expr, GenericArgument, Item, PathArguments, Type, TypeParamBound, WherePredicate, parse_quote,
 };
@@ -35,7 +35,7 @@ pub fn apply(file: &mut syn::File) {
             _ => None,
         })
         .expect("progenitor's CLI has a `trait CliConfig`");
-    StripJsonSchema.visit_item_trait_mut(config);
+    walk::item_trait(&mut StripJsonSchema, config);
     // The executors call `send`, which returns the crate's error
     // (build/send.rs), and hand it to `CliConfig::error`.
     let error = config
@@ -50,26 +50,27 @@ pub fn apply(file: &mut syn::File) {
         fn error(&self, value: &crate::Error);
     );
     let mut lists = ListArguments::default();
-    lists.visit_file_mut(file);
+    walk::file(&mut lists, file);
     assert_eq!(
         lists.parsers, lists.consumers,
         "every list argument's parser and consumer are rewritten together"
     );
     let mut body_first = BodyFirst(0);
-    body_first.visit_file_mut(file);
+    walk::file(&mut body_first, file);
     assert!(body_first.0 > 0, "the executors read `--json-body`");
 }
 
 struct StripJsonSchema;
 
-impl VisitMut for StripJsonSchema {
-    fn visit_where_predicate_mut(&mut self, predicate: &mut WherePredicate) {
+impl Pass for StripJsonSchema {
+    fn where_predicate(&mut self, predicate: &mut WherePredicate) -> bool {
         if let WherePredicate::Type(p) = predicate {
             p.bounds = std::mem::take(&mut p.bounds)
                 .into_iter()
                 .filter(|b| !is_json_schema(b))
                 .collect();
         }
+        true
     }
 }
 
@@ -87,10 +88,12 @@ struct ListArguments {
     consumers: usize,
 }
 
-impl VisitMut for ListArguments {
-    fn visit_expr_mut(&mut self, expr: &mut Expr) {
-        syn::visit_mut::visit_expr_mut(self, expr);
-        let Expr::MethodCall(call) = expr else { return };
+impl Pass for ListArguments {
+    fn expr(&mut self, expr: &mut Expr) -> bool {
+        walk::expr_children(self, expr);
+        let Expr::MethodCall(call) = expr else {
+            return true;
+        };
         let receiver = &call.receiver;
         let method = call.method.to_string();
         let replacement: Option<Expr> = match method.as_str() {
@@ -131,6 +134,7 @@ impl VisitMut for ListArguments {
                 _ => self.consumers += 1,
             }
         }
+        true
     }
 }
 
@@ -164,10 +168,10 @@ fn vec_item(ty: Type) -> Option<Type> {
 /// the other arguments; counts the executors changed.
 struct BodyFirst(usize);
 
-impl VisitMut for BodyFirst {
-    fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+impl Pass for BodyFirst {
+    fn impl_item_fn(&mut self, f: &mut syn::ImplItemFn) -> bool {
         if !f.sig.ident.to_string().starts_with("execute_") {
-            return;
+            return true;
         }
         let stmts = &mut f.block.stmts;
         let reads_body = |stmt: &syn::Stmt| match stmt {
@@ -178,7 +182,7 @@ impl VisitMut for BodyFirst {
             _ => false,
         };
         let Some(at) = stmts.iter().position(reads_body) else {
-            return;
+            return true;
         };
         assert!(
             matches!(stmts.first(), Some(syn::Stmt::Local(_))),
@@ -188,5 +192,6 @@ impl VisitMut for BodyFirst {
         let read = stmts.remove(at);
         stmts.insert(1, read);
         self.0 += 1;
+        true
     }
 }

@@ -16,7 +16,7 @@
 //! undecodable response. The pass panics (fails the build) when a `send`
 //! has no catch-all arm to rewrite.
 
-use syn::visit_mut::{self, VisitMut};
+use crate::walk::{self, Pass};
 use syn::{Expr, ExprCall, ExprStruct, ImplItemFn, Lit, Member, parse_quote};
 
 /// What the pass must rewrite, counted from the spec.
@@ -37,7 +37,7 @@ pub struct Expected {
 /// rewrote exactly what `expected` counts.
 pub fn apply(file: &mut syn::File, expected: Expected) {
     let mut rewriter = Rewriter::default();
-    rewriter.visit_file_mut(file);
+    walk::file(&mut rewriter, file);
     let found = Expected {
         operations: rewriter.sends,
         json_successes: rewriter.changed,
@@ -63,19 +63,19 @@ struct Rewriter {
     catch_alls: usize,
 }
 
-impl VisitMut for Rewriter {
-    fn visit_impl_item_fn_mut(&mut self, f: &mut ImplItemFn) {
+impl Pass for Rewriter {
+    fn impl_item_fn(&mut self, f: &mut ImplItemFn) -> bool {
         if f.sig.ident != "send" {
-            return visit_mut::visit_impl_item_fn_mut(self, f);
+            return false;
         }
         let mut finder = OperationId(None);
-        finder.visit_impl_item_fn_mut(f);
+        walk::impl_item_fn_children(&mut finder, f);
         let Some(id) = finder.0 else {
             panic!("a generated `send` without OperationInfo; progenitor's output changed shape");
         };
         self.operation = Some(id);
         self.catch_alls = 0;
-        visit_mut::visit_impl_item_fn_mut(self, f);
+        walk::impl_item_fn_children(self, f);
         assert_eq!(
             self.catch_alls,
             1,
@@ -84,20 +84,21 @@ impl VisitMut for Rewriter {
         );
         self.sends += 1;
         self.operation = None;
+        true
     }
 
-    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+    fn expr(&mut self, expr: &mut Expr) -> bool {
         if let (Some(_), Expr::Call(call)) = (&self.operation, &*expr)
             && let Some((response, catch_all)) = error_arm(call)
         {
             *expr = parse_quote!(crate::decode::error_response(#response).await);
             self.error_arms += 1;
             self.catch_alls += usize::from(catch_all);
-            return;
+            return true;
         }
-        visit_mut::visit_expr_mut(self, expr);
+        walk::expr_children(self, expr);
         let Some(operation) = &self.operation else {
-            return;
+            return true;
         };
         if let Expr::Call(call) = expr
             && is_from_response(call)
@@ -106,6 +107,7 @@ impl VisitMut for Rewriter {
             *expr = parse_quote!(crate::decode::response_value(#args, #operation));
             self.changed += 1;
         }
+        true
     }
 }
 
@@ -153,8 +155,8 @@ fn error_arm(call: &ExprCall) -> Option<(Expr, bool)> {
 /// Finds `OperationInfo { operation_id: "..." }`.
 struct OperationId(Option<String>);
 
-impl VisitMut for OperationId {
-    fn visit_expr_struct_mut(&mut self, s: &mut ExprStruct) {
+impl Pass for OperationId {
+    fn expr_struct(&mut self, s: &mut ExprStruct) -> bool {
         let is_info = s
             .path
             .segments
@@ -169,6 +171,6 @@ impl VisitMut for OperationId {
                 self.0 = Some(text.value());
             }
         }
-        visit_mut::visit_expr_struct_mut(self, s);
+        false
     }
 }

@@ -6,8 +6,8 @@
 //! typify has no setting for this, so it is done here, on the generated
 //! syntax tree, before the code is written: nothing generated is edited by hand.
 
+use crate::walk::{self, Pass};
 use syn::punctuated::Punctuated;
-use syn::visit_mut::VisitMut;
 use syn::{Arm, Attribute, Fields, Item, ItemEnum, Path, Token, parse_quote};
 
 /// Opens every string enum in `mod types` except those whose name is in
@@ -116,7 +116,7 @@ fn patch_impl(imp: &mut syn::ItemImpl, variant: &syn::Ident) {
         _ => None,
     };
     if let Some(arm) = arm {
-        AddArm(arm).visit_item_impl_mut(imp);
+        walk::item_impl(&mut AddArm(arm), imp);
     }
 }
 
@@ -124,12 +124,13 @@ fn patch_impl(imp: &mut syn::ItemImpl, variant: &syn::Ident) {
 /// wildcard (FromStr's error arm) is replaced.
 struct AddArm(Arm);
 
-impl VisitMut for AddArm {
-    fn visit_expr_match_mut(&mut self, m: &mut syn::ExprMatch) {
+impl Pass for AddArm {
+    fn expr_match(&mut self, m: &mut syn::ExprMatch) -> bool {
         if matches!(m.arms.last().map(|a| &a.pat), Some(syn::Pat::Wild(_))) {
             m.arms.pop();
         }
         m.arms.push(self.0.clone());
+        true
     }
 }
 
