@@ -18,6 +18,8 @@ mod param_checks;
 mod request_build;
 #[path = "../../build/send.rs"]
 mod send;
+#[path = "../../build/walk.rs"]
+mod walk;
 
 use serde_json::json;
 use syn::parse_quote;
@@ -91,6 +93,68 @@ fn open_enums_opens_all_but_the_closed_ones() {
         1,
         "{code}"
     );
+}
+
+#[test]
+fn compact_serde_replaces_the_derives_of_open_enums_only() {
+    let mut file: syn::File = parse_quote! {
+        pub mod types {
+            #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+            pub enum Status {
+                #[serde(rename = "IN_TRANSIT")]
+                InTransit,
+                Delivered,
+            }
+            #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+            pub enum ShippingBusinessId { AmazonShippingUk }
+        }
+    };
+    open_enums::apply(&mut file, &["ShippingBusinessId".into()], 1);
+    let items = open_enums::types_module(&mut file).unwrap();
+    let syn::Item::Enum(status) = &mut items[0] else {
+        panic!()
+    };
+    status.variants[1]
+        .attrs
+        .push(parse_quote!(#[serde(alias = "DELIVERED")]));
+    assert_eq!(open_enums::compact_serde(items), 1);
+    let code = quote::quote!(#file).to_string();
+    // The open enum loses its serde derive and attributes and gets two impls;
+    // the closed one keeps its derive.
+    assert_eq!(code.matches("# [serde").count(), 0, "{code}");
+    assert_eq!(
+        code.matches(":: serde :: Deserialize ,").count(),
+        1,
+        "{code}"
+    );
+    assert!(
+        code.contains("impl :: serde :: Serialize for Status"),
+        "{code}"
+    );
+    assert!(
+        code.contains("Self :: InTransit => \"IN_TRANSIT\""),
+        "{code}"
+    );
+    assert!(code.contains("Self :: Unknown (value) => value"), "{code}");
+    assert!(
+        code.contains("\"Delivered\" | \"DELIVERED\" => Some (Self :: Delivered)"),
+        "{code}"
+    );
+    assert!(code.contains("Self :: Unknown ,"), "{code}");
+}
+
+#[test]
+#[should_panic(expected = "has a container #[serde(...)]")]
+fn compact_serde_fails_on_an_enum_attribute_it_would_drop() {
+    let mut file: syn::File = parse_quote! {
+        pub mod types {
+            #[derive(::serde::Deserialize, ::serde::Serialize)]
+            #[serde(deny_unknown_fields)]
+            pub enum Status { Delivered }
+        }
+    };
+    open_enums::apply(&mut file, &[], 1);
+    open_enums::compact_serde(open_enums::types_module(&mut file).unwrap());
 }
 
 #[test]
