@@ -16,7 +16,8 @@
 #   With RUNS > 1 the two sides alternate (dep, hand, hand, dep, ...), so
 #   both see the same machine load; the medians are compared.
 #   KEEP=1 keeps the scratch directory; TIMINGS=1 adds `--timings` (reports
-#   under <scratch>/<side>/target/cargo-timings/).
+#   under <scratch>/<side>/target/cargo-timings/). DEP_INCREMENTAL=1 builds
+#   the library incrementally, as the figures before session 4 were taken.
 set -euo pipefail
 
 runs=${1:-1}
