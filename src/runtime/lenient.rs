@@ -635,9 +635,12 @@ mod tests {
         );
         let err = read(json!(3)).unwrap_err().to_string();
         assert!(err.contains("expected a GenerationStatus string"), "{err}");
-        // Borrowed input (from_slice) takes the same path as an owned string.
-        let from_bytes: types::GenerationStatus = serde_json::from_slice(br#""X\u0041""#).unwrap();
-        assert_eq!(from_bytes, types::GenerationStatus::Unknown("XA".into()));
+        // From bytes, a string borrowed from the input and one unescaped into
+        // a buffer read alike.
+        let borrowed: types::GenerationStatus = serde_json::from_slice(br#""Completed""#).unwrap();
+        assert_eq!(borrowed, types::GenerationStatus::Completed);
+        let unescaped: types::GenerationStatus = serde_json::from_slice(br#""X\u0041""#).unwrap();
+        assert_eq!(unescaped, types::GenerationStatus::Unknown("XA".into()));
     }
 
     #[test]
