@@ -460,6 +460,7 @@ impl ClientBuilder {
                 .call_deadline
                 .unwrap_or_else(|| self.retry.max_elapsed.saturating_add(self.timeout)),
             amazon_default_unlogged: std::sync::atomic::AtomicBool::new(true),
+            urls: Default::default(),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))

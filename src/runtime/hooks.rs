@@ -64,6 +64,8 @@ pub(crate) struct Runtime {
     /// Whether the log line saying Amazon's default business applies is
     /// still to be written (once per client).
     pub(crate) amazon_default_unlogged: AtomicBool,
+    /// The base and operation URLs, parsed once (`runtime::url`).
+    pub(crate) urls: crate::runtime::url::Urls,
 }
 
 impl Default for Runtime {
@@ -81,6 +83,7 @@ impl Default for Runtime {
             max_response_body: crate::decode::DEFAULT_RESPONSE_BODY_CAP,
             call_deadline: RetryPolicy::default().max_elapsed + Duration::from_secs(30),
             amazon_default_unlogged: AtomicBool::new(true),
+            urls: Default::default(),
         }
     }
 }
@@ -90,6 +93,10 @@ impl Inner {
         Self {
             runtime: Arc::new(runtime),
         }
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The rate limiter shared by this client's clones.

@@ -20,7 +20,6 @@
 //! algorithm is small: a reservation per call, taken under a mutex, then a
 //! `sleep_until` outside it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -225,7 +224,9 @@ impl Bucket {
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    buckets: Arc<Mutex<HashMap<&'static str, Bucket>>>,
+    /// One slot per operation, by `Operation::index` (an index, not a
+    /// hash look-up, on every call).
+    buckets: Arc<Mutex<Vec<Option<Bucket>>>>,
     /// The fleet's buckets in Redis (feature `redis`); the local ones serve
     /// while it is unreachable.
     #[cfg(feature = "redis")]
@@ -238,7 +239,9 @@ impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> Self {
         Self {
             settings,
-            buckets: Arc::default(),
+            buckets: Arc::new(Mutex::new(
+                crate::operations::OPERATIONS.iter().map(|_| None).collect(),
+            )),
             #[cfg(feature = "redis")]
             shared: None,
         }
@@ -449,15 +452,13 @@ impl RateLimiter {
     ) -> T {
         let mut buckets = self.lock();
         let factor = self.settings.safety_factor;
-        let bucket = buckets
-            .entry(op.id)
-            .or_insert_with(|| Bucket::full(op, factor, now));
+        let bucket = buckets[op.index].get_or_insert_with(|| Bucket::full(op, factor, now));
         f(bucket)
     }
 
     /// Every update leaves the map consistent, so a panic elsewhere while
     /// holding the lock does not make the state unusable.
-    fn lock(&self) -> MutexGuard<'_, HashMap<&'static str, Bucket>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Option<Bucket>>> {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
