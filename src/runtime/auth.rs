@@ -1273,6 +1273,25 @@ mod tests {
                 reason: "empty access_token".into()
             }
         );
+        // A token that could not be sent as a header is refused where it
+        // arrives (it used to fail every call that tried to send it).
+        let unsendable = parse_answer(
+            200,
+            b"{\"access_token\":\"Atza|a\\nb\",\"expires_in\":5}",
+            &[],
+        );
+        assert_eq!(
+            unsendable.unwrap_err(),
+            AuthError::Malformed {
+                status: 200,
+                reason: "access_token is not a valid header value".into()
+            }
+        );
+        let (token, _) = parse_answer(200, br#"{"access_token":"Atza|ok","expires_in":5}"#, &[])
+            .expect("a plain token");
+        assert_eq!(token.expose(), "Atza|ok");
+        assert!(token.header().is_sensitive());
+        assert_eq!(token.header().as_bytes(), b"Atza|ok");
         // A 200 carrying an OAuth error is still that error.
         let oauth = parse_answer(200, br#"{"error":"invalid_grant"}"#, &[]);
         assert!(

@@ -416,7 +416,7 @@ impl<'a> Call<'a> {
         let mut original = Some(request);
         loop {
             self.attempt += 1;
-            self.span.record("attempt", self.attempt);
+            self.record("attempt", self.attempt);
             call::update(|call| {
                 call.attempts = self.attempt;
                 call.idempotency_key.clone_from(&key);
@@ -478,8 +478,7 @@ impl<'a> Call<'a> {
                 Some(waited) => self.waited += waited,
                 None => return self.deadline_passed(),
             }
-            self.span
-                .record("rate_limit_wait_ms", self.waited.as_millis() as u64);
+            self.record("rate_limit_wait_ms", self.waited.as_millis() as u64);
 
             self.stage = CallStage::Attempt;
             self.sent += 1;
@@ -567,6 +566,14 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// Records a field on the call's span; nothing (not even the field
+    /// look-up by name) when nobody listens.
+    fn record<V: tracing::Value>(&self, field: &'static str, value: V) {
+        if !self.span.is_disabled() {
+            self.span.record(field, value);
+        }
+    }
+
     async fn backoff(&mut self, wait: Duration) {
         self.stage = CallStage::Backoff;
         tokio::time::sleep(wait).await;
@@ -590,9 +597,9 @@ impl<'a> Call<'a> {
     /// after the returned wait without reading it.
     fn on_head(&mut self, response: &reqwest::Response, had_token: bool) -> Result<Read, Duration> {
         let status = response.status().as_u16();
-        self.span.record("status", status);
+        self.record("status", status);
         if let Some(id) = header(response, &REQUEST_ID_HEADER) {
-            self.span.record("request_id", id);
+            self.record("request_id", id);
         }
         if let Some(rate) =
             header(response, &RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
