@@ -684,8 +684,9 @@ impl<'a> Call<'a> {
     }
 
     fn on_transport_error(&mut self, e: reqwest::Error) -> Next {
-        if self.attempt_cut && e.is_timeout() {
-            // The timeout was the call deadline's (see `run`).
+        if self.attempt_cut && e.is_timeout() && tokio::time::Instant::now() >= self.deadline {
+            // The timeout was the call deadline's (see `run`), not a
+            // connect timeout that came first.
             return Next::Done(self.deadline_passed());
         }
         let failure = if e.is_connect() {
