@@ -72,9 +72,10 @@ fn main() {
     );
     str_newtypes::apply(types, &json);
     decode_once::apply(&mut file, expected::decode_once(&json));
-    request_build::apply(&mut file, expected::request_build(&json));
     let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());
+    // After `send`, which reads progenitor's URL `format!` to name each operation.
+    request_build::apply(&mut file, expected::request_build(&json));
     let names = send::progenitor_ids(&operations, &generated);
     // Response builders stay for tests (feature `mock`: typed mocks build
     // answers); without it only request bodies' builders are compiled.
@@ -203,6 +204,7 @@ fn write(path: impl AsRef<Path>, contents: &str) {
 /// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
 fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[String]) -> String {
     let mut rows = String::new();
+    let mut arms = String::new();
     let mut classified = 0;
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
@@ -225,9 +227,12 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[St
                 .collect();
             let checks = param_checks::classify(spec, item, op, closed);
             classified += checks.presence.len() + checks.spec.len() + checks.guaranteed;
+            let index = arms.lines().count();
+            writeln!(arms, "        {id:?} | {:?} => Some({index}),", names[id])
+                .expect("writing to a String");
             writeln!(
                 rows,
-                "    Operation {{ id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}], required_lists: &{:?}, spec_checked_params: &{:?} }},",
+                "    Operation {{ index: {index}, id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}], required_lists: &{:?}, spec_checked_params: &{:?} }},",
                 names[id],
                 method.to_uppercase(),
                 comma_separated.join(", "),
@@ -244,6 +249,8 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[St
          spec declares {expected}"
     );
     format!(
-        "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n"
+        "/// Every operation of the spec, in spec order.\npub const OPERATIONS: &[Operation] = &[\n{rows}];\n\n\
+         /// The position in [`OPERATIONS`] of an operationId or progenitor id (one `match`).\n\
+         fn index_of(id_or_name: &str) -> Option<usize> {{\n    match id_or_name {{\n{arms}        _ => None,\n    }}\n}}\n"
     )
 }

@@ -6,6 +6,13 @@
 //!   `url.query_pairs_mut()` before `client.client.get(url)`
 //!   (`crate::runtime::query`), with the same encoding, so the request is
 //!   the same;
+//! - the URL: progenitor `format!`s `"{baseurl}/shipping/v2/..."` and
+//!   reqwest parses the string on every call (scheme, host, port, path:
+//!   about 6,800 instructions, as much as the rest of the request
+//!   building). The pass asks `crate::runtime::url` instead, which keeps
+//!   each operation's URL parsed once per client (a clone per call) when
+//!   its path has no parameter, and otherwise joins the formatted path to
+//!   the base URL parsed once;
 //! - the `api-version` header: progenitor sends the spec's `info.version`
 //!   on every request. SP-API does not read it (its version is the path,
 //!   `/shipping/v2`; Amazon's models document no such header), so the pass
@@ -15,8 +22,9 @@
 //! build/decode_once.rs. It panics (fails the build) unless it moved
 //! exactly the spec's query parameters and dropped one header per operation.
 
+use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
-use syn::{Block, Expr, ExprCall, ExprMethodCall, ImplItemFn, Lit, Pat, Stmt, parse_quote};
+use syn::{Block, Expr, ExprCall, ExprMethodCall, ImplItemFn, Lit, Pat, Stmt, Token, parse_quote};
 
 /// What the pass must change, counted from the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +35,7 @@ pub struct Expected {
     pub query_parameters: usize,
 }
 
-/// Rewrites every builder `send`; panics unless it changed what `expected`
+/// Rewrites every builder `send_raw` (progenitor's `send`); panics unless it changed what `expected`
 /// counts.
 pub fn apply(file: &mut syn::File, expected: Expected) {
     let mut pass = Pass::default();
@@ -57,7 +65,8 @@ impl Default for Pass {
 
 impl VisitMut for Pass {
     fn visit_impl_item_fn_mut(&mut self, f: &mut ImplItemFn) {
-        if f.sig.ident != "send" {
+        // progenitor's `send`, renamed by build/send.rs.
+        if f.sig.ident != "send_raw" {
             return visit_mut::visit_impl_item_fn_mut(self, f);
         }
         let before = f.block.stmts.len();
@@ -67,10 +76,89 @@ impl VisitMut for Pass {
         let mut query = QueryCalls::default();
         query.visit_block_mut(&mut f.block);
         self.found.query_parameters += query.params.len();
+        rewrite_url(&mut f.block, !query.params.is_empty());
         if !query.params.is_empty() {
             move_query_onto_url(&mut f.block, &query.params);
         }
     }
+}
+
+/// `let url = format!("{}/path/{}", client.baseurl, encode_path(..));`
+/// becomes `let mut url = crate::runtime::url::fixed(..)?` (no path
+/// parameter) or `crate::runtime::url::join(client, &format!("/path/{}", ..))?`.
+fn rewrite_url(block: &mut Block, mutable: bool) {
+    let name = operation_id(block);
+    let stmt = block
+        .stmts
+        .iter_mut()
+        .find(
+            |s| matches!(s, Stmt::Local(l) if matches!(&l.pat, Pat::Ident(i) if i.ident == "url")),
+        )
+        .expect("a `send` builds `let url = format!(..)`; progenitor's output changed shape");
+    let Stmt::Local(local) = stmt else {
+        unreachable!("matched a `let` above")
+    };
+    let Some(Expr::Macro(mac)) = local.init.as_ref().map(|init| &*init.expr) else {
+        panic!("`let url` is not `format!(..)`; progenitor's output changed shape");
+    };
+    let args = mac
+        .mac
+        .parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)
+        .expect("format! arguments");
+    let mut args = args.into_iter();
+    let (Some(Expr::Lit(template)), Some(base)) = (args.next(), args.next()) else {
+        panic!("`format!` without a template and base URL; progenitor's output changed shape");
+    };
+    let Lit::Str(template) = template.lit else {
+        panic!("`format!` template is not a string; progenitor's output changed shape");
+    };
+    let path = template
+        .value()
+        .strip_prefix("{}")
+        .expect("the URL template starts with the base URL")
+        .to_owned();
+    assert!(
+        quote::quote!(#base).to_string() == "client . baseurl",
+        "the URL's first argument is not `client.baseurl`; progenitor's output changed shape"
+    );
+    let rest: Vec<Expr> = args.collect();
+    let url: Expr = if rest.is_empty() {
+        parse_quote!(crate::runtime::url::fixed(client, #name, #path))
+    } else {
+        parse_quote!(crate::runtime::url::join(
+            client,
+            &format!(#path, #(#rest),*)
+        ))
+    };
+    let binding = if mutable {
+        quote::quote!(mut url)
+    } else {
+        quote::quote!(url)
+    };
+    *stmt = parse_quote!(let #binding = #url.map_err(Error::InvalidRequest)?;);
+}
+
+/// The `operation_id` of the `OperationInfo` a `send` passes to the hooks.
+fn operation_id(block: &Block) -> syn::LitStr {
+    #[derive(Default)]
+    struct Find(Option<syn::LitStr>);
+    impl VisitMut for Find {
+        fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+            if let syn::Member::Named(ident) = &field.member
+                && ident == "operation_id"
+                && let Expr::Lit(syn::ExprLit {
+                    lit: Lit::Str(s), ..
+                }) = &field.expr
+            {
+                self.0 = Some(s.clone());
+            }
+        }
+    }
+    let mut find = Find::default();
+    find.visit_block_mut(&mut block.clone());
+    find.0.expect(
+        "a `send` passes `OperationInfo { operation_id }`; progenitor's output changed shape",
+    )
 }
 
 /// `header_map.append(HeaderName::from_static("api-version"), ..);`
@@ -141,7 +229,6 @@ fn move_query_onto_url(block: &mut Block, params: &[Expr]) {
         .position(|s| matches!(s, Stmt::Local(l) if matches!(&l.pat, Pat::Ident(i) if i.ident == "url")))
         .expect("a `send` with query parameters builds `let url = format!(..)`; progenitor's output changed shape");
     let code: Block = parse_quote!({
-        let mut url = crate::runtime::query::parse(&url).map_err(Error::InvalidRequest)?;
         {
             let mut pairs = url.query_pairs_mut();
             #(crate::runtime::query::push(&mut pairs, #params).map_err(Error::InvalidRequest)?;)*
@@ -160,8 +247,9 @@ mod tests {
     fn send() -> syn::File {
         parse_quote! {
             impl<'a> GetTracking<'a> {
-                pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorList>> {
+                pub async fn send_raw(self) -> Result<ResponseValue<()>, Error<types::ErrorList>> {
                     let url = format!("{}/shipping/v2/tracking", client.baseurl,);
+                    let info = OperationInfo { operation_id: "get_tracking" };
                     let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
                     header_map.append(
                         ::reqwest::header::HeaderName::from_static("api-version"),
@@ -194,6 +282,12 @@ mod tests {
         assert!(!code.contains("api-version"), "{code}");
         assert!(!code.contains(". query ("), "{code}");
         assert!(code.contains("HeaderMap :: new ()"), "{code}");
+        assert!(
+            code.contains(
+                "let mut url = crate :: runtime :: url :: fixed (client , \"get_tracking\" , \"/shipping/v2/tracking\")"
+            ),
+            "{code}"
+        );
         let carrier = code
             .find("push (& mut pairs , & progenitor_client :: QueryParam :: new (\"carrierId\"");
         let tracking = code
@@ -201,6 +295,42 @@ mod tests {
         let get = code.find(". get (url)");
         assert!(
             carrier.is_some() && carrier < tracking && tracking < get,
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn a_path_with_parameters_is_joined_to_the_base_url() {
+        let mut file: syn::File = parse_quote! {
+            impl<'a> CancelShipment<'a> {
+                pub async fn send_raw(self) -> Result<ResponseValue<()>, Error<types::ErrorList>> {
+                    let url = format!(
+                        "{}/shipping/v2/shipments/{}/cancel",
+                        client.baseurl,
+                        encode_path(&shipment_id.to_string()),
+                    );
+                    let info = OperationInfo { operation_id: "cancel_shipment" };
+                    let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                    header_map.append(
+                        ::reqwest::header::HeaderName::from_static("api-version"),
+                        ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+                    );
+                    todo!()
+                }
+            }
+        };
+        apply(
+            &mut file,
+            Expected {
+                operations: 1,
+                query_parameters: 0,
+            },
+        );
+        let code = quote::quote!(#file).to_string();
+        assert!(
+            code.contains(
+                "let url = crate :: runtime :: url :: join (client , & format ! (\"/shipping/v2/shipments/{}/cancel\" , encode_path (& shipment_id . to_string ())))"
+            ),
             "{code}"
         );
     }

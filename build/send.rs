@@ -137,7 +137,7 @@ fn wrap_send(imp: &mut ItemImpl) -> Option<Generated> {
         /// the answer. A failure is a [`crate::Error`] naming the operation,
         /// the attempts made and the idempotency key the requests carried.
         pub async fn send(self) -> ::std::result::Result<ResponseValue<#value>, crate::Error> {
-            crate::runtime::call::send(#id, self.send_raw()).await
+            crate::runtime::call::send(#id, || self.send_raw()).await
         }
     };
     imp.items.insert(at, ImplItem::Fn(send));

@@ -1858,11 +1858,11 @@ fn instructions() -> Vec<Row> {
     let mut per_call = Vec::new();
     for (side, _) in INSTRUCTION_SIDES {
         match counted_instructions(&server.base, side) {
-            Some(n) => per_call.push(n),
-            None => {
+            Ok(n) => per_call.push(n),
+            Err(why) => {
                 return vec![Row::info(
                     "instructions",
-                    "not measured: valgrind not found (apt-get install valgrind)",
+                    &format!("not measured: {why}"),
                     "-".into(),
                     "-".into(),
                 )];
@@ -1894,10 +1894,14 @@ fn instructions() -> Vec<Row> {
     ]
 }
 
-/// (instructions of the long run - of the short run) / the calls between.
-fn counted_instructions(base: &str, side: &str) -> Option<f64> {
-    let exe = std::env::current_exe().ok()?;
+/// (instructions of the long run - of the short run) / the calls between;
+/// or why they could not be counted.
+fn counted_instructions(base: &str, side: &str) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
     let dir = std::env::var("BENCH_CALLGRIND_DIR").ok();
+    if let Some(dir) = &dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("BENCH_CALLGRIND_DIR {dir}: {e}"))?;
+    }
     let mut counts = Vec::new();
     for n in INSTRUCTION_CALLS {
         let out = dir.as_ref().map_or_else(
@@ -1909,20 +1913,28 @@ fn counted_instructions(base: &str, side: &str) -> Option<f64> {
             .arg(&exe)
             .args(["instructions-child", base, side, &n.to_string()])
             .output()
-            .ok()?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "valgrind not found (apt-get install valgrind)".to_owned()
+                }
+                _ => format!("valgrind could not start: {e}"),
+            })?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             eprintln!("instructions-child {side} {n} failed:\n{stderr}");
-            return None;
+            return Err(format!(
+                "the {side} child failed under valgrind (see above)"
+            ));
         }
         let collected = stderr
             .lines()
             .find_map(|l| l.split("Collected :").nth(1))
-            .and_then(|n| n.trim().parse::<f64>().ok())?;
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("no instruction count in valgrind's output for {side}"))?;
         counts.push(collected);
     }
     let [a, b] = INSTRUCTION_CALLS;
-    Some((counts[1] - counts[0]) / (b - a) as f64)
+    Ok((counts[1] - counts[0]) / (b - a) as f64)
 }
 
 /// `n` sequential getTracking calls by `side` on a current-thread runtime

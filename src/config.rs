@@ -403,6 +403,7 @@ impl ClientBuilder {
             }
         };
         self.check_bounds()?;
+        let own_client = self.http.is_none();
         let http = match self.http.clone() {
             Some(http) => http,
             // Never follow a redirect: it would resend the token, key and
@@ -460,6 +461,8 @@ impl ClientBuilder {
                 .call_deadline
                 .unwrap_or_else(|| self.retry.max_elapsed.saturating_add(self.timeout)),
             amazon_default_unlogged: std::sync::atomic::AtomicBool::new(true),
+            attempt_timeout: own_client.then_some(self.timeout),
+            urls: Default::default(),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))

@@ -594,7 +594,7 @@ impl Error {
     ) -> Self {
         use progenitor_client::Error as P;
         if let Some(failure) = &call.failure {
-            return failure.clone().into_error(&call);
+            return (**failure).clone().into_error(&call);
         }
         let operation = Some(call.operation.to_owned());
         match e {
@@ -752,7 +752,7 @@ mod tests {
     #[test]
     fn a_recorded_failure_replaces_progenitors_error_and_gets_the_calls_key() {
         let mut state = call(2, Some("k-1"));
-        state.failure = Some(HookFailure::Undecodable(Undecodable {
+        state.failure = Some(Box::new(HookFailure::Undecodable(Undecodable {
             operation: None,
             status: Some(200),
             request_id: None,
@@ -760,7 +760,7 @@ mod tests {
             reason: "payload: missing field".into(),
             body_prefix: "{}".into(),
             idempotency_key: None,
-        }));
+        })));
         let err = Error::from_call(progenitor_client::Error::Custom("text".into()), state);
         let Error::Undecodable(u) = &err else {
             panic!("{err:?}")

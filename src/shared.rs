@@ -569,7 +569,10 @@ impl Shared {
             }
             _ => return Some(None),
         };
-        let token = AccessToken::from_shared(token);
+        // A token that cannot be a header is treated as none (one is fetched).
+        let Some(token) = AccessToken::from_shared(token) else {
+            return Some(None);
+        };
         if ttl_ms <= 0 {
             return Some(None);
         }

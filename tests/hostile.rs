@@ -735,6 +735,54 @@ async fn the_call_deadline_bounds_the_rate_limit_wait() {
     assert_eq!(server.api_requests(), 1, "the second call sent nothing");
 }
 
+/// A caller's own reqwest client has a timeout the runtime cannot know,
+/// so the deadline bounds its attempt with a timer instead of the
+/// request's timeout (issue 12 moved the deadline off a call-wide timer):
+/// a hung answer still ends the call at the deadline, with the stage.
+#[tokio::test]
+async fn the_call_deadline_bounds_an_attempt_through_a_callers_own_client() {
+    let hung = Raw::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => token_answer(),
+        _ => Reply::HeadThenHang(String::new()),
+    })
+    .await;
+    // A plain reqwest client has no TLS provider here (rustls-no-provider).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = builder(&hung)
+        .http_client(http)
+        .call_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+
+    let error = tokio::time::timeout(BOUND, track(&client))
+        .await
+        .unwrap()
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            Error::DeadlineExceeded {
+                stage: CallStage::Attempt,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!(hung.api_requests(), 1);
+}
+
 /// The deadline cuts an attempt whose answer never comes (the per-attempt
 /// timeout is 3 s), and reports the purchase's key since it may have
 /// reached the server; and no retry starts that could not finish before

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -112,18 +112,38 @@ impl LwaCredentials {
 }
 
 /// An LWA access token (`Atza|...`). Redacted in `Debug` so it cannot leak into logs.
+///
+/// Held as the ready `x-amz-access-token` header value (marked sensitive),
+/// made once per token: every call clones it (a reference count), instead
+/// of copying and checking the token into a new header value (issue 12).
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
+pub struct AccessToken(HeaderValue);
 
 impl AccessToken {
-    /// A token another process put in Redis (feature `redis`).
+    /// `None` when the token could not be sent as a header (anything but
+    /// visible ASCII and spaces), so it is refused where it arrives.
+    fn new(token: String) -> Option<Self> {
+        let mut header = HeaderValue::try_from(token).ok()?;
+        header.to_str().ok()?;
+        header.set_sensitive(true);
+        Some(Self(header))
+    }
+
+    /// A token another process put in Redis (feature `redis`); `None` when
+    /// it could not be sent as a header.
     #[cfg(feature = "redis")]
-    pub(crate) fn from_shared(token: String) -> Self {
-        Self(token)
+    pub(crate) fn from_shared(token: String) -> Option<Self> {
+        Self::new(token)
     }
 
     /// The token value, for the `x-amz-access-token` header.
     pub fn expose(&self) -> &str {
+        // Checked to be visible ASCII when made.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The `x-amz-access-token` header value (sensitive).
+    pub(crate) fn header(&self) -> &HeaderValue {
         &self.0
     }
 }
@@ -418,6 +438,13 @@ impl TokenProvider {
         }
     }
 
+    /// The cached token when it is fresh, without waiting (the usual case:
+    /// no future, no timer). Otherwise `None`, with a refresh started if
+    /// none runs; [`access_token`](Self::access_token) then waits for it.
+    pub(crate) fn fresh(&self) -> Option<AccessToken> {
+        self.cached_or_flight().ok()
+    }
+
     /// Forget `token` if it is the cached one (Amazon said it expired or is invalid), so
     /// the next call fetches a new one. A newer cached token is kept.
     pub fn invalidate(&self, token: &AccessToken) {
@@ -684,7 +711,13 @@ pub fn parse_answer(
     if success {
         match serde_json::from_slice::<TokenResponse>(body) {
             Ok(answer) if !answer.access_token.is_empty() => {
-                return Ok((AccessToken(answer.access_token), answer.expires_in));
+                return match AccessToken::new(answer.access_token) {
+                    Some(token) => Ok((token, answer.expires_in)),
+                    None => Err(AuthError::Malformed {
+                        status,
+                        reason: "access_token is not a valid header value".into(),
+                    }),
+                };
             }
             Ok(_) => {
                 return Err(AuthError::Malformed {
@@ -1240,6 +1273,25 @@ mod tests {
                 reason: "empty access_token".into()
             }
         );
+        // A token that could not be sent as a header is refused where it
+        // arrives (it used to fail every call that tried to send it).
+        let unsendable = parse_answer(
+            200,
+            b"{\"access_token\":\"Atza|a\\nb\",\"expires_in\":5}",
+            &[],
+        );
+        assert_eq!(
+            unsendable.unwrap_err(),
+            AuthError::Malformed {
+                status: 200,
+                reason: "access_token is not a valid header value".into()
+            }
+        );
+        let (token, _) = parse_answer(200, br#"{"access_token":"Atza|ok","expires_in":5}"#, &[])
+            .expect("a plain token");
+        assert_eq!(token.expose(), "Atza|ok");
+        assert!(token.header().is_sensitive());
+        assert_eq!(token.header().as_bytes(), b"Atza|ok");
         // A 200 carrying an OAuth error is still that error.
         let oauth = parse_answer(200, br#"{"error":"invalid_grant"}"#, &[]);
         assert!(
@@ -1516,7 +1568,7 @@ mod tests {
         );
         assert_eq!(credentials.client_secret.to_string(), "***");
         assert_eq!(
-            format!("{:?}", AccessToken(ACCESS_TOKEN.into())),
+            format!("{:?}", AccessToken::new(ACCESS_TOKEN.into()).unwrap()),
             "AccessToken(***)"
         );
         assert_eq!(Secret::from(String::from("x")), Secret::new("x"));

@@ -34,17 +34,27 @@ pub(crate) struct CallState {
     pub(crate) attempts: u32,
     /// The `x-amzn-IdempotencyKey` every attempt carries, if any.
     pub(crate) idempotency_key: Option<String>,
-    /// A failure found by the runtime rather than by progenitor.
-    pub(crate) failure: Option<HookFailure>,
+    /// A failure found by the runtime rather than by progenitor (boxed:
+    /// the scope moves this state in and out on every poll, issue 12).
+    pub(crate) failure: Option<Box<HookFailure>>,
 }
 
-/// Runs `raw` (a builder's progenitor `send_raw`) for the operation
-/// progenitor knows as `operation_id` in a fresh call scope, and converts
-/// its outcome into the crate's [`crate::Error`] with the call's context.
-pub(crate) async fn send<T>(
+/// Runs the future `raw` makes (a builder's progenitor `send_raw`) for the
+/// operation progenitor knows as `operation_id` in a fresh call scope, and
+/// converts its outcome into the crate's [`crate::Error`] with the call's
+/// context.
+///
+/// `raw` is a closure so that the request's future is made inside the
+/// scope and stored once: a future passed in would be kept twice, as the
+/// argument and as the scope's (issue 12: that made `send` three times the
+/// size of `send_raw`, and moving it was the largest cost of a call).
+pub(crate) async fn send<T, F>(
     operation_id: &'static str,
-    raw: impl Future<Output = Result<ResponseValue<T>, ProgenitorError<types::ErrorList>>>,
-) -> Result<ResponseValue<T>, crate::Error> {
+    raw: impl FnOnce() -> F,
+) -> Result<ResponseValue<T>, crate::Error>
+where
+    F: Future<Output = Result<ResponseValue<T>, ProgenitorError<types::ErrorList>>>,
+{
     let operation = crate::operations::find(operation_id).map_or_else(
         || {
             // build.rs derives the table from the generated code itself.
@@ -57,16 +67,13 @@ pub(crate) async fn send<T>(
         operation,
         ..CallState::default()
     };
-    let (result, state) = CALL
-        .scope(RefCell::new(state), async {
-            let result = raw.await;
-            (
-                result,
-                CALL.with(|call| std::mem::take(&mut *call.borrow_mut())),
-            )
+    CALL.scope(RefCell::new(state), async move {
+        raw().await.map_err(|e| {
+            let state = CALL.with(|call| std::mem::take(&mut *call.borrow_mut()));
+            crate::Error::from_call(e, state)
         })
-        .await;
-    result.map_err(|e| crate::Error::from_call(e, state))
+    })
+    .await
 }
 
 /// Updates the call in progress, if any (none for `send_raw`).
@@ -80,6 +87,6 @@ pub(crate) fn update(f: impl FnOnce(&mut CallState)) {
 /// layer gets its message).
 pub(crate) fn fail<E>(failure: HookFailure) -> ProgenitorError<E> {
     let message = failure.to_string();
-    update(|call| call.failure = Some(failure));
+    update(|call| call.failure = Some(Box::new(failure)));
     ProgenitorError::Custom(message)
 }

@@ -60,20 +60,12 @@ where
     T: serde::de::DeserializeOwned,
 {
     let status = response.status();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    // The runtime has already buffered the body (hooks.rs `finish`): read
-    // it in place rather than collect it a second time.
-    let collected;
-    let body: &[u8] = if body.as_bytes().is_some() {
-        body.as_bytes().unwrap_or_default()
-    } else {
-        collected = collect(body)
-            .await
-            .map_err(ProgenitorError::ResponseBodyError)?;
-        &collected
-    };
+    let (headers, body) = take_body(response)
+        .await
+        .map_err(ProgenitorError::ResponseBodyError)?;
+    let body: &[u8] = &body;
     match serde_json::from_slice::<T>(body) {
-        Ok(inner) => Ok(ResponseValue::new(inner, status, parts.headers)),
+        Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
         Err(fast) => {
             let reason = match parse::<T>(body) {
                 Err(_) if body.is_empty() => {
@@ -84,8 +76,7 @@ where
                 Ok(_) => fast.to_string(),
             };
             let text = |name: &str| {
-                parts
-                    .headers
+                headers
                     .get(name)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
@@ -127,10 +118,15 @@ pub(crate) async fn error_response(
 ) -> ProgenitorError<types::ErrorList> {
     let status = response.status();
     let url = response.url().clone();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = match collect(body).await {
-        Ok(body) => body,
-        Err(e) => return ProgenitorError::ResponseBodyError(e),
+    let mut response = http::Response::<reqwest::Body>::from(response);
+    let buffered = response.extensions_mut().remove::<Buffered>();
+    let (parts, body) = response.into_parts();
+    let body = match buffered {
+        Some(Buffered(body)) => body,
+        None => match collect(body).await {
+            Ok(body) => body,
+            Err(e) => return ProgenitorError::ResponseBodyError(e),
+        },
     };
     if let Ok(list) = serde_json::from_slice::<types::ErrorList>(&body) {
         return ProgenitorError::ErrorResponse(ResponseValue::new(list, status, parts.headers));
@@ -139,6 +135,26 @@ pub(crate) async fn error_response(
     let mut rebuilt = rebuild(Head { parts, url }, body);
     rebuilt.extensions_mut().insert(UnlistedBody { prefix });
     ProgenitorError::UnexpectedResponse(rebuilt)
+}
+
+/// A response's whole body, read by the runtime (hooks.rs) before the
+/// generated code decodes it, kept in the response's extensions: the
+/// response itself is handed on as it came (its body then spent), which
+/// costs no conversion to `http::Response` and back (issue 12).
+#[derive(Clone)]
+pub(crate) struct Buffered(pub(crate) bytes::Bytes);
+
+/// The response's headers and whole body: the body the runtime buffered,
+/// or else read now.
+async fn take_body(
+    mut response: reqwest::Response,
+) -> reqwest::Result<(reqwest::header::HeaderMap, bytes::Bytes)> {
+    let headers = std::mem::take(response.headers_mut());
+    let body = match response.extensions_mut().remove::<Buffered>() {
+        Some(Buffered(body)) => body,
+        None => response.bytes().await?,
+    };
+    Ok((headers, body))
 }
 
 /// A buffered response's status line, headers and URL.
@@ -196,25 +212,20 @@ pub(crate) enum CappedBodyError {
 /// Reads `response`'s body, holding at most `cap` bytes: a declared
 /// `Content-Length` over the cap is refused before reading, and a streamed
 /// (chunked) body is cut as soon as it passes the cap, so a hostile answer
-/// costs about `cap` of memory (see [`collect_capped`]).
+/// costs about `cap` of memory.
 pub(crate) async fn read_capped(
-    response: reqwest::Response,
+    mut response: reqwest::Response,
     cap: usize,
 ) -> Result<bytes::Bytes, CappedBodyError> {
-    let declared = response.content_length();
-    let (_, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    collect_capped(body, declared, cap).await
+    read_body(&mut response, cap).await
 }
 
-/// [`read_capped`] for a body already split from its head, with the
-/// length its head declares.
-pub(crate) async fn collect_capped(
-    mut body: reqwest::Body,
-    declared: Option<u64>,
+/// [`read_capped`], leaving the (spent) response to the caller.
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
     cap: usize,
 ) -> Result<bytes::Bytes, CappedBodyError> {
-    use http_body_util::BodyExt as _;
-    if let Some(declared) = declared
+    if let Some(declared) = response.content_length()
         && declared > cap as u64
     {
         return Err(CappedBodyError::TooLarge {
@@ -224,14 +235,12 @@ pub(crate) async fn collect_capped(
     }
     // The chunks are kept as they come (no growing buffer to reallocate
     // and copy) and joined once at the end: a body cut at the cap costs
-    // about the cap, a whole one about twice its size while joined.
-    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    // about the cap, a whole one about twice its size while joined. The
+    // usual single chunk is kept as it is.
+    let mut first: Option<bytes::Bytes> = None;
+    let mut more: Vec<bytes::Bytes> = Vec::new();
     let mut len = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(CappedBodyError::Transport)?;
-        let Ok(chunk) = frame.into_data() else {
-            continue; // trailers
-        };
+    while let Some(chunk) = response.chunk().await.map_err(CappedBodyError::Transport)? {
         len += chunk.len();
         if len > cap {
             return Err(CappedBodyError::TooLarge {
@@ -239,16 +248,21 @@ pub(crate) async fn collect_capped(
                 content_length: None,
             });
         }
-        if !chunk.is_empty() {
-            chunks.push(chunk);
+        if chunk.is_empty() {
+            continue;
+        }
+        match first {
+            None => first = Some(chunk),
+            Some(_) => more.push(chunk),
         }
     }
-    Ok(match chunks.len() {
-        0 => bytes::Bytes::new(),
-        1 => chunks.pop().expect("one chunk"),
-        _ => {
+    Ok(match (first, more.is_empty()) {
+        (None, _) => bytes::Bytes::new(),
+        (Some(only), true) => only,
+        (Some(first), false) => {
             let mut out = bytes::BytesMut::with_capacity(len);
-            for chunk in chunks.drain(..) {
+            out.extend_from_slice(&first);
+            for chunk in more.drain(..) {
                 out.extend_from_slice(&chunk);
             }
             out.freeze()

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use crate::Client;
 use crate::auth::{AccessToken, TokenProvider};
-use crate::decode::CappedBodyError;
-use crate::decode::{Head, rebuild};
+use crate::decode::{Buffered, Head, rebuild};
+use crate::decode::{CappedBodyError, read_body};
 use crate::error::{CallStage, HookFailure};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
@@ -61,9 +61,15 @@ pub(crate) struct Runtime {
     pub(crate) max_response_body: usize,
     /// The whole call's time bound (`ClientBuilder::call_deadline`).
     pub(crate) call_deadline: Duration,
+    /// The reqwest client's own total timeout per request, when the
+    /// builder made that client (`ClientBuilder::timeout`); `None` for a
+    /// caller's `http_client`, whose timeout is unknown.
+    pub(crate) attempt_timeout: Option<Duration>,
     /// Whether the log line saying Amazon's default business applies is
     /// still to be written (once per client).
     pub(crate) amazon_default_unlogged: AtomicBool,
+    /// The base and operation URLs, parsed once (`runtime::url`).
+    pub(crate) urls: crate::runtime::url::Urls,
 }
 
 impl Default for Runtime {
@@ -80,7 +86,9 @@ impl Default for Runtime {
             validation: Validation::Enforce,
             max_response_body: crate::decode::DEFAULT_RESPONSE_BODY_CAP,
             call_deadline: RetryPolicy::default().max_elapsed + Duration::from_secs(30),
+            attempt_timeout: None,
             amazon_default_unlogged: AtomicBool::new(true),
+            urls: Default::default(),
         }
     }
 }
@@ -90,6 +98,10 @@ impl Inner {
         Self {
             runtime: Arc::new(runtime),
         }
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The rate limiter shared by this client's clones.
@@ -195,10 +207,15 @@ impl ClientHooks<Inner> for Client {
             request_id = tracing::field::Empty,
             rate_limit_wait_ms = tracing::field::Empty,
         );
-        Call::new(self, op, &request)
-            .run(request)
-            .instrument(span)
-            .await
+        // Entering a span nobody listens to on every poll costs; skipped then.
+        if span.is_disabled() {
+            Call::new(self, op, &request, span).run(request).await
+        } else {
+            Call::new(self, op, &request, span.clone())
+                .run(request)
+                .instrument(span)
+                .await
+        }
     }
 
     async fn post<E>(
@@ -296,6 +313,12 @@ fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::valid
 }
 
 /// One call of one operation: its attempts, waits and token.
+///
+/// One flat state machine (`run`): every future the call awaits (token
+/// refresh, rate-limit wait, the request, its body, a backoff) lives in
+/// it once, so the call's future stays small and is cheap to move (issue
+/// 12: nested `async fn`s each kept their own copy of the request and
+/// response, and moving those kilobytes was the largest per-call cost).
 struct Call<'a> {
     client: &'a Client,
     rt: &'a Runtime,
@@ -317,6 +340,11 @@ struct Call<'a> {
     last_try: bool,
     /// The idempotency key every attempt carries, if any.
     key: Option<HeaderValue>,
+    /// This call's span (disabled when nobody listens).
+    span: tracing::Span,
+    /// The attempt in flight was given the call deadline as its reqwest
+    /// timeout, so a timeout means the deadline passed.
+    attempt_cut: bool,
 }
 
 /// What to do after one attempt.
@@ -326,8 +354,26 @@ enum Next {
     RetryNow,
 }
 
+/// Why an answer's body is read before the call ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    /// The final answer: read here, so a body that breaks off or stalls
+    /// after the headers is a failure after sending, retried like one; the
+    /// generated code decodes it (`decode::response_value`).
+    Final,
+    /// A 403 that may say the access token expired.
+    TokenRefused,
+    /// An error that may say an earlier attempt already did the write.
+    MaybeDone,
+}
+
 impl<'a> Call<'a> {
-    fn new(client: &'a Client, op: &'static Operation, request: &reqwest::Request) -> Self {
+    fn new(
+        client: &'a Client,
+        op: &'static Operation,
+        request: &reqwest::Request,
+        span: tracing::Span,
+    ) -> Self {
         let started = tokio::time::Instant::now();
         Self {
             key: request.headers().get(&IDEMPOTENCY_HEADER).cloned(),
@@ -344,30 +390,19 @@ impl<'a> Call<'a> {
             waited: Duration::ZERO,
             renewed_token: false,
             last_try: false,
+            span,
+            attempt_cut: false,
         }
     }
 
     /// Every attempt, wait and backoff of the call, cut at its deadline.
+    ///
+    /// The deadline is not a timer around the whole call (that timer would
+    /// be polled on every wake-up, issue 12): each wait that could pass it
+    /// is bounded on its own (the token, the rate limit, the attempt, which
+    /// gets it as its reqwest timeout when it is the nearer bound), and no
+    /// backoff starts past it.
     async fn run(mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
-        let outcome = tokio::time::timeout_at(self.deadline, self.attempts(request)).await;
-        match outcome {
-            Ok(result) => result,
-            Err(_) => {
-                // Dropping the attempt is safe: a token refresh runs on its
-                // own task for the other waiters, a rate-limit reservation
-                // is kept (Amazon's bucket kept it too).
-                let sent = self.sent;
-                call::update(|call| call.attempts = sent);
-                tracing::warn!(stage = %self.stage, "call deadline passed");
-                Ok(failure_response(HookFailure::Deadline {
-                    deadline: self.rt.call_deadline,
-                    stage: self.stage,
-                }))
-            }
-        }
-    }
-
-    async fn attempts(&mut self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
         if self.class == OperationClass::Keyed && self.key.is_none() {
             // A purchase without a key (keys switched off, none given) may
             // buy twice if repeated after it reached Amazon.
@@ -381,14 +416,14 @@ impl<'a> Call<'a> {
         let mut original = Some(request);
         loop {
             self.attempt += 1;
-            tracing::Span::current().record("attempt", self.attempt);
+            self.record("attempt", self.attempt);
             call::update(|call| {
                 call.attempts = self.attempt;
                 call.idempotency_key.clone_from(&key);
             });
             // Bodies here are buffered JSON, so a copy is always possible; a
             // request that could not be copied is sent once, never retried.
-            let this_try = match original.as_ref().and_then(reqwest::Request::try_clone) {
+            let mut request = match original.as_ref().and_then(reqwest::Request::try_clone) {
                 Some(copy) => copy,
                 None => {
                     self.last_try = true;
@@ -397,88 +432,208 @@ impl<'a> Call<'a> {
                         .expect("a request remains until the last try")
                 }
             };
-            match self.attempt_once(this_try).await {
-                Next::Done(result) => return result,
-                Next::RetryNow => {}
-                Next::RetryAfter(wait) => {
-                    self.stage = CallStage::Backoff;
-                    tokio::time::sleep(wait).await;
+
+            // The token first, then the rate-limit slot: a slot taken before a
+            // slow token fetch would be spent while nothing is sent, and the
+            // client's bucket would run ahead of Amazon's.
+            self.stage = CallStage::Token;
+            let token = match &self.rt.tokens {
+                None => None,
+                Some(tokens) => {
+                    // A fresh cached token (the usual case) needs no future.
+                    let token = match tokens.fresh() {
+                        Some(token) => Ok(token),
+                        None => match tokio::time::timeout_at(self.deadline, tokens.access_token())
+                            .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => return self.deadline_passed(),
+                        },
+                    };
+                    match token {
+                        Ok(token) => {
+                            request
+                                .headers_mut()
+                                .insert(ACCESS_TOKEN_HEADER, token.header().clone());
+                            Some(token)
+                        }
+                        Err(e) => match self.on_auth_failure(e) {
+                            Ok(wait) => {
+                                self.backoff(wait).await;
+                                continue;
+                            }
+                            Err(e) => return Ok(failure_response(HookFailure::Auth(e))),
+                        },
+                    }
                 }
+            };
+
+            self.stage = CallStage::RateLimit;
+            match self
+                .rt
+                .limiter
+                .acquire_until(self.op, Some(self.deadline))
+                .await
+            {
+                Some(waited) => self.waited += waited,
+                None => return self.deadline_passed(),
+            }
+            self.record("rate_limit_wait_ms", self.waited.as_millis() as u64);
+
+            self.stage = CallStage::Attempt;
+            self.sent += 1;
+            let sent_at = tokio::time::Instant::now();
+            // The attempt's bound: the client's own timeout (request and
+            // body), or the call deadline when that comes first; a caller's
+            // client, whose timeout is unknown, gets a timer.
+            let remaining = self.deadline.saturating_duration_since(sent_at);
+            self.attempt_cut = false;
+            let timer = match self.rt.attempt_timeout {
+                Some(timeout) if timeout <= remaining => None,
+                Some(_) => {
+                    *request.timeout_mut() = Some(remaining);
+                    self.attempt_cut = true;
+                    None
+                }
+                None => Some(self.deadline),
+            };
+            let execute = self.client.client().execute(request);
+            let result = match timer {
+                None => execute.await,
+                Some(at) => match tokio::time::timeout_at(at, execute).await {
+                    Ok(result) => result,
+                    Err(_) => return self.deadline_passed(),
+                },
+            };
+            // An answer (or a failure) means Amazon's bucket has started too.
+            self.rt.limiter.answered(self.op, sent_at);
+            let response = match result {
+                Ok(response) => response,
+                Err(e) => match self.on_transport_error(e) {
+                    Next::Done(done) => return done,
+                    Next::RetryNow => continue,
+                    Next::RetryAfter(wait) => {
+                        self.backoff(wait).await;
+                        continue;
+                    }
+                },
+            };
+
+            let status = response.status().as_u16();
+            let read = match self.on_head(&response, token.is_some()) {
+                Ok(read) => read,
+                Err(wait) => {
+                    tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
+                    self.backoff(wait).await;
+                    continue;
+                }
+            };
+            if read == Read::Final && response.status() == http::StatusCode::NO_CONTENT {
+                return Ok(response);
+            }
+            let mut response = response;
+            let cap = self.rt.max_response_body;
+            let body = match timer {
+                None => read_body(&mut response, cap).await,
+                Some(at) => {
+                    match tokio::time::timeout_at(at, read_body(&mut response, cap)).await {
+                        Ok(body) => body,
+                        Err(_) => return self.deadline_passed(),
+                    }
+                }
+            };
+            let next = match body {
+                Ok(body) => self.on_body(read, response, body, token),
+                Err(CappedBodyError::Transport(e)) => self.on_transport_error(e),
+                Err(CappedBodyError::TooLarge {
+                    cap,
+                    content_length,
+                }) => {
+                    tracing::warn!(cap, ?content_length, "response body over the cap; not read");
+                    Next::Done(Ok(failure_response(HookFailure::TooLarge {
+                        status,
+                        request_id: header(&response, &REQUEST_ID_HEADER).map(str::to_owned),
+                        cap,
+                        content_length,
+                    })))
+                }
+            };
+            match next {
+                Next::Done(done) => return done,
+                Next::RetryNow => {}
+                Next::RetryAfter(wait) => self.backoff(wait).await,
             }
         }
     }
 
-    async fn attempt_once(&mut self, mut request: reqwest::Request) -> Next {
-        // The token first, then the rate-limit slot: a slot taken before a
-        // slow token fetch would be spent while nothing is sent, and the
-        // client's bucket would run ahead of Amazon's.
-        self.stage = CallStage::Token;
-        let token = match self.authorize(&mut request).await {
-            Ok(token) => token,
-            Err(failure) => return self.on_auth_failure(failure),
-        };
-        self.stage = CallStage::RateLimit;
-        self.waited += self.rt.limiter.acquire(self.op).await;
-        tracing::Span::current().record("rate_limit_wait_ms", self.waited.as_millis() as u64);
-        self.stage = CallStage::Attempt;
-        self.sent += 1;
-        let sent_at = tokio::time::Instant::now();
-        let result = self.client.client().execute(request).await;
-        // An answer (or a failure) means Amazon's bucket has started too.
-        self.rt.limiter.answered(self.op, sent_at);
-        match result {
-            Ok(response) => self.on_response(response, token).await,
-            Err(e) => self.on_transport_error(e),
+    /// Records a field on the call's span; nothing (not even the field
+    /// look-up by name) when nobody listens.
+    fn record<V: tracing::Value>(&self, field: &'static str, value: V) {
+        if !self.span.is_disabled() {
+            self.span.record(field, value);
         }
     }
 
-    async fn authorize(
-        &self,
-        request: &mut reqwest::Request,
-    ) -> Result<Option<AccessToken>, HookFailure> {
-        let Some(tokens) = &self.rt.tokens else {
-            return Ok(None);
-        };
-        let token = tokens.access_token().await.map_err(HookFailure::Auth)?;
-        let mut value = HeaderValue::from_str(token.expose()).map_err(|_| {
-            HookFailure::Auth(crate::auth::AuthError::Unexpected {
-                status: 200,
-                body_prefix: "LWA returned an access token that is not a valid header value".into(),
-            })
-        })?;
-        value.set_sensitive(true);
-        request.headers_mut().insert(ACCESS_TOKEN_HEADER, value);
-        Ok(Some(token))
+    async fn backoff(&mut self, wait: Duration) {
+        self.stage = CallStage::Backoff;
+        tokio::time::sleep(wait).await;
     }
 
-    async fn on_response(
-        &mut self,
-        response: reqwest::Response,
-        token: Option<AccessToken>,
-    ) -> Next {
+    /// The call's end at its deadline, in `stage`. Dropping what was
+    /// waiting is safe: a token refresh runs on its own task for the other
+    /// waiters, a rate-limit reservation is kept (Amazon's bucket kept it
+    /// too).
+    fn deadline_passed(&self) -> reqwest::Result<reqwest::Response> {
+        let sent = self.sent;
+        call::update(|call| call.attempts = sent);
+        tracing::warn!(stage = %self.stage, "call deadline passed");
+        Ok(failure_response(HookFailure::Deadline {
+            deadline: self.rt.call_deadline,
+            stage: self.stage,
+        }))
+    }
+
+    /// What the answer's head decides: read its body (and why), or retry
+    /// after the returned wait without reading it.
+    fn on_head(&mut self, response: &reqwest::Response, had_token: bool) -> Result<Read, Duration> {
         let status = response.status().as_u16();
-        let span = tracing::Span::current();
-        span.record("status", status);
-        if let Some(id) = header(&response, &REQUEST_ID_HEADER) {
-            span.record("request_id", id);
+        self.record("status", status);
+        if let Some(id) = header(response, &REQUEST_ID_HEADER) {
+            self.record("request_id", id);
         }
         if let Some(rate) =
-            header(&response, &RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
+            header(response, &RATE_LIMIT_HEADER).and_then(RateLimiter::parse_rate_header)
         {
             self.rt.limiter.observe_reported_rate(self.op, rate);
         }
-        if status == 403
-            && !self.renewed_token
-            && let Some(token) = token
+        if status == 403 && !self.renewed_token && had_token {
+            return Ok(Read::TokenRefused);
+        }
+        if let Some(failure) = retry::failure_of_status(status)
+            && let Some(wait) = self.retry_wait(failure)
         {
-            let (head, body) = match self.buffer(response).await {
-                Ok(parts) => parts,
-                Err(next) => return next,
-            };
-            if says_token_expired(&body) {
+            return Err(wait);
+        }
+        if self.maybe_applied && retry::may_answer_already_done(self.op.id, status) {
+            return Ok(Read::MaybeDone);
+        }
+        Ok(Read::Final)
+    }
+
+    /// What the whole answer decides. The response goes on with its body
+    /// read (kept as [`Buffered`] for the generated code to decode).
+    fn on_body(
+        &mut self,
+        read: Read,
+        mut response: reqwest::Response,
+        body: Bytes,
+        token: Option<AccessToken>,
+    ) -> Next {
+        match read {
+            Read::TokenRefused if says_token_expired(&body) => {
                 // Forget the token either way, so the next call gets a fresh one.
-                if let Some(tokens) = &self.rt.tokens {
-                    tokens.invalidate(&token);
+                if let (Some(tokens), Some(token)) = (&self.rt.tokens, &token) {
+                    tokens.invalidate(token);
                 }
                 // One renewal per call, on top of `max_attempts`: a stale
                 // token is the client's problem, not a failure by Amazon, so
@@ -493,88 +648,47 @@ impl<'a> Call<'a> {
                     return Next::RetryNow;
                 }
             }
-            return Next::Done(Ok(rebuild(head, body)));
-        }
-        if let Some(failure) = retry::failure_of_status(status)
-            && let Some(wait) = self.retry_wait(failure)
-        {
-            tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
-            return Next::RetryAfter(wait);
-        }
-        if self.maybe_applied && retry::may_answer_already_done(self.op.id, status) {
-            let (head, body) = match self.buffer(response).await {
-                Ok(parts) => parts,
-                Err(next) => return next,
-            };
-            if let Some(done) = retry::already_done(self.op.id, &body) {
-                // An earlier attempt may have done it; the state the caller
-                // asked for holds, so the call succeeded.
-                tracing::info!(
-                    status,
-                    "an earlier attempt may have applied this write and the retry found it \
-                     already done; reporting success"
-                );
-                return Next::Done(Ok(rebuild_ok(head, done)));
+            Read::MaybeDone => {
+                if let Some(done) = retry::already_done(self.op.id, &body) {
+                    // An earlier attempt may have done it; the state the caller
+                    // asked for holds, so the call succeeded.
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        "an earlier attempt may have applied this write and the retry found it \
+                         already done; reporting success"
+                    );
+                    return Next::Done(Ok(rebuild_ok(response, done)));
+                }
             }
-            return Next::Done(Ok(rebuild(head, body)));
+            Read::TokenRefused | Read::Final => {}
         }
-        self.finish(response).await
-    }
-
-    /// Reads the final response's body here, so a body that breaks off or
-    /// stalls after the headers is a failure after sending, retried like
-    /// one; the generated code decodes it (`decode::response_value`).
-    async fn finish(&mut self, response: reqwest::Response) -> Next {
-        if response.status() == http::StatusCode::NO_CONTENT {
-            return Next::Done(Ok(response));
-        }
-        match self.buffer(response).await {
-            Ok((head, body)) => Next::Done(Ok(rebuild(head, body))),
-            Err(next) => next,
-        }
-    }
-
-    /// Reads the whole body within the API body cap. A body that breaks
-    /// off goes through the retry decision; one over the cap ends the call
-    /// with a typed error (the server answered; reading more would only
-    /// cost memory, and a repeat would get the same answer).
-    async fn buffer(&mut self, response: reqwest::Response) -> Result<(Head, Bytes), Next> {
-        let cap = self.rt.max_response_body;
-        let status = response.status().as_u16();
-        let request_id = header(&response, &REQUEST_ID_HEADER).map(str::to_owned);
-        match buffer(response, cap).await {
-            Ok(parts) => Ok(parts),
-            Err(CappedBodyError::Transport(e)) => Err(self.on_transport_error(e)),
-            Err(CappedBodyError::TooLarge {
-                cap,
-                content_length,
-            }) => {
-                tracing::warn!(cap, ?content_length, "response body over the cap; not read");
-                Err(Next::Done(Ok(failure_response(HookFailure::TooLarge {
-                    status,
-                    request_id,
-                    cap,
-                    content_length,
-                }))))
-            }
-        }
+        response.extensions_mut().insert(Buffered(body));
+        Next::Done(Ok(response))
     }
 
     /// A token that could not be had: nothing reached Amazon, so a
-    /// transient LWA failure is retried like a refused connection, within
-    /// the same attempt and time budget; refused credentials are final.
-    fn on_auth_failure(&mut self, failure: HookFailure) -> Next {
-        if let HookFailure::Auth(e) = &failure
-            && e.is_transient()
+    /// transient LWA failure is retried like a refused connection (after
+    /// the returned backoff), within the same attempt and time budget;
+    /// refused credentials are final.
+    fn on_auth_failure(
+        &mut self,
+        e: crate::auth::AuthError,
+    ) -> Result<Duration, crate::auth::AuthError> {
+        if e.is_transient()
             && let Some(wait) = self.retry_wait(Failure::Connect)
         {
             tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying the token request");
-            return Next::RetryAfter(wait);
+            return Ok(wait);
         }
-        Next::Done(Ok(failure_response(failure)))
+        Err(e)
     }
 
     fn on_transport_error(&mut self, e: reqwest::Error) -> Next {
+        if self.attempt_cut && e.is_timeout() && tokio::time::Instant::now() >= self.deadline {
+            // The timeout was the call deadline's (see `run`), not a
+            // connect timeout that came first.
+            return Next::Done(self.deadline_passed());
+        }
         let failure = if e.is_connect() {
             Failure::Connect
         } else {
@@ -624,29 +738,18 @@ fn says_token_expired(body: &[u8]) -> bool {
             .any(|w| text.contains(w))
 }
 
-/// Reads the whole body, at most `cap` bytes, keeping the response's head
-/// (moved, not copied).
-async fn buffer(response: reqwest::Response, cap: usize) -> Result<(Head, Bytes), CappedBodyError> {
-    // Kept so the rebuilt response still knows its URL; `reqwest` would
-    // otherwise parse a placeholder URL for every response.
-    let url = response.url().clone();
-    let declared = response.content_length();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = crate::decode::collect_capped(body, declared, cap).await?;
-    Ok((Head { parts, url }, body))
-}
-
 /// A 200 with `body` in place of an "already done" error answer, keeping
 /// the answer's other headers (its request id).
-fn rebuild_ok(mut head: Head, body: &'static str) -> reqwest::Response {
-    head.parts.status = http::StatusCode::OK;
-    let headers = &mut head.parts.headers;
-    headers.remove(http::header::CONTENT_LENGTH);
-    headers.insert(
+fn rebuild_ok(response: reqwest::Response, body: &'static str) -> reqwest::Response {
+    let url = response.url().clone();
+    let (mut parts, _) = http::Response::<reqwest::Body>::from(response).into_parts();
+    parts.status = http::StatusCode::OK;
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    rebuild(head, Bytes::from_static(body.as_bytes()))
+    rebuild(Head { parts, url }, Bytes::from_static(body.as_bytes()))
 }
 
 /// A response that carries a failure to the `post` hook instead of a body.

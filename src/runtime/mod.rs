@@ -12,4 +12,5 @@ pub mod operations;
 pub(crate) mod query;
 pub mod rate_limit;
 pub mod retry;
+pub(crate) mod url;
 pub mod validate;

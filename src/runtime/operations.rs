@@ -5,6 +5,9 @@
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Operation {
+    /// The operation's position in [`OPERATIONS`] (spec order), so per-operation
+    /// state (rate-limit buckets, cached URLs) is an array look-up.
+    pub index: usize,
     /// The spec's operationId (`getRates`, `linkCarrierAccountPost`, ...).
     pub id: &'static str,
     /// The id progenitor passes to the hooks as
@@ -37,9 +40,7 @@ include!(concat!(env!("OUT_DIR"), "/operations.rs"));
 /// Looks an operation up by its operationId (`getRates`) or progenitor's
 /// id for it (`get_rates`).
 pub fn find(id_or_name: &str) -> Option<&'static Operation> {
-    OPERATIONS
-        .iter()
-        .find(|op| op.id == id_or_name || op.name == id_or_name)
+    index_of(id_or_name).map(|i| &OPERATIONS[i])
 }
 
 /// Path parameters that would send the request elsewhere: an empty value,
@@ -159,7 +160,8 @@ mod tests {
     #[test]
     fn every_operation_is_found_by_id_and_by_method_name() {
         assert_eq!(OPERATIONS.len(), 20);
-        for op in OPERATIONS {
+        for (i, op) in OPERATIONS.iter().enumerate() {
+            assert_eq!(op.index, i);
             assert_eq!(find(op.id), Some(op));
             assert_eq!(find(op.name), Some(op));
         }

@@ -12,12 +12,6 @@
 
 use serde::Serialize;
 
-/// Parses the URL `format!`ed by a generated `send` (its path parameters
-/// already percent-encoded), for [`push`] to add the query to.
-pub(crate) fn parse(url: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))
-}
-
 /// Appends the pairs `param` (progenitor's `QueryParam`) serializes to, as
 /// `RequestBuilder::query` does, to the serializer of `url.query_pairs_mut()`.
 pub(crate) fn push<T, P>(
@@ -65,7 +59,7 @@ mod tests {
     }
 
     fn by_query(a: &str, list: &[&str]) -> String {
-        let mut url = parse("http://h/p").unwrap();
+        let mut url = reqwest::Url::parse("http://h/p").unwrap();
         {
             let mut pairs = url.query_pairs_mut();
             push(&mut pairs, &QueryParam::new("a", &a)).unwrap();
@@ -90,7 +84,7 @@ mod tests {
 
     #[test]
     fn no_pairs_leave_no_question_mark() {
-        let mut url = parse("http://h/p").unwrap();
+        let mut url = reqwest::Url::parse("http://h/p").unwrap();
         push(
             &mut url.query_pairs_mut(),
             &QueryParam::new("none", &Option::<u32>::None),

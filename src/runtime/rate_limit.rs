@@ -20,7 +20,6 @@
 //! algorithm is small: a reservation per call, taken under a mutex, then a
 //! `sleep_until` outside it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -225,7 +224,9 @@ impl Bucket {
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    buckets: Arc<Mutex<HashMap<&'static str, Bucket>>>,
+    /// One slot per operation, by `Operation::index` (an index, not a
+    /// hash look-up, on every call).
+    buckets: Arc<Mutex<Vec<Option<Bucket>>>>,
     /// The fleet's buckets in Redis (feature `redis`); the local ones serve
     /// while it is unreachable.
     #[cfg(feature = "redis")]
@@ -238,7 +239,9 @@ impl RateLimiter {
     pub fn new(settings: RateLimitSettings) -> Self {
         Self {
             settings,
-            buckets: Arc::default(),
+            buckets: Arc::new(Mutex::new(
+                crate::operations::OPERATIONS.iter().map(|_| None).collect(),
+            )),
             #[cfg(feature = "redis")]
             shared: None,
         }
@@ -270,33 +273,51 @@ impl RateLimiter {
             .map_or(0, crate::shared::Shared::outages)
     }
 
+    /// [`acquire_until`](Self::acquire_until) without a bound (tests).
+    #[cfg(test)]
+    pub(crate) async fn acquire(&self, op: &'static Operation) -> Duration {
+        self.acquire_until(op, None).await.unwrap_or_default()
+    }
+
     /// Waits until `op` may send, or [`RateLimitSettings::max_wait`] at
     /// most; returns how long it waited (`Duration::ZERO` when a token was
-    /// there, or when disabled).
+    /// there, or when disabled). The wait is cut at `bound` (the call's
+    /// deadline): `None` when it would pass it, after waiting until it. A
+    /// token there now costs no timer.
     ///
     /// Callers are served in the order they call this. If the returned
-    /// future is dropped while waiting (a cancelled call), its reservation
-    /// is not given back: the bucket stays one token short, so later
-    /// callers wait at most one extra refill interval. That errs on the
-    /// safe side, since Amazon's own bucket kept the token.
-    pub(crate) async fn acquire(&self, op: &'static Operation) -> Duration {
+    /// future is dropped while waiting (a cancelled call), or cut at
+    /// `bound`, its reservation is not given back: the bucket stays one
+    /// token short, so later callers wait at most one extra refill
+    /// interval. That errs on the safe side, since Amazon's own bucket kept
+    /// the token.
+    pub(crate) async fn acquire_until(
+        &self,
+        op: &'static Operation,
+        bound: Option<Instant>,
+    ) -> Option<Duration> {
         if !self.settings.enabled {
-            return Duration::ZERO;
+            return Some(Duration::ZERO);
         }
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             let (rate, burst) = self.plan(op);
-            if let Some(waited) = shared
-                .acquire(op, rate, burst, self.settings.max_wait)
-                .await
-            {
-                return waited;
+            let waiting = shared.acquire(op, rate, burst, self.settings.max_wait);
+            let waited = match bound {
+                Some(bound) => tokio::time::timeout_at(bound, waiting).await.ok()?,
+                None => waiting.await,
+            };
+            if let Some(waited) = waited {
+                return Some(waited);
             }
         }
         let start = Instant::now();
         let deadline = start
             .checked_add(self.settings.max_wait)
             .unwrap_or(start + MAX_INTERVAL);
+        // `max_wait` ends a wait by sending early; the call's deadline, when
+        // it comes first, by giving up.
+        let cut = bound.filter(|b| *b < deadline);
         let mut now = start;
         loop {
             let (slot, anchored) = self.with_bucket(op, now, |bucket| {
@@ -308,8 +329,8 @@ impl RateLimiter {
                 (slot, anchored)
             });
             match (slot, anchored) {
-                (Slot::Now, _) if now == start => return Duration::ZERO,
-                (Slot::Now, _) => return start.elapsed(),
+                (Slot::Now, _) if now == start => return Some(Duration::ZERO),
+                (Slot::Now, _) => return Some(start.elapsed()),
                 (Slot::At(ready), _) => {
                     let wait_ms = (ready - now).as_secs_f64() * 1000.0;
                     tracing::debug!(
@@ -317,6 +338,12 @@ impl RateLimiter {
                         wait_ms,
                         "rate limit: waiting for a token"
                     );
+                    if let Some(cut) = cut
+                        && ready > cut
+                    {
+                        tokio::time::sleep_until(cut).await;
+                        return None;
+                    }
                     if ready > deadline {
                         tracing::warn!(
                             operation = op.id,
@@ -326,7 +353,7 @@ impl RateLimiter {
                         );
                     }
                     tokio::time::sleep_until(ready.min(deadline)).await;
-                    return start.elapsed();
+                    return Some(start.elapsed());
                 }
                 (Slot::AfterAnswer(since), anchored) => {
                     tracing::debug!(
@@ -334,17 +361,20 @@ impl RateLimiter {
                         "rate limit: waiting for the burst's first answer"
                     );
                     let fallback = since + ANCHOR_FALLBACK;
-                    let until = fallback.min(deadline);
+                    let until = fallback.min(deadline).min(cut.unwrap_or(deadline));
                     let answered = match anchored {
                         Some(anchored) => tokio::time::timeout_at(until, anchored).await.is_ok(),
                         None => false,
                     };
-                    if !answered && fallback <= deadline {
+                    if !answered && fallback <= until {
                         self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
                     }
                     now = Instant::now();
+                    if cut.is_some_and(|cut| now >= cut) {
+                        return None;
+                    }
                     if now >= deadline {
-                        return start.elapsed();
+                        return Some(start.elapsed());
                     }
                 }
             }
@@ -352,7 +382,7 @@ impl RateLimiter {
     }
 
     /// A request for `op` that took its slot at `sent_at` (the instant
-    /// [`acquire`](Self::acquire) returned) was answered or failed. The
+    /// [`acquire_until`](Self::acquire_until) returned) was answered or failed. The
     /// first answer to a burst starts counting refill; see the module docs.
     pub(crate) fn answered(&self, op: &'static Operation, sent_at: Instant) {
         if !self.settings.enabled {
@@ -449,15 +479,13 @@ impl RateLimiter {
     ) -> T {
         let mut buckets = self.lock();
         let factor = self.settings.safety_factor;
-        let bucket = buckets
-            .entry(op.id)
-            .or_insert_with(|| Bucket::full(op, factor, now));
+        let bucket = buckets[op.index].get_or_insert_with(|| Bucket::full(op, factor, now));
         f(bucket)
     }
 
     /// Every update leaves the map consistent, so a panic elsewhere while
     /// holding the lock does not make the state unusable.
-    fn lock(&self) -> MutexGuard<'_, HashMap<&'static str, Bucket>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Option<Bucket>>> {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
