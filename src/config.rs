@@ -240,7 +240,8 @@ impl ClientBuilder {
     /// with the defaults: a retry started just before `max_elapsed` may
     /// still run one full attempt). Past it the call ends with
     /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded); no
-    /// retry starts that could not begin before it.
+    /// retry starts that could not finish before it, judged by how long the
+    /// last attempt took.
     pub fn call_deadline(mut self, deadline: Duration) -> Self {
         self.call_deadline = Some(deadline);
         self

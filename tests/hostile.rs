@@ -843,13 +843,29 @@ async fn the_call_deadline_bounds_attempts_and_retries() {
         .unwrap();
     let started = Instant::now();
     let error = track(&client).await.unwrap_err();
-    assert_eq!(error.status(), Some(503), "{error:?}");
-    let attempts = error.attempts().unwrap() as usize;
-    assert!(attempts > 1, "retried within the deadline");
-    assert_eq!(unavailable.api_requests(), attempts);
+    let elapsed = started.elapsed();
+    // No retry starts that could not finish before the deadline, judged by
+    // how long the last attempt took, so the call ends with Amazon's own
+    // 503. On a saturated machine an attempt can still take longer than
+    // the one before and be cut by the deadline (as in the first half):
+    // then every request but the cut one was answered 503.
+    let (attempts, answered) = match &error {
+        Error::DeadlineExceeded {
+            stage: CallStage::Attempt,
+            attempts,
+            ..
+        } => (*attempts as usize, *attempts as usize - 1),
+        _ => {
+            assert_eq!(error.status(), Some(503), "{error:?}");
+            let attempts = error.attempts().unwrap() as usize;
+            (attempts, attempts)
+        }
+    };
+    assert!(attempts > 1, "retried within the deadline: {error:?}");
+    let requests = unavailable.api_requests();
     assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
+        (answered..=attempts).contains(&requests),
+        "{requests} requests for {attempts} attempts"
     );
+    assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
 }

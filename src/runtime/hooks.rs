@@ -345,6 +345,8 @@ struct Call<'a> {
     /// The attempt in flight was given the call deadline as its reqwest
     /// timeout, so a timeout means the deadline passed.
     attempt_cut: bool,
+    /// When this attempt's request was sent (`None` before sending).
+    sent_at: Option<tokio::time::Instant>,
 }
 
 /// What to do after one attempt.
@@ -392,6 +394,7 @@ impl<'a> Call<'a> {
             last_try: false,
             span,
             attempt_cut: false,
+            sent_at: None,
         }
     }
 
@@ -416,6 +419,7 @@ impl<'a> Call<'a> {
         let mut original = Some(request);
         loop {
             self.attempt += 1;
+            self.sent_at = None;
             self.record("attempt", self.attempt);
             call::update(|call| {
                 call.attempts = self.attempt;
@@ -483,6 +487,7 @@ impl<'a> Call<'a> {
             self.stage = CallStage::Attempt;
             self.sent += 1;
             let sent_at = tokio::time::Instant::now();
+            self.sent_at = Some(sent_at);
             // The attempt's bound: the client's own timeout (request and
             // body), or the call deadline when that comes first; a caller's
             // client, whose timeout is unknown, gets a timer.
@@ -705,8 +710,11 @@ impl<'a> Call<'a> {
 
     /// The backoff before the next attempt, or `None` when the class, the
     /// attempt count or the time budget rules a retry out.
-    /// A retry that would start past the call deadline is not made, so the
-    /// call ends with this attempt's own error rather than the deadline's.
+    /// A retry that could not finish before the call deadline, judged by
+    /// how long this attempt took, is not made: the call ends with this
+    /// attempt's own error rather than the deadline's, and no request is
+    /// sent only to be cut off (for a write, that would leave the caller
+    /// not knowing whether it applied).
     fn retry_wait(&mut self, failure: Failure) -> Option<Duration> {
         let policy = &self.rt.retry;
         if self.last_try
@@ -716,8 +724,10 @@ impl<'a> Call<'a> {
             return None;
         }
         let wait = policy.backoff(self.attempt);
-        let retry = self.started.elapsed() + wait < policy.max_elapsed
-            && tokio::time::Instant::now() + wait < self.deadline;
+        let now = tokio::time::Instant::now();
+        let took = self.sent_at.map_or(Duration::ZERO, |at| now - at);
+        let retry =
+            self.started.elapsed() + wait < policy.max_elapsed && now + wait + took < self.deadline;
         if retry && failure == Failure::MaybeProcessed {
             self.maybe_applied = true;
         }
