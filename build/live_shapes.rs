@@ -54,8 +54,10 @@ pub fn apply(items: &mut [Item], spec: &Value) -> usize {
             Item::Enum(e) if e.ident == name => e.variants.iter_mut().find(|v| v.ident == variant),
             _ => None,
         });
-        let variant = found.unwrap_or_else(|| panic!("live_shapes: no variant {name}::{variant}"));
-        variant.attrs.push(parse_quote!(#[serde(alias = #alias)]));
+        let found = found.unwrap_or_else(|| panic!("live_shapes: no variant {name}::{variant}"));
+        found.attrs.push(parse_quote!(#[serde(alias = #alias)]));
+        // `str::parse` (and `TryFrom<&str>`) read it too, like JSON does.
+        accept_in_from_str(items, name, variant, alias);
         changed += 1;
     }
 
@@ -70,6 +72,50 @@ pub fn apply(items: &mut [Item], spec: &Value) -> usize {
         .attrs
         .push(parse_quote!(#[serde(from = "crate::runtime::lenient::AccessPointsByType")]));
     changed + 1
+}
+
+/// Adds `alias` to the arm of `name`'s `FromStr` that yields `variant`;
+/// panics unless exactly one arm does.
+fn accept_in_from_str(items: &mut [Item], name: &str, variant: &str, alias: &str) {
+    use syn::visit_mut::VisitMut;
+    struct Arms<'a> {
+        variant: &'a str,
+        alias: &'a str,
+        changed: usize,
+    }
+    impl VisitMut for Arms<'_> {
+        fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+            let body = &arm.body;
+            let yields = quote::quote!(#body).to_string().replace(' ', "");
+            if yields == format!("Ok(Self::{})", self.variant) {
+                let (pat, alias) = (&arm.pat, self.alias);
+                arm.pat = parse_quote!(#pat | #alias);
+                self.changed += 1;
+            }
+        }
+    }
+    let from_str = items.iter_mut().find_map(|item| match item {
+        Item::Impl(imp)
+            if imp.trait_.as_ref().is_some_and(|(_, path, _)| {
+                path.segments.last().is_some_and(|s| s.ident == "FromStr")
+            }) && matches!(&*imp.self_ty, syn::Type::Path(t) if t.path.is_ident(name)) =>
+        {
+            Some(imp)
+        }
+        _ => None,
+    });
+    let from_str = from_str.unwrap_or_else(|| panic!("live_shapes: no FromStr for {name}"));
+    let mut arms = Arms {
+        variant,
+        alias,
+        changed: 0,
+    };
+    arms.visit_item_impl_mut(from_str);
+    assert_eq!(
+        arms.changed, 1,
+        "live_shapes: {name}'s FromStr has {} arms yielding {variant}",
+        arms.changed
+    );
 }
 
 /// (enum, variant, another spelling it is read from). Amazon's

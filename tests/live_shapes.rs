@@ -359,6 +359,20 @@ fn date_time_strings_accept_epoch_millis_and_keep_everything_else() {
     assert_eq!(status("Completed"), "Completed");
     // Any other value is still kept verbatim (open enum).
     assert_eq!(status("QUEUED"), "QUEUED");
+    // `str::parse` reads what JSON reads.
+    use spapi_shipping::types::GenerationStatus;
+    assert_eq!(
+        "COMPLETED".parse::<GenerationStatus>().unwrap(),
+        GenerationStatus::Completed
+    );
+    assert_eq!(
+        GenerationStatus::try_from("IN_PROGRESS").unwrap(),
+        GenerationStatus::InProgress
+    );
+    assert_eq!(
+        "QUEUED".parse::<GenerationStatus>().unwrap(),
+        GenerationStatus::Unknown("QUEUED".into())
+    );
 }
 
 #[test]
