@@ -156,6 +156,7 @@ impl fmt::Debug for AccessToken {
 
 /// Why getting a token failed. Never contains a secret or a token, so it is safe to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthError {
     /// LWA answered with an OAuth error (`invalid_grant`, `invalid_client`, ...).
     Lwa {
