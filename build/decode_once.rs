@@ -17,7 +17,7 @@
 //! has no catch-all arm to rewrite.
 
 use crate::walk::{self, Pass};
-use syn::{Expr, ExprCall, ExprStruct, ImplItemFn, Lit, Member, parse_quote};
+use syn::{Expr, ExprCall, ImplItemFn, parse_quote};
 
 /// What the pass must rewrite, counted from the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +68,7 @@ impl Pass for Rewriter {
         if f.sig.ident != "send" {
             return false;
         }
-        let mut finder = OperationId(None);
-        walk::impl_item_fn_children(&mut finder, f);
-        let Some(id) = finder.0 else {
+        let Some(id) = walk::operation_id(f) else {
             panic!("a generated `send` without OperationInfo; progenitor's output changed shape");
         };
         self.operation = Some(id);
@@ -112,21 +110,7 @@ impl Pass for Rewriter {
 }
 
 fn is_from_response(call: &ExprCall) -> bool {
-    calls(call, &["ResponseValue", "from_response"])
-}
-
-/// Whether `call` calls a function whose path ends with `names`.
-fn calls(call: &ExprCall, names: &[&str]) -> bool {
-    let Expr::Path(path) = &*call.func else {
-        return false;
-    };
-    let segments: Vec<String> = path
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segments.ends_with(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+    walk::calls(call, &["ResponseValue", "from_response"])
 }
 
 /// For `Error::UnexpectedResponse(response)` (the catch-all arm, `true`) and
@@ -134,10 +118,10 @@ fn calls(call: &ExprCall, names: &[&str]) -> bool {
 /// (a documented error status, `false`): the response expression.
 fn error_arm(call: &ExprCall) -> Option<(Expr, bool)> {
     let arg = call.args.first().filter(|_| call.args.len() == 1)?;
-    if calls(call, &["Error", "UnexpectedResponse"]) {
+    if walk::calls(call, &["Error", "UnexpectedResponse"]) {
         return Some((arg.clone(), true));
     }
-    if !calls(call, &["Error", "ErrorResponse"]) {
+    if !walk::calls(call, &["Error", "ErrorResponse"]) {
         return None;
     }
     let Expr::Try(attempt) = arg else { return None };
@@ -149,28 +133,5 @@ fn error_arm(call: &ExprCall) -> Option<(Expr, bool)> {
             Some((inner.args[0].clone(), false))
         }
         _ => None,
-    }
-}
-
-/// Finds `OperationInfo { operation_id: "..." }`.
-struct OperationId(Option<String>);
-
-impl Pass for OperationId {
-    fn expr_struct(&mut self, s: &mut ExprStruct) -> bool {
-        let is_info = s
-            .path
-            .segments
-            .last()
-            .is_some_and(|seg| seg.ident == "OperationInfo");
-        for field in s.fields.iter().filter(|_| is_info) {
-            if let Member::Named(name) = &field.member
-                && name == "operation_id"
-                && let Expr::Lit(lit) = &field.expr
-                && let Lit::Str(text) = &lit.lit
-            {
-                self.0 = Some(text.value());
-            }
-        }
-        false
     }
 }

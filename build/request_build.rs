@@ -24,7 +24,7 @@
 
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
-use syn::{Block, Expr, ExprCall, ExprMethodCall, ImplItemFn, Lit, Pat, Stmt, Token, parse_quote};
+use syn::{Block, Expr, ExprMethodCall, ImplItemFn, Lit, Pat, Stmt, Token, parse_quote};
 
 /// What the pass must change, counted from the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,10 @@ impl VisitMut for Pass {
         let mut query = QueryCalls::default();
         query.visit_block_mut(&mut f.block);
         self.found.query_parameters += query.params.len();
-        rewrite_url(&mut f.block, !query.params.is_empty());
+        let name = crate::walk::operation_id(f).expect(
+            "a `send` passes `OperationInfo { operation_id }`; progenitor's output changed shape",
+        );
+        rewrite_url(&mut f.block, &name, !query.params.is_empty());
         if !query.params.is_empty() {
             move_query_onto_url(&mut f.block, &query.params);
         }
@@ -86,8 +89,7 @@ impl VisitMut for Pass {
 /// `let url = format!("{}/path/{}", client.baseurl, encode_path(..));`
 /// becomes `let mut url = crate::runtime::url::fixed(..)?` (no path
 /// parameter) or `crate::runtime::url::join(client, &format!("/path/{}", ..))?`.
-fn rewrite_url(block: &mut Block, mutable: bool) {
-    let name = operation_id(block);
+fn rewrite_url(block: &mut Block, name: &str, mutable: bool) {
     let stmt = block
         .stmts
         .iter_mut()
@@ -138,29 +140,6 @@ fn rewrite_url(block: &mut Block, mutable: bool) {
     *stmt = parse_quote!(let #binding = #url.map_err(Error::InvalidRequest)?;);
 }
 
-/// The `operation_id` of the `OperationInfo` a `send` passes to the hooks.
-fn operation_id(block: &Block) -> syn::LitStr {
-    #[derive(Default)]
-    struct Find(Option<syn::LitStr>);
-    impl VisitMut for Find {
-        fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
-            if let syn::Member::Named(ident) = &field.member
-                && ident == "operation_id"
-                && let Expr::Lit(syn::ExprLit {
-                    lit: Lit::Str(s), ..
-                }) = &field.expr
-            {
-                self.0 = Some(s.clone());
-            }
-        }
-    }
-    let mut find = Find::default();
-    find.visit_block_mut(&mut block.clone());
-    find.0.expect(
-        "a `send` passes `OperationInfo { operation_id }`; progenitor's output changed shape",
-    )
-}
-
 /// `header_map.append(HeaderName::from_static("api-version"), ..);`
 fn is_api_version(stmt: &Stmt) -> bool {
     let Stmt::Expr(Expr::MethodCall(call), _) = stmt else {
@@ -183,7 +162,7 @@ impl VisitMut for QueryCalls {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         visit_mut::visit_expr_mut(self, expr);
         if let Expr::Call(call) = expr
-            && ends_with(call, &["HeaderMap", "with_capacity"])
+            && crate::walk::calls(call, &["HeaderMap", "with_capacity"])
         {
             *expr = parse_quote!(::reqwest::header::HeaderMap::new());
             return;
@@ -199,26 +178,13 @@ impl VisitMut for QueryCalls {
         };
         let is_param = |arg: &Expr| {
             matches!(arg, Expr::Reference(r) if
-                matches!(&*r.expr, Expr::Call(c) if ends_with(c, &["QueryParam", "new"])))
+                matches!(&*r.expr, Expr::Call(c) if crate::walk::calls(c, &["QueryParam", "new"])))
         };
         if method == "query" && args.len() == 1 && is_param(&args[0]) {
             self.params.push(args[0].clone());
             *expr = (**receiver).clone();
         }
     }
-}
-
-fn ends_with(call: &ExprCall, names: &[&str]) -> bool {
-    let Expr::Path(path) = &*call.func else {
-        return false;
-    };
-    let segments: Vec<String> = path
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segments.ends_with(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
 }
 
 /// After `let url = format!(..);`: the parameters appended to `url`.

@@ -193,19 +193,8 @@ struct Describe {
 
 impl VisitMut for Describe {
     fn visit_expr_struct_mut(&mut self, s: &mut ExprStruct) {
-        let is_info = s
-            .path
-            .segments
-            .last()
-            .is_some_and(|seg| seg.ident == "OperationInfo");
-        for field in s.fields.iter().filter(|_| is_info) {
-            if let Member::Named(name) = &field.member
-                && name == "operation_id"
-                && let Expr::Lit(lit) = &field.expr
-                && let Lit::Str(text) = &lit.lit
-            {
-                self.operation_id = Some(text.value());
-            }
+        if let Some(id) = crate::walk::operation_id_of(s) {
+            self.operation_id = Some(id);
         }
         visit_mut::visit_expr_struct_mut(self, s);
     }

@@ -6,7 +6,10 @@
 //! [`Walk`] is the one `VisitMut`, calling the pass through `dyn`.
 
 use syn::visit_mut::{self, VisitMut};
-use syn::{Expr, ExprMatch, ExprStruct, ImplItemFn, ItemImpl, ItemTrait, WherePredicate};
+use syn::{
+    Expr, ExprCall, ExprMatch, ExprStruct, ImplItemFn, ItemImpl, ItemTrait, Lit, Member,
+    WherePredicate,
+};
 
 /// What a pass does at the nodes it cares about. Each method returns whether
 /// it handled the node: `false` (the default) walks on into the node's
@@ -84,4 +87,55 @@ pub fn expr_children(pass: &mut dyn Pass, node: &mut Expr) {
 /// Runs `pass` over the children of a method (not the method).
 pub fn impl_item_fn_children(pass: &mut dyn Pass, node: &mut ImplItemFn) {
     visit_mut::visit_impl_item_fn_mut(&mut Walk(pass), node);
+}
+
+/// The id a generated `send` passes to the hooks: its
+/// `OperationInfo { operation_id: "..." }`.
+pub fn operation_id(f: &mut ImplItemFn) -> Option<String> {
+    struct Find(Option<String>);
+    impl Pass for Find {
+        fn expr_struct(&mut self, s: &mut ExprStruct) -> bool {
+            if let Some(id) = operation_id_of(s) {
+                self.0 = Some(id);
+            }
+            false
+        }
+    }
+    let mut find = Find(None);
+    impl_item_fn_children(&mut find, f);
+    find.0
+}
+
+/// The id in `OperationInfo { operation_id: "..." }`, if `s` is one.
+pub fn operation_id_of(s: &ExprStruct) -> Option<String> {
+    let is_info = s
+        .path
+        .segments
+        .last()
+        .is_some_and(|seg| seg.ident == "OperationInfo");
+    s.fields.iter().filter(|_| is_info).find_map(|field| {
+        if let Member::Named(name) = &field.member
+            && name == "operation_id"
+            && let Expr::Lit(lit) = &field.expr
+            && let Lit::Str(text) = &lit.lit
+        {
+            Some(text.value())
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether `call` calls a function whose path ends with `names`.
+pub fn calls(call: &ExprCall, names: &[&str]) -> bool {
+    let Expr::Path(path) = &*call.func else {
+        return false;
+    };
+    let segments = &path.path.segments;
+    segments.len() >= names.len()
+        && segments
+            .iter()
+            .skip(segments.len() - names.len())
+            .zip(names)
+            .all(|(segment, name)| segment.ident == name)
 }
