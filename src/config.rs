@@ -432,11 +432,16 @@ impl ClientBuilder {
         };
         let user_agent = HeaderValue::from_str(&user_agent(self.user_agent_suffix.as_deref()))
             .map_err(|_| ConfigError::new("user_agent_suffix", "not a valid header value"))?;
-        let business_id = self.business_id.or(match region {
-            Some(Region::NorthAmerica) => Some(ShippingBusinessId::AmazonShippingUs),
-            Some(Region::FarEast) => Some(ShippingBusinessId::AmazonShippingJp),
-            Some(Region::Europe) | None => None,
-        });
+        let business_id = self
+            .business_id
+            .or(match region {
+                Some(Region::NorthAmerica) => Some(ShippingBusinessId::AmazonShippingUs),
+                Some(Region::FarEast) => Some(ShippingBusinessId::AmazonShippingJp),
+                Some(Region::Europe) | None => None,
+            })
+            .map(|business| {
+                HeaderValue::from_str(&business.to_string()).expect("business ids are header-safe")
+            });
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut limiter = RateLimiter::new(self.rate_limit.clone());
         #[cfg(feature = "redis")]

@@ -22,7 +22,6 @@ use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::region::Region;
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
 use crate::runtime::call;
-use crate::types::ShippingBusinessId;
 use crate::validate::Validation;
 
 // Header names as `HeaderName`s, so that a look-up or insert does not parse
@@ -50,8 +49,9 @@ pub(crate) struct Runtime {
     pub(crate) limiter: RateLimiter,
     pub(crate) retry: RetryPolicy,
     /// The configured business, or the region's (see
-    /// `ClientBuilder::business_id`); `None`: Amazon's default applies.
-    pub(crate) business_id: Option<ShippingBusinessId>,
+    /// `ClientBuilder::business_id`), as its ready header value (made once,
+    /// not on every call); `None`: Amazon's default applies.
+    pub(crate) business_id: Option<HeaderValue>,
     /// The configured region, if any (for the log line).
     pub(crate) region: Option<Region>,
     pub(crate) user_agent: HeaderValue,
@@ -155,11 +155,9 @@ impl ClientHooks<Inner> for Client {
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         // The per-call header parameter, when set, wins over the default.
         if !headers.contains_key(&BUSINESS_ID_HEADER) {
-            match rt.business_id {
+            match &rt.business_id {
                 Some(business) => {
-                    let value = HeaderValue::from_str(&business.to_string())
-                        .expect("business ids are header-safe");
-                    headers.insert(BUSINESS_ID_HEADER, value);
+                    headers.insert(BUSINESS_ID_HEADER, business.clone());
                 }
                 None if rt.amazon_default_unlogged.swap(false, Ordering::Relaxed) => {
                     let region = rt

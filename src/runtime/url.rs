@@ -125,7 +125,10 @@ mod tests {
                     "{base} + {path}"
                 );
             }
-            // Twice: the second comes from the cache.
+            // Twice: the second comes from the cache, filled by the first.
+            let op = crate::operations::find("get_tracking").unwrap();
+            let cached = || client.inner.runtime().urls.fixed[op.index].get().is_some();
+            assert!(!cached());
             for _ in 0..2 {
                 assert_eq!(
                     fixed(&client, "get_tracking", "/shipping/v2/tracking")
@@ -133,6 +136,7 @@ mod tests {
                         .as_str(),
                     by_string(base, "/shipping/v2/tracking")
                 );
+                assert!(cached());
             }
         }
     }
