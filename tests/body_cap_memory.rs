@@ -7,37 +7,14 @@
 //! chunks read before the cut plus the HTTP client's own buffers). One
 //! test per binary, so no other test allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use spapi_shipping::{Client, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+mod memory_support;
 
 const MIB: usize = 1 << 20;
 const CAP: usize = 8 * MIB;
@@ -69,8 +46,7 @@ async fn a_streamed_gibibyte_costs_at_most_twice_the_cap() {
         .build()
         .unwrap();
 
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = memory_support::mark();
     let call = client
         .get_tracking()
         .tracking_id("23AA47DE2B3B6")
@@ -80,7 +56,7 @@ async fn a_streamed_gibibyte_costs_at_most_twice_the_cap() {
         .await
         .expect("the call ends within 10 s")
         .unwrap_err();
-    let extra = PEAK.load(Ordering::Relaxed) - before;
+    let extra = memory_support::extra_since(before);
 
     assert!(
         matches!(

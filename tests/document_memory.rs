@@ -5,43 +5,17 @@
 //! bytes are three quarters of it, a whitespace-free copy at most one).
 //! One test per binary, so no other test allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use base64::Engine as _;
 use spapi_shipping::documents::LabelDocument;
 use spapi_shipping::types;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+mod memory_support;
 
 /// Extra heap at the peak of `f`, over what was live when it started.
 fn peak_extra<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = memory_support::mark();
     let out = f();
-    (out, PEAK.load(Ordering::Relaxed) - before)
+    (out, memory_support::extra_since(before))
 }
 
 fn document(contents: String) -> types::PackageDocument {
