@@ -12,6 +12,8 @@ use serde_json::Value;
 
 #[path = "build/cli.rs"]
 mod cli;
+#[path = "build/correct.rs"]
+mod correct;
 #[path = "build/decode_once.rs"]
 mod decode_once;
 #[path = "build/expected.rs"]
@@ -40,8 +42,15 @@ const SPEC: &str = "spec/shipping-v2.json";
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
     let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| panic!("cannot read {SPEC}: {e}"));
-    let json: Value =
+    let amazon: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{SPEC} is not JSON: {e}"));
+    // Client error correction (build/correct.rs): the required response
+    // properties a zero would misstate are generated as `Option`s; the
+    // committed spec keeps Amazon's `required` lists, which the decoder's
+    // walker reads (`amazon` below).
+    let corrections = correct::plan(&amazon);
+    let mut json = amazon.clone();
+    correct::relax(&mut json, &corrections);
     let spec: openapiv3::OpenAPI = serde_json::from_value(json.clone())
         .unwrap_or_else(|e| panic!("{SPEC} is not OpenAPI 3.0: {e}"));
 
@@ -71,6 +80,7 @@ fn main() {
         "build/open_enums.rs gave compact serde impls to {compact} enums, not every open one"
     );
     str_newtypes::apply(types, &json);
+    correct::apply(types, &corrections);
     decode_once::apply(&mut file, expected::decode_once(&json));
     let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());
@@ -113,6 +123,10 @@ fn main() {
     write(
         Path::new(&out).join("operations.rs"),
         &operations_table(&json, &names, &closed),
+    );
+    write(
+        Path::new(&out).join("corrections.rs"),
+        &correct::table(&amazon, &names),
     );
     write(
         Path::new(&out).join("decoders.rs"),

@@ -136,8 +136,13 @@ fn wrap_send(imp: &mut ItemImpl) -> Option<Generated> {
         /// id, idempotency key, validation, rate limit, retries) and decodes
         /// the answer. A failure is a [`crate::Error`] naming the operation,
         /// the attempts made and the idempotency key the requests carried.
-        pub async fn send(self) -> ::std::result::Result<ResponseValue<#value>, crate::Error> {
-            crate::runtime::call::send(#id, || self.send_raw()).await
+        ///
+        /// The [`crate::Response`] keeps the body's bytes and says which
+        /// required fields Amazon left out or sent as `null`
+        /// ([`crate::Response::corrections`]).
+        pub async fn send(self) -> ::std::result::Result<crate::Response<#value>, crate::Error> {
+            let client = self.client;
+            crate::runtime::call::send(#id, &client.inner, || self.send_raw()).await
         }
     };
     imp.items.insert(at, ImplItem::Fn(send));

@@ -73,7 +73,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         cheapest.carrier_name.as_str(),
         cheapest.service_name.as_str(),
         planned.cost,
-        cheapest.total_charge.unit.as_str()
+        cheapest
+            .total_charge
+            .as_ref()
+            .map_or("", |c| c.unit.as_str())
     );
     let documents: Vec<String> = spec
         .requested_document_types
@@ -108,7 +111,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "Purchased: shipment {}, tracking id {}",
-        purchase.shipment_id.as_str(),
+        purchase.shipment_id.as_deref().map_or("-", |s| s.as_str()),
         package
             .tracking_id
             .as_deref()
@@ -126,26 +129,34 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    if let Some(tracking_id) = &package.tracking_id {
+    if let (Some(tracking_id), Some(carrier_id)) = (&package.tracking_id, &cheapest.carrier_id) {
         let tracking = client
             .get_tracking()
             .tracking_id(tracking_id.as_str())
-            .carrier_id(cheapest.carrier_id.as_str())
+            .carrier_id(carrier_id.as_str())
             .send()
             .await?
             .into_inner()
             .payload
             .ok_or("getTracking returned no payload")?;
-        let status = tracking.summary.status.map(|s| s.to_string());
+        let status = tracking
+            .summary
+            .and_then(|summary| summary.status)
+            .map(|s| s.to_string());
         println!("Tracking: {}", status.as_deref().unwrap_or("no status yet"));
     }
 
+    // Amazon's model requires a shipment id; an answer without one still
+    // decodes (the labels above are saved), but nothing can name it.
+    let shipment_id = purchase.shipment_id.ok_or(
+        "purchaseShipment's answer has no shipmentId: the labels are saved, cancel by hand",
+    )?;
     client
         .cancel_shipment()
-        .shipment_id(purchase.shipment_id.as_str())
+        .shipment_id(shipment_id.as_str())
         .send()
         .await?;
-    println!("Cancelled: shipment {}", purchase.shipment_id.as_str());
+    println!("Cancelled: shipment {}", shipment_id.as_str());
     Ok(())
 }
 

@@ -467,6 +467,7 @@ impl ClientBuilder {
                 .call_deadline
                 .unwrap_or_else(|| self.retry.max_elapsed.saturating_add(self.timeout)),
             amazon_default_unlogged: std::sync::atomic::AtomicBool::new(true),
+            corrections_logged: Default::default(),
             attempt_timeout: own_client.then_some(self.timeout),
             urls: Default::default(),
         };

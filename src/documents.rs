@@ -375,7 +375,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn decode_all(
     detail: &types::PackageDocumentDetail,
 ) -> Result<Vec<LabelDocument>, DocumentError> {
-    let reference = Some(detail.package_client_reference_id.trim())
+    let reference = detail
+        .package_client_reference_id
+        .as_deref()
+        .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     let tracking_id = detail.tracking_id.as_ref().map(|t| t.to_string());
@@ -418,7 +421,8 @@ fn decode(doc: &types::PackageDocument, context: &Context) -> Result<LabelDocume
     // breaks) is removed into one exactly-sized copy only when there is
     // some, and the decoded bytes take three quarters of it. An error's
     // position is found by a second scan, only when there is an error.
-    let contents = doc.contents.as_bytes();
+    // Left out by Amazon: no bytes, so `Empty` below.
+    let contents = doc.contents.as_deref().map_or(&b""[..], |c| c.as_bytes());
     let stripped: Vec<u8>;
     let symbols: &[u8] = if contents.iter().any(u8::is_ascii_whitespace) {
         let mut kept = Vec::with_capacity(contents.len());
@@ -457,13 +461,13 @@ fn decode(doc: &types::PackageDocument, context: &Context) -> Result<LabelDocume
                 ),
             ),
             base64::DecodeError::InvalidLength(n) => (
-                doc.contents.len(),
+                contents.len(),
                 format!("{n} symbols is not a possible length (truncated?)"),
             ),
             base64::DecodeError::InvalidPadding => {
                 let first_pad = symbols.iter().position(|&b| b == b'=');
                 (
-                    first_pad.map_or(doc.contents.len(), at),
+                    first_pad.map_or(contents.len(), at),
                     "wrong padding".to_owned(),
                 )
             }

@@ -726,6 +726,7 @@ mod tests {
             attempts,
             idempotency_key: key.map(str::to_owned),
             failure: None,
+            ..CallState::default()
         }
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod mock;
 pub mod purchase;
 pub mod region;
+mod response;
 mod runtime;
 #[cfg(feature = "redis")]
 pub mod shared;
@@ -27,6 +28,8 @@ pub use config::ClientBuilder;
 pub use error::{ApiError, ConfigError, Error, Undecodable};
 pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, types};
 pub use region::Region;
+pub use response::Response;
+pub use runtime::correct::{Correction, Was};
 pub use validate::Validation;
 
 /// progenitor's error, what the builders' raw layer (`send_raw`) returns;

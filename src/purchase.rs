@@ -86,8 +86,9 @@ pub const QUOTE_LIFETIME: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Quote {
-    /// The `requestToken` every purchase of these rates sends.
-    pub request_token: RequestToken,
+    /// The `requestToken` every purchase of these rates sends; `None` when
+    /// Amazon's answer left it out (nothing can be bought from the quote).
+    pub request_token: Option<RequestToken>,
     /// When `getRates` answered; the token expires [`QUOTE_LIFETIME`] later.
     pub received_at: DateTime<Utc>,
     /// The rates offered.
@@ -236,7 +237,9 @@ impl Quote {
 
     /// The rate with this id.
     pub fn rate(&self, rate_id: &str) -> Option<&Rate> {
-        self.rates.iter().find(|r| r.rate_id.as_str() == rate_id)
+        self.rates
+            .iter()
+            .find(|r| r.rate_id.as_ref().is_some_and(|id| id.as_str() == rate_id))
     }
 
     /// The request buying rate `rate_id` as wished, or every rule the wishes
@@ -247,8 +250,9 @@ impl Quote {
         wishes: &Wishes,
     ) -> Result<PurchaseShipmentRequest, PlanError> {
         self.fresh()?;
+        let token = self.token()?;
         let rate = self.find(rate_id)?;
-        plan_rate(rate, &self.request_token, wishes)
+        plan_rate(rate, token, wishes)
             .map(|(request, _)| request)
             .map_err(|problems| PlanError::Rules(RateProblems::new(rate, problems)))
     }
@@ -258,10 +262,11 @@ impl Quote {
     /// its request; or, when none can, every rate's broken rules.
     pub fn cheapest(&self, wishes: &Wishes) -> Result<Planned<'_>, PlanError> {
         self.fresh()?;
+        let token = self.token()?;
         let mut best: Option<Planned<'_>> = None;
         let mut refused = Vec::new();
         for rate in &self.rates {
-            match plan_rate(rate, &self.request_token, wishes) {
+            match plan_rate(rate, token, wishes) {
                 Ok((request, cost)) => {
                     if best.as_ref().is_none_or(|b| cost < b.cost) {
                         best = Some(Planned {
@@ -282,12 +287,13 @@ impl Quote {
     /// [`plan`](Self::plan).
     pub fn check(&self, request: &PurchaseShipmentRequest) -> Result<(), PlanError> {
         self.fresh()?;
+        let token = self.token()?;
         let rate = self.find(request.rate_id.as_str())?;
         let mut problems = Vec::new();
-        if request.request_token != self.request_token {
+        if request.request_token != *token {
             problems.push(Problem::OtherRequestToken {
                 request_token: request.request_token.to_string(),
-                quote_token: self.request_token.to_string(),
+                quote_token: token.to_string(),
             });
         }
         problems.extend(document_problems(
@@ -316,10 +322,14 @@ impl Quote {
         }
     }
 
+    fn token(&self) -> Result<&RequestToken, PlanError> {
+        self.request_token.as_ref().ok_or(PlanError::NoRequestToken)
+    }
+
     fn find(&self, rate_id: &str) -> Result<&Rate, PlanError> {
         self.rate(rate_id).ok_or_else(|| PlanError::UnknownRate {
             rate_id: rate_id.to_owned(),
-            offered: self.rates.iter().map(|r| r.rate_id.to_string()).collect(),
+            offered: self.rates.iter().map(rate_id_text).collect(),
         })
     }
 }
@@ -376,6 +386,10 @@ pub enum PlanError {
     Rules(RateProblems),
     /// No rate of the quote can be bought as wished; each rate's problems.
     NoRate(Vec<RateProblems>),
+    /// Amazon's getRates answer had no `requestToken`
+    /// ([`crate::Response::corrections`] says so): no purchase can name
+    /// the quote. Get rates again.
+    NoRequestToken,
 }
 
 /// A rate and the rules a purchase of it breaks.
@@ -395,7 +409,7 @@ pub struct RateProblems {
 impl RateProblems {
     fn new(rate: &Rate, problems: Vec<Problem>) -> Self {
         Self {
-            rate_id: rate.rate_id.to_string(),
+            rate_id: rate_id_text(rate),
             carrier_name: rate.carrier_name.to_string(),
             service_name: rate.service_name.to_string(),
             problems,
@@ -499,6 +513,13 @@ pub enum Problem {
         /// The quote's token.
         quote_token: String,
     },
+    /// Amazon's answer left out (or sent `null` for) what a purchase of the
+    /// rate needs, or stated its charge as no number: the rate is never
+    /// bought or compared on a guess.
+    Incomplete {
+        /// The JSON names of what is missing (`rateId`, `totalCharge`, ...).
+        missing: Vec<String>,
+    },
 }
 
 impl Problem {
@@ -521,8 +542,10 @@ impl Problem {
                 if let Some(size) = size {
                     asked.push(format!("size {}", size_text(size)));
                 }
-                let offered: Vec<String> =
-                    offered.iter().map(|(f, s)| specification(f, s)).collect();
+                let offered: Vec<String> = offered
+                    .iter()
+                    .map(|(f, s)| specification(f, Some(s)))
+                    .collect();
                 format!(
                     "{} is not offered by {rate}; offered: {}",
                     asked.join(" "),
@@ -606,6 +629,10 @@ impl Problem {
             } => format!(
                 "requestToken {request_token} is not the token {quote_token} of the quote with {rate}"
             ),
+            Problem::Incomplete { missing } => format!(
+                "Amazon's answer left out {} of {rate}: it cannot be bought or compared",
+                missing.join(", ")
+            ),
         }
     }
 }
@@ -647,6 +674,10 @@ impl fmt::Display for PlanError {
                 list(offered)
             ),
             PlanError::Rules(rate) => write!(f, "Amazon would refuse this purchase: {rate}"),
+            PlanError::NoRequestToken => f.write_str(
+                "Amazon's getRates answer had no requestToken, so none of its rates can be \
+                 bought; get rates again",
+            ),
             PlanError::NoRate(rates) if rates.is_empty() => f.write_str("the quote has no rates"),
             PlanError::NoRate(rates) => {
                 f.write_str("no rate can be bought as wished:")?;
@@ -676,8 +707,34 @@ fn size_text(size: &DocumentSize) -> String {
     format!("{}x{} {}", size.width, size.length, size.unit)
 }
 
-fn specification(format: &DocumentFormat, size: &DocumentSize) -> String {
-    format!("{format} {}", size_text(size))
+fn specification(format: &DocumentFormat, size: Option<&DocumentSize>) -> String {
+    match size {
+        Some(size) => format!("{format} {}", size_text(size)),
+        None => format!("{format} (size not stated)"),
+    }
+}
+
+/// A rate's id, or `""` when Amazon's answer left it out.
+fn rate_id_text(rate: &Rate) -> String {
+    rate.rate_id.as_deref().cloned().unwrap_or_default()
+}
+
+/// Whether a specification Amazon stated has this size (an unstated one
+/// matches none).
+fn sized(spec: &SupportedDocumentSpecification, size: &DocumentSize) -> bool {
+    spec.size.as_ref().is_some_and(|s| same_size(s, size))
+}
+
+/// A value-added service's cost; `NaN` when Amazon left it out, which
+/// refuses the plan rather than counting it as free.
+fn service_cost(service: &crate::types::ValueAddedService) -> f64 {
+    service.cost.as_ref().map_or(f64::NAN, |c| c.value)
+}
+
+/// A service's id as the wishes name it (`""` when Amazon left it out,
+/// which no wish names).
+fn service_id(service: &crate::types::ValueAddedService) -> String {
+    service.id.clone().unwrap_or_default()
 }
 
 fn age_text(age: Duration) -> String {
@@ -722,7 +779,7 @@ fn format_size_not_offered(
             .supported_document_specifications
             .0
             .iter()
-            .map(|s| (s.format.clone(), s.size.clone()))
+            .filter_map(|s| Some((s.format.clone(), s.size.clone()?)))
             .collect(),
     }
 }
@@ -733,7 +790,7 @@ fn print_option_problems(
     option: &PrintOption,
     requested: &RequestedDocumentSpecification,
 ) -> Vec<Problem> {
-    let specification = specification(&spec.format, &spec.size);
+    let specification = specification(&spec.format, spec.size.as_ref());
     let mut problems = Vec::new();
     let dpis: Vec<i64> = option.supported_dp_is.iter().map(|d| d.0).collect();
     if !dpis.is_empty() {
@@ -792,7 +849,8 @@ fn print_option_problems(
         }
         let mandatory: Vec<DocumentType> = details
             .iter()
-            .filter(|d| d.is_mandatory)
+            // Unstated: requested, as a mandatory one would be.
+            .filter(|d| d.is_mandatory != Some(false))
             .map(|d| d.name.clone())
             .collect();
         for document_type in &mandatory {
@@ -817,7 +875,7 @@ fn document_problems(rate: &Rate, requested: &RequestedDocumentSpecification) ->
         .supported_document_specifications
         .0
         .iter()
-        .filter(|s| s.format == requested.format && same_size(&s.size, &requested.size))
+        .filter(|s| s.format == requested.format && sized(s, &requested.size))
     {
         for option in print_options(spec) {
             let problems = print_option_problems(spec, &option, requested);
@@ -847,7 +905,7 @@ fn service_problems(rate: &Rate, requested: &[RequestedValueAddedService]) -> Ve
         .unwrap_or_default();
     let all: Vec<String> = groups
         .iter()
-        .flat_map(|g| g.value_added_services.iter().map(|s| s.id.clone()))
+        .flat_map(|g| g.value_added_services.iter().map(service_id))
         .collect();
     let mut problems = Vec::new();
     for service in requested {
@@ -859,19 +917,15 @@ fn service_problems(rate: &Rate, requested: &[RequestedValueAddedService]) -> Ve
             });
         }
     }
-    for group in groups.iter().filter(|g| g.is_required) {
+    for group in groups.iter().filter(|g| g.is_required == Some(true)) {
         let answered = group
             .value_added_services
             .iter()
-            .any(|s| requested.iter().any(|r| r.id == s.id));
+            .any(|s| requested.iter().any(|r| s.id.as_ref() == Some(&r.id)));
         if !answered {
             problems.push(Problem::RequiredGroupUnanswered {
-                group_id: group.group_id.clone(),
-                offered: group
-                    .value_added_services
-                    .iter()
-                    .map(|s| s.id.clone())
-                    .collect(),
+                group_id: group.group_id.clone().unwrap_or_default(),
+                offered: group.value_added_services.iter().map(service_id).collect(),
             });
         }
     }
@@ -915,7 +969,8 @@ fn requested_for(
     let mut types: Vec<DocumentType> = option
         .supported_document_details
         .iter()
-        .filter(|d| d.is_mandatory)
+        // Unstated: requested, as a mandatory one would be.
+        .filter(|d| d.is_mandatory != Some(false))
         .map(|d| d.name.clone())
         .collect();
     for wished in &wishes.document_types {
@@ -933,7 +988,12 @@ fn requested_for(
         page_layout: page_layout.map(Into::into),
         requested_document_types: types,
         requested_label_customization: None,
-        size: spec.size.clone(),
+        // Candidates are only specifications with a stated size.
+        size: spec.size.clone().unwrap_or_else(|| DocumentSize {
+            width: f64::NAN,
+            length: f64::NAN,
+            unit: DocumentSizeUnit::Inch,
+        }),
     }
 }
 
@@ -949,21 +1009,24 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
     let mut cost = 0.0;
     let mut problems = Vec::new();
     for (group_id, service_id) in &wishes.value_added_services {
-        let Some(group) = groups.iter().find(|g| g.group_id == *group_id) else {
+        let Some(group) = groups
+            .iter()
+            .find(|g| g.group_id.as_ref() == Some(group_id))
+        else {
             problems.push(Problem::GroupNotOffered {
                 group_id: group_id.clone(),
-                offered: groups.iter().map(|g| g.group_id.clone()).collect(),
+                offered: groups.iter().filter_map(|g| g.group_id.clone()).collect(),
             });
             continue;
         };
         match group
             .value_added_services
             .iter()
-            .find(|s| s.id == *service_id)
+            .find(|s| s.id.as_ref() == Some(service_id))
         {
             Some(service) => {
-                chosen.push(service.id.clone());
-                cost += service.cost.value;
+                chosen.push(service_id.clone());
+                cost += service_cost(service);
             }
             None => problems.push(Problem::ServiceNotOffered {
                 service_id: service_id.clone(),
@@ -971,35 +1034,38 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
                 offered: group
                     .value_added_services
                     .iter()
-                    .map(|s| s.id.clone())
+                    .map(|s| s.id.clone().unwrap_or_default())
                     .collect(),
             }),
         }
     }
-    for group in groups.iter().filter(|g| g.is_required) {
+    for group in groups.iter().filter(|g| g.is_required == Some(true)) {
         if wishes
             .value_added_services
             .iter()
-            .any(|(g, _)| *g == group.group_id)
+            .any(|(g, _)| group.group_id.as_ref() == Some(g))
         {
             continue;
         }
         let cheapest = group
             .value_added_services
             .iter()
-            .reduce(|a, b| if b.cost.value < a.cost.value { b } else { a });
+            .filter(|s| s.id.is_some())
+            .reduce(|a, b| {
+                if service_cost(b) < service_cost(a) {
+                    b
+                } else {
+                    a
+                }
+            });
         match (wishes.required_groups, cheapest) {
             (RequiredGroups::AnswerCheapest, Some(service)) => {
-                chosen.push(service.id.clone());
-                cost += service.cost.value;
+                chosen.push(service_id(service));
+                cost += service_cost(service);
             }
             _ => problems.push(Problem::RequiredGroupUnanswered {
-                group_id: group.group_id.clone(),
-                offered: group
-                    .value_added_services
-                    .iter()
-                    .map(|s| s.id.clone())
-                    .collect(),
+                group_id: group.group_id.clone().unwrap_or_default(),
+                offered: group.value_added_services.iter().map(service_id).collect(),
             }),
         }
     }
@@ -1022,7 +1088,8 @@ fn plan_rate(
         .0
         .iter()
         .filter(|s| wishes.format.as_ref().is_none_or(|f| *f == s.format))
-        .filter(|s| wishes.size.as_ref().is_none_or(|z| same_size(z, &s.size)))
+        .filter(|s| s.size.is_some())
+        .filter(|s| wishes.size.as_ref().is_none_or(|z| sized(s, z)))
         .collect();
     let four_by_six = DocumentSize {
         width: 4.0,
@@ -1030,9 +1097,15 @@ fn plan_rate(
         unit: DocumentSizeUnit::Inch,
     };
     // Stable: the rate's order within each preference.
-    candidates.sort_by_key(|s| (format_rank(&s.format), !same_size(&s.size, &four_by_six)));
+    candidates.sort_by_key(|s| (format_rank(&s.format), !sized(s, &four_by_six)));
 
     let mut problems = Vec::new();
+    let incomplete = incomplete(rate);
+    if !incomplete.is_empty() {
+        problems.push(Problem::Incomplete {
+            missing: incomplete,
+        });
+    }
     let mut document = None;
     let mut closest: Option<Vec<Problem>> = None;
     'search: for spec in &candidates {
@@ -1058,8 +1131,17 @@ fn plan_rate(
         }));
     }
     let services = services_for(rate, wishes).map_err(|broken| problems.extend(broken));
-    match (document, services) {
-        (Some(document), Ok((services, extra))) if problems.is_empty() => {
+    let charge = rate.total_charge.as_ref().map_or(f64::NAN, |c| c.value);
+    if let Ok((_, extra)) = &services
+        && !extra.is_finite()
+        && problems.is_empty()
+    {
+        problems.push(Problem::Incomplete {
+            missing: vec!["valueAddedServices[].cost".to_owned()],
+        });
+    }
+    match (document, services, rate.rate_id.as_ref()) {
+        (Some(document), Ok((services, extra)), Some(rate_id)) if problems.is_empty() => {
             let requested_value_added_services = (!services.is_empty()).then(|| {
                 RequestedValueAddedServiceList(
                     services
@@ -1070,15 +1152,36 @@ fn plan_rate(
             });
             let request = PurchaseShipmentRequest {
                 additional_inputs: serde_json::Map::new(),
-                rate_id: rate.rate_id.clone(),
+                rate_id: rate_id.clone(),
                 request_token: token.clone(),
                 requested_document_specification: document,
                 requested_value_added_services,
             };
-            Ok((request, rate.total_charge.value + extra))
+            Ok((request, charge + extra))
         }
         _ => Err(problems),
     }
+}
+
+/// What a purchase or comparison of `rate` needs that Amazon's answer left
+/// out: its id, or a charge with a currency and a number.
+fn incomplete(rate: &Rate) -> Vec<String> {
+    let mut missing = Vec::new();
+    if rate.rate_id.is_none() {
+        missing.push("rateId".to_owned());
+    }
+    match &rate.total_charge {
+        None => missing.push("totalCharge".to_owned()),
+        Some(charge) => {
+            if !charge.value.is_finite() {
+                missing.push("totalCharge.value".to_owned());
+            }
+            if charge.unit.is_empty() {
+                missing.push("totalCharge.unit".to_owned());
+            }
+        }
+    }
+    missing
 }
 
 #[cfg(test)]
@@ -1582,7 +1685,7 @@ mod tests {
             .format(DocumentFormat::Pdf)
             .size_inches(4.0, 6.0);
         let planned = quote.cheapest(&wishes).unwrap();
-        assert_eq!(planned.rate.rate_id.as_str(), "RATE-C");
+        assert_eq!(planned.rate.rate_id.as_deref().unwrap(), "RATE-C");
         assert_eq!(planned.request.rate_id.as_str(), "RATE-C");
         assert_eq!(planned.cost, 4.0);
         assert_eq!(
@@ -1596,7 +1699,7 @@ mod tests {
         let quote = quote_of(vec![rate("RATE-A", 4.0), rate("RATE-B", 4.0)]);
         let wishes = Wishes::new().value_added_service("DELIVERY_CONFIRMATION", "SIGNATURE_ADULT");
         let planned = quote.cheapest(&wishes).unwrap();
-        assert_eq!(planned.rate.rate_id.as_str(), "RATE-A");
+        assert_eq!(planned.rate.rate_id.as_deref().unwrap(), "RATE-A");
         assert_eq!(planned.cost, 6.5);
     }
 

@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::Value;
 use spapi_shipping::retry::RetryPolicy;
-use spapi_shipping::{Client, Error, ResponseValue, types};
+use spapi_shipping::{Client, Error, Response, types};
 use support::{Fixture, Recorder, Seen, json_diff};
 
 /// What a call produced, as JSON: the decoded value re-encoded.
@@ -19,8 +19,8 @@ enum Outcome {
     Other(String),
 }
 
-impl<T: serde::Serialize> From<Result<ResponseValue<T>, Error>> for Outcome {
-    fn from(result: Result<ResponseValue<T>, Error>) -> Self {
+impl<T: serde::Serialize> From<Result<Response<T>, Error>> for Outcome {
+    fn from(result: Result<Response<T>, Error>) -> Self {
         match result {
             Ok(rv) => {
                 let status = rv.status().as_u16();

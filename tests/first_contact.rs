@@ -84,9 +84,14 @@ async fn typed_mocks_work_through_the_reexported_httpmock() {
     let answer = types::GetTrackingResponse {
         payload: Some(
             types::GetTrackingResult::builder()
-                .tracking_id("TRK-7")
+                .tracking_id(Some(types::TrackingId::from("TRK-7")))
                 .event_history(Vec::new())
-                .summary(types::TrackingSummary::builder().status(types::Status::Delivered))
+                .summary(Some(
+                    types::TrackingSummary::builder()
+                        .status(types::Status::Delivered)
+                        .try_into()
+                        .unwrap(),
+                ))
                 .try_into()
                 .unwrap(),
         ),
@@ -109,7 +114,7 @@ async fn typed_mocks_work_through_the_reexported_httpmock() {
         .into_inner();
     mock.assert();
     assert_eq!(
-        got.payload.unwrap().summary.status,
+        got.payload.unwrap().summary.as_ref().unwrap().status,
         Some(types::Status::Delivered)
     );
 }

@@ -45,6 +45,16 @@ fn decode_ok(operation: &str, body: &Value) -> Value {
     }
 }
 
+/// Decodes `body` with corrections: the re-encoded value and the corrected
+/// paths.
+fn corrected(operation: &str, body: &Value) -> (Value, Vec<String>) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let (value, found) = spapi_shipping::decode::decode_corrected(operation, 200, &bytes)
+        .expect("a documented JSON response")
+        .unwrap_or_else(|e| panic!("{operation}: does not decode: {e}"));
+    (value, found.into_iter().map(|c| c.path).collect())
+}
+
 /// The JSON path and message of a body that must not decode.
 fn decode_err(operation: &str, body: &Value) -> (String, String) {
     let bytes = serde_json::to_vec(body).unwrap();
@@ -90,12 +100,17 @@ async fn get_tracking_with_the_nulls_of_4923_decodes_through_the_client() {
         .into_inner()
         .payload
         .expect("a payload");
-    assert_eq!(tracking.tracking_id.as_str(), "TBA123456789000");
+    assert_eq!(tracking.tracking_id.as_deref().unwrap(), "TBA123456789000");
     assert_eq!(tracking.alternate_leg_tracking_id, None);
     assert_eq!(tracking.promised_delivery_date, None);
-    assert_eq!(tracking.summary.status, None);
+    assert_eq!(tracking.summary.as_ref().unwrap().status, None);
     assert!(tracking.event_history.is_empty());
-    let codes = tracking.summary.tracking_detail_codes.expect("codes");
+    let codes = tracking
+        .summary
+        .clone()
+        .unwrap()
+        .tracking_detail_codes
+        .expect("codes");
     assert!(codes.forward.is_empty() && codes.returns.is_empty());
 }
 
@@ -113,9 +128,29 @@ fn get_tracking_nulls_re_encode_as_absent_and_undocumented_fields_are_dropped() 
 }
 
 #[tokio::test]
-async fn a_null_where_the_model_requires_a_value_is_still_undecodable_with_its_path() {
+async fn a_null_where_the_model_requires_a_value_is_corrected_and_reported() {
+    // Client error correction (issue 18): the call does not fail; the id is
+    // `None` (a zero would lie) and the response names the path.
     let mut body = tracking_with_nulls();
     body["payload"]["trackingId"] = Value::Null;
+    let server = answering(httpmock::Method::GET, "/shipping/v2/tracking", &body).await;
+    let response = client_for(&server)
+        .get_tracking()
+        .tracking_id("T")
+        .carrier_id("AMZN_UK")
+        .send()
+        .await
+        .expect("a null trackingId is corrected");
+    let paths: Vec<String> = response
+        .corrections()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(paths, ["payload.trackingId: required but null"]);
+    assert_eq!(response.into_inner().payload.unwrap().tracking_id, None);
+
+    // A value of the wrong type is still undecodable, with its path.
+    body["payload"]["eventHistory"] = json!("yesterday");
     let server = answering(httpmock::Method::GET, "/shipping/v2/tracking", &body).await;
     let err = client_for(&server)
         .get_tracking()
@@ -123,17 +158,17 @@ async fn a_null_where_the_model_requires_a_value_is_still_undecodable_with_its_p
         .carrier_id("AMZN_UK")
         .send()
         .await
-        .expect_err("trackingId null is not accepted");
+        .expect_err("eventHistory must be a list");
     let Error::Undecodable(u) = &err else {
         panic!("expected Undecodable, got {err:?}");
     };
     assert!(
-        u.reason.starts_with("payload.trackingId:"),
+        u.reason.starts_with("payload.eventHistory:"),
         "reason names the path: {}",
         u.reason
     );
     assert_eq!(u.operation.as_deref(), Some("getTracking"));
-    assert_eq!(decode_err("get_tracking", &body).0, "payload.trackingId");
+    assert_eq!(decode_err("get_tracking", &body).0, "payload.eventHistory");
 }
 
 // ---------------------------------------------------------------------------
@@ -186,7 +221,13 @@ async fn get_rates_without_state_or_region_is_sent_as_written() {
         .await
         .expect("the validator lets the body through and the server answers");
     assert_eq!(
-        rates.into_inner().payload.unwrap().request_token.as_str(),
+        rates
+            .into_inner()
+            .payload
+            .unwrap()
+            .request_token
+            .as_deref()
+            .unwrap(),
         "token"
     );
     let seen = server.only_request();
@@ -230,7 +271,7 @@ async fn the_sandbox_rates_and_buys_a_label_for_addresses_without_state_or_regio
         "shipTo": request["shipTo"],
         "packages": request["packages"],
         "channelDetails": request["channelDetails"],
-        "serviceSelection": {"serviceId": [rate.service_id.as_str()]},
+        "serviceSelection": {"serviceId": [rate.service_id.as_deref().unwrap()]},
         "labelSpecifications": {
             "format": "PNG",
             "size": {"width": 4, "length": 6, "unit": "INCH"},
@@ -543,46 +584,47 @@ fn a_wrong_access_point_is_undecodable_with_its_full_path() {
     let (path, _) = decode_err("get_access_points", &model);
     assert_eq!(path, "payload.accessPointsMap.HELIX[0].address.countryCode");
 
+    // Required address fields left out are corrected (issue 18), in the
+    // example's nested shape too, where the correction cannot be located on
+    // the model (an empty path).
     let mut missing = json!({"payload": {"HELIX": example_access_point("a-1")}});
     missing["payload"]["HELIX"]["address"]["addressObject"]
         .as_object_mut()
         .unwrap()
         .remove("city");
-    let (path, message) = decode_err("get_access_points", &missing);
-    assert_eq!(path, "payload.HELIX.address");
-    assert!(message.contains("missing field `city`"), "{message}");
+    let (value, found) = corrected("get_access_points", &missing);
+    assert_eq!(
+        value["payload"]["accessPointsMap"]["HELIX"][0]["address"]["city"],
+        ""
+    );
+    assert_eq!(found, [""]);
 
     // An addressObject takes its name from the access point; without one
-    // there is no name.
+    // the name is corrected to "".
     let mut nameless = json!({"payload": {"HELIX": example_access_point("a-1")}});
     nameless["payload"]["HELIX"]
         .as_object_mut()
         .unwrap()
         .remove("name");
-    let (path, message) = decode_err("get_access_points", &nameless);
-    assert_eq!(path, "payload.HELIX");
-    assert!(
-        message.contains("address: missing field `name`"),
-        "{message}"
+    let (value, _) = corrected("get_access_points", &nameless);
+    assert_eq!(
+        value["payload"]["accessPointsMap"]["HELIX"][0]["address"]["name"],
+        ""
     );
 
-    // A flat address still needs its own name, as the model says.
+    // In the model's shape the path is named.
     let mut flat = json!({"payload": {"accessPointsMap": {"HELIX": [model_access_point("a")]}}});
     flat["payload"]["accessPointsMap"]["HELIX"][0]["address"]
         .as_object_mut()
         .unwrap()
         .remove("name");
-    let (path, message) = decode_err("get_access_points", &flat);
-    assert_eq!(path, "payload.accessPointsMap.HELIX[0].address");
-    assert!(message.contains("missing field `name`"), "{message}");
+    let (_, found) = corrected("get_access_points", &flat);
+    assert_eq!(found, ["payload.accessPointsMap.HELIX[0].address.name"]);
 
-    // Neither shape: the model's requirement stands.
-    let (path, message) = decode_err("get_access_points", &json!({"payload": {"note": "x"}}));
-    assert_eq!(path, "payload");
-    assert!(
-        message.contains("missing field `accessPointsMap`"),
-        "{message}"
-    );
+    // Neither shape: no access points, and the missing map is reported.
+    let (value, found) = corrected("get_access_points", &json!({"payload": {"note": "x"}}));
+    assert_eq!(value["payload"]["accessPointsMap"], json!({}));
+    assert_eq!(found, ["payload.accessPointsMap"]);
     let (path, _) = decode_err("get_access_points", &json!({"payload": {"HELIX": "x"}}));
     assert_eq!(path, "payload.HELIX");
 }

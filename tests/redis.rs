@@ -106,6 +106,7 @@ async fn track(client: &Client) -> Result<String, Error> {
         .payload
         .unwrap()
         .tracking_id
+        .expect("trackingId")
         .to_string())
 }
 

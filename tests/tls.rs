@@ -110,7 +110,8 @@ async fn track(client: &Client) -> Result<String, Error> {
         .payload
         .expect("payload")
         .tracking_id
-        .as_str()
+        .as_deref()
+        .unwrap()
         .to_owned())
 }
 

@@ -368,13 +368,18 @@ fn describe(rate: &crate::types::Rate, request: &PurchaseShipmentRequest) -> Str
         .iter()
         .flat_map(|list| list.0.iter().map(|s| s.id.as_str()))
         .collect();
+    // A planned rate has a charge (the planner refuses one without).
+    let (value, unit) = rate
+        .total_charge
+        .as_ref()
+        .map_or((f64::NAN, ""), |c| (c.value, c.unit.as_str()));
     let mut text = format!(
         "rate {} ({} by {}, {:.2} {}): {} {}x{} {}",
-        rate.rate_id.as_str(),
+        request.rate_id.as_str(),
         rate.service_name.as_str(),
         rate.carrier_name.as_str(),
-        rate.total_charge.value,
-        rate.total_charge.unit.as_str(),
+        value,
+        unit,
         spec.format,
         spec.size.width,
         spec.size.length,

@@ -48,11 +48,12 @@
 //! let tracking = client
 //!     .get_tracking()
 //!     .tracking_id(package.tracking_id.as_ref().unwrap().as_str())
-//!     .carrier_id(shipment.carrier.id.as_str())
+//!     .carrier_id(shipment.carrier.unwrap().id.unwrap().as_str())
 //!     .send()
 //!     .await?
 //!     .into_inner();
-//! assert_eq!(tracking.payload.unwrap().summary.status, Some(Status::InTransit));
+//! let summary = tracking.payload.unwrap().summary.unwrap();
+//! assert_eq!(summary.status, Some(Status::InTransit));
 //! assert_eq!(sandbox.executed("oneClickShipment"), 1);
 //! # Ok(())
 //! # }

@@ -37,6 +37,11 @@ pub(crate) struct CallState {
     /// A failure found by the runtime rather than by progenitor (boxed:
     /// the scope moves this state in and out on every poll, issue 12).
     pub(crate) failure: Option<Box<HookFailure>>,
+    /// The decoded success's body, kept for [`crate::Response`].
+    pub(crate) body: Option<bytes::Bytes>,
+    /// The required fields the decoder corrected, when there were any
+    /// (boxed: almost always `None`).
+    pub(crate) corrections: Option<Box<Vec<crate::Correction>>>,
 }
 
 /// Runs the future `raw` makes (a builder's progenitor `send_raw`) for the
@@ -50,8 +55,9 @@ pub(crate) struct CallState {
 /// size of `send_raw`, and moving it was the largest cost of a call).
 pub(crate) async fn send<T, F>(
     operation_id: &'static str,
+    client: &crate::runtime::hooks::Inner,
     raw: impl FnOnce() -> F,
-) -> Result<ResponseValue<T>, crate::Error>
+) -> Result<crate::Response<T>, crate::Error>
 where
     F: Future<Output = Result<ResponseValue<T>, ProgenitorError<types::ErrorList>>>,
 {
@@ -68,12 +74,54 @@ where
         ..CallState::default()
     };
     CALL.scope(RefCell::new(state), async move {
-        raw().await.map_err(|e| {
-            let state = CALL.with(|call| std::mem::take(&mut *call.borrow_mut()));
-            crate::Error::from_call(e, state)
-        })
+        let outcome = raw().await;
+        let state = CALL.with(|call| std::mem::take(&mut *call.borrow_mut()));
+        match outcome {
+            Ok(value) => {
+                let corrections = state.corrections.map(|c| *c).unwrap_or_default();
+                if !corrections.is_empty() {
+                    log_corrections(client, operation, &corrections);
+                }
+                Ok(crate::Response::new(
+                    value,
+                    state.body.unwrap_or_default(),
+                    corrections,
+                ))
+            }
+            Err(e) => Err(crate::Error::from_call(e, state)),
+        }
     })
     .await
+}
+
+/// One WARN per corrected field (its path without list positions) and
+/// operation, the first time this client meets it.
+fn log_corrections(
+    client: &crate::runtime::hooks::Inner,
+    operation: &'static str,
+    corrections: &[crate::Correction],
+) {
+    let mut logged = client
+        .runtime()
+        .corrections_logged
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for correction in corrections {
+        let field = correction.field();
+        if logged.contains(&(operation, field.clone())) {
+            continue;
+        }
+        let times = corrections.iter().filter(|c| c.field() == field).count();
+        tracing::warn!(
+            operation,
+            field = field.as_str(),
+            first = %correction,
+            times,
+            "Amazon's answer left out a field its model requires; decoded with the \
+             correction (Response::corrections lists every path; logged once per client)"
+        );
+        logged.insert((operation, field));
+    }
 }
 
 /// Updates the call in progress, if any (none for `send_raw`).

@@ -10,7 +10,7 @@ use std::fmt;
 use progenitor_client::{Error as ProgenitorError, ResponseValue};
 
 use crate::error::{HookFailure, Undecodable, body_prefix};
-use crate::runtime::call;
+use crate::runtime::{call, correct};
 use crate::types;
 
 /// Why a body does not decode into its documented type.
@@ -63,10 +63,21 @@ where
     let (headers, body) = take_body(response)
         .await
         .map_err(ProgenitorError::ResponseBodyError)?;
-    let body: &[u8] = &body;
-    match serde_json::from_slice::<T>(body) {
-        Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
+    let before = correct::count();
+    match serde_json::from_slice::<T>(&body) {
+        Ok(inner) => {
+            let corrected = correct::count() != before;
+            call::update(|call| {
+                if corrected {
+                    let found = correct::corrections(operation, status.as_u16(), &body);
+                    call.corrections = Some(Box::new(found));
+                }
+                call.body = Some(body);
+            });
+            Ok(ResponseValue::new(inner, status, headers))
+        }
         Err(fast) => {
+            let body: &[u8] = &body;
             let reason = match parse::<T>(body) {
                 Err(_) if body.is_empty() => {
                     format!("empty body where JSON was expected ({fast})")
@@ -308,6 +319,27 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
 }
 
 include!(concat!(env!("OUT_DIR"), "/decoders.rs"));
+
+/// [`decode`], with the required fields Amazon left out or sent as `null`
+/// that decoding corrected (what [`crate::Response::corrections`] lists for
+/// a live answer): for stored responses, tests and fuzzing.
+pub fn decode_corrected(
+    name: &str,
+    status: u16,
+    body: &[u8],
+) -> Option<Result<(serde_json::Value, Vec<crate::Correction>), DecodeError>> {
+    let before = correct::count();
+    let decoded = decode(name, status, body)?;
+    let corrected = correct::count() != before;
+    Some(decoded.map(|value| {
+        let found = if corrected {
+            correct::corrections(name, status, body)
+        } else {
+            Vec::new()
+        };
+        (value, found)
+    }))
+}
 
 #[cfg(test)]
 mod tests {

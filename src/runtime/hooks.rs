@@ -68,6 +68,10 @@ pub(crate) struct Runtime {
     /// Whether the log line saying Amazon's default business applies is
     /// still to be written (once per client).
     pub(crate) amazon_default_unlogged: AtomicBool,
+    /// The corrected response fields already logged (operation and path
+    /// without list positions): each is logged once per client.
+    pub(crate) corrections_logged:
+        std::sync::Mutex<std::collections::HashSet<(&'static str, String)>>,
     /// The base and operation URLs, parsed once (`runtime::url`).
     pub(crate) urls: crate::runtime::url::Urls,
 }
@@ -88,6 +92,7 @@ impl Default for Runtime {
             call_deadline: RetryPolicy::default().max_elapsed + Duration::from_secs(30),
             attempt_timeout: None,
             amazon_default_unlogged: AtomicBool::new(true),
+            corrections_logged: Default::default(),
             urls: Default::default(),
         }
     }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::runtime::correct::Zero;
 use crate::types;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serializer};
@@ -187,8 +188,8 @@ impl Visitor<'_> for DateTextVisitor {
 /// `accessPointsMap` a key is read as an access point type when it is written
 /// like one (`HELIX`, `CORE_LOCKER`, `3P`: upper case, digits, `_`); other
 /// keys are undocumented fields and ignored, as everywhere. Points of one
-/// type from both shapes are concatenated. An object with neither is still
-/// `missing field accessPointsMap`, as the model says. Each access point's
+/// type from both shapes are concatenated. An object with neither (or a
+/// `null` map) is corrected to no access points, as every required map is. Each access point's
 /// `address` may be flat (the model) or `{addressObject, geocode}`
 /// ([`AddressWire`]). Everything is decoded in place, so an error keeps its
 /// full JSON path.
@@ -232,8 +233,11 @@ impl<'de> Visitor<'de> for ByTypeVisitor {
         let mut found = !self.top;
         while let Some(key) = map.next_key::<String>()? {
             if self.top && key == "accessPointsMap" {
-                let inner = map.next_value_seed(ByTypeSeed)?;
-                out.extend(inner.0);
+                // `null` is corrected to no access points, like its absence.
+                match map.next_value::<Option<InnerByType>>()? {
+                    Some(inner) => out.extend(inner.0.0),
+                    None => crate::runtime::correct::note(),
+                }
                 found = true;
             } else if !self.top || is_type_code(&key) {
                 let OneOrList(points) = map.next_value()?;
@@ -244,23 +248,25 @@ impl<'de> Visitor<'de> for ByTypeVisitor {
             }
         }
         if !found {
-            return Err(de::Error::missing_field("accessPointsMap"));
+            // Neither shape: the model's required map, corrected to empty
+            // (spec/README, "Client error correction").
+            crate::runtime::correct::note();
         }
         Ok(AccessPointsByType(out))
     }
 }
 
-struct ByTypeSeed;
+/// The model's `accessPointsMap` (every key a type).
+struct InnerByType(AccessPointsByType);
 
-impl<'de> de::DeserializeSeed<'de> for ByTypeSeed {
-    type Value = AccessPointsByType;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'de> Deserialize<'de> for InnerByType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(ByTypeVisitor { top: false })
+            .map(InnerByType)
     }
 }
 
-fn is_type_code(key: &str) -> bool {
+pub(crate) fn is_type_code(key: &str) -> bool {
     !key.is_empty()
         && key
             .bytes()
@@ -426,22 +432,20 @@ impl TryFrom<AddressFields> for AddressWire {
                 geocode
             );
         }
-        let missing = |name: &str| format!("missing field `{name}`");
+        // A required field left out or `null` is corrected to its zero, as
+        // in every response (spec/README, "Client error correction").
+        fn or_zero<T: Zero>(value: Option<T>) -> T {
+            value.unwrap_or_else(crate::runtime::correct::absent)
+        }
         if f.name.is_none() && !had_nested {
-            return Err(missing("name"));
+            f.name = Some(crate::runtime::correct::absent());
         }
         Ok(AddressWire {
             name: f.name.take(),
-            address_line1: f
-                .address_line1
-                .take()
-                .ok_or_else(|| missing("addressLine1"))?,
-            city: f.city.take().ok_or_else(|| missing("city"))?,
-            country_code: f
-                .country_code
-                .take()
-                .ok_or_else(|| missing("countryCode"))?,
-            postal_code: f.postal_code.take().ok_or_else(|| missing("postalCode"))?,
+            address_line1: or_zero(f.address_line1.take()),
+            city: or_zero(f.city.take()),
+            country_code: or_zero(f.country_code.take()),
+            postal_code: or_zero(f.postal_code.take()),
             rest: f,
         })
     }
@@ -454,7 +458,7 @@ impl AddressWire {
             (Some(name), _) => name,
             (None, Some(point)) => types::AddressName::try_from(point)
                 .map_err(|e| format!("name (the access point's): {e}"))?,
-            (None, None) => return Err("missing field `name`".into()),
+            (None, None) => crate::runtime::correct::absent(),
         };
         let rest = self.rest;
         Ok(types::Address {
