@@ -526,9 +526,12 @@ enum Announced {
         schema: &'static str,
         property: &'static str,
         definition: fn() -> Value,
-        new_schema: Option<(&'static str, fn() -> Value)>,
+        new_schema: Option<NewSchema>,
     },
 }
+
+/// A schema A1 adds with a property: its name and its definition.
+type NewSchema = (&'static str, fn() -> Value);
 
 const TRACKING_EVENT: &str = "Amazon Shipping changelog, \"Pre-Launch Announcement: Introducing New Event in Tracking API and Push Notifications\": live 2025-08-01 in US, UK, IN, IT, FR and ES";
 const NON_CONVEYABLE: &str = "Amazon Shipping changelog, \"Launch Announcement: Addition of non-conveyable surcharge in Amazon Shipping APIs\": 2025-08-11, UK";
