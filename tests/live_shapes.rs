@@ -941,3 +941,189 @@ async fn a_cli_body_with_an_offset_date_is_sent_in_utc_with_z() {
     // Only a body with the `Z` date matches the mock; it was sent once.
     rates.assert_async().await;
 }
+
+// ---------------------------------------------------------------------------
+// Announced ahead of Amazon's model (spec/README.md, A1-announced-fields)
+
+/// A getTracking answer whose latest event is the drop-off event Amazon
+/// sends since 2025-08-01.
+fn tracking_with_a_drop_off() -> Value {
+    let mut body = tracking_with_nulls();
+    body["payload"]["eventHistory"] = json!([{
+        "eventCode": "PackageReceivedByCarrier",
+        "eventTime": "2025-08-04T09:12:00Z",
+        "location": {"city": "London", "postalCode": "SW1A 2AA", "countryCode": "GB"}
+    }]);
+    body
+}
+
+#[tokio::test]
+async fn a_package_received_by_carrier_event_decodes_as_the_known_variant() {
+    let server = answering(
+        httpmock::Method::GET,
+        "/shipping/v2/tracking",
+        &tracking_with_a_drop_off(),
+    )
+    .await;
+    let tracking = client_for(&server)
+        .get_tracking()
+        .tracking_id("TBA123456789000")
+        .carrier_id("AMZN_UK")
+        .send()
+        .await
+        .expect("the drop-off event decodes")
+        .into_inner()
+        .payload
+        .expect("a payload");
+    let [event] = tracking.event_history.as_slice() else {
+        panic!("one event: {:?}", tracking.event_history);
+    };
+    assert_eq!(event.event_code, types::EventCode::PackageReceivedByCarrier);
+    assert_eq!(event.event_code.to_string(), "PackageReceivedByCarrier");
+    assert_eq!(
+        event.event_time,
+        "2025-08-04T09:12:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+    assert_eq!(
+        event
+            .location
+            .as_ref()
+            .unwrap()
+            .city
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "London"
+    );
+    // Re-encoded as sent.
+    let value = decode_ok("get_tracking", &tracking_with_a_drop_off());
+    assert_eq!(
+        value["payload"]["eventHistory"][0]["eventCode"],
+        "PackageReceivedByCarrier"
+    );
+}
+
+/// Amazon's getRates example with the FBM Ship+ fields of a rate: the charge
+/// after the cashback, the FBM_SHIP_PLUS benefit, and a UK non-conveyable
+/// surcharge line.
+fn ship_plus_rates() -> Value {
+    let mut body = support::Fixture::load("getRates").examples["200"].clone();
+    let rate = &mut body["payload"]["rates"][0];
+    rate["totalCharge"] = json!({"value": 7.5, "unit": "USD"});
+    rate["totalChargeWithAdjustments"] = json!({"value": 5.25, "unit": "USD"});
+    rate["benefits"]["includedBenefits"] = json!(["FBM_SHIP_PLUS"]);
+    rate["rateItemList"].as_array_mut().unwrap().push(json!({
+        "rateItemCharge": {"unit": "GBP", "value": 4.5},
+        "rateItemID": "NON_CONVEYABLE_SURCHARGE",
+        "rateItemType": "MANDATORY"
+    }));
+    body
+}
+
+#[tokio::test]
+async fn a_ship_plus_rate_decodes_total_charge_with_adjustments_as_a_currency() {
+    let server = answering(
+        httpmock::Method::POST,
+        "/shipping/v2/shipments/rates",
+        &ship_plus_rates(),
+    )
+    .await;
+    let body: types::GetRatesRequest =
+        serde_json::from_value(rates_request_without_state_or_region()).unwrap();
+    let rates = client_for(&server)
+        .get_rates()
+        .body(body)
+        .send()
+        .await
+        .expect("the Ship+ rate decodes")
+        .into_inner()
+        .payload
+        .expect("a payload");
+    let rate = &rates.rates[0];
+    let adjusted = rate
+        .total_charge_with_adjustments
+        .as_ref()
+        .expect("typed, not dropped as an undocumented field");
+    assert_eq!(adjusted.value, 5.25);
+    assert_eq!(adjusted.unit.as_str(), "USD");
+    assert_eq!(rate.total_charge.value, 7.5);
+    // Benefits are free strings in Amazon's model: FBM_SHIP_PLUS is kept as sent.
+    assert_eq!(
+        rate.benefits.as_ref().unwrap().included_benefits.0,
+        ["FBM_SHIP_PLUS"]
+    );
+    let surcharge = rate.rate_item_list.as_ref().unwrap().0.last().unwrap();
+    assert_eq!(
+        surcharge.rate_item_id,
+        Some(types::RateItemId::NonConveyableSurcharge)
+    );
+    // A rate without the field (no Ship+) still decodes, as `None`.
+    let mut plain = ship_plus_rates();
+    plain["payload"]["rates"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("totalChargeWithAdjustments");
+    let value = decode_ok("get_rates", &plain);
+    assert!(
+        value["payload"]["rates"][0]
+            .get("totalChargeWithAdjustments")
+            .is_none()
+    );
+    let value = decode_ok("get_rates", &ship_plus_rates());
+    assert_eq!(
+        value["payload"]["rates"][0]["totalChargeWithAdjustments"],
+        json!({"value": 5.25, "unit": "USD"})
+    );
+}
+
+#[tokio::test]
+async fn a_rates_request_sends_additional_package_info_amazon_seller_id_and_delivery_checks() {
+    let mut body: types::GetRatesRequest =
+        serde_json::from_value(rates_request_without_state_or_region()).unwrap();
+    body.packages.0[0].additional_package_info = vec![types::AdditionalPackageInfo {
+        name: "PO Number".to_owned(),
+        value: "PO-4711".to_owned(),
+    }];
+    body.channel_details = types::ChannelDetails {
+        channel_type: types::ChannelType::Amazon,
+        amazon_order_details: Some(types::AmazonOrderDetails {
+            order_id: "111-8922865-1841805".to_owned(),
+            amazon_seller_id: Some("A2SELLER3PL".to_owned()),
+        }),
+        amazon_shipment_details: None,
+    };
+    body.value_added_services = Some(types::ValueAddedServiceDetails {
+        collect_on_delivery: None,
+        otp_on_delivery: None,
+        signature_on_delivery: Some(types::SignatureOnDelivery(serde_json::Map::new())),
+    });
+    let sent = serde_json::to_value(&body).unwrap();
+    let violations = spapi_shipping::validate::check_request("getRates", Some(&sent), &[], &[]);
+    assert!(violations.is_empty(), "{violations:?}");
+
+    let wire = wire_body(|c| async move { c.get_rates().body(body).send().await }).await;
+    assert_eq!(
+        wire["packages"][0]["additionalPackageInfo"],
+        json!([{"name": "PO Number", "value": "PO-4711"}])
+    );
+    assert_eq!(
+        wire["channelDetails"],
+        json!({
+            "channelType": "AMAZON",
+            "amazonOrderDetails": {"orderId": "111-8922865-1841805", "amazonSellerId": "A2SELLER3PL"}
+        })
+    );
+    assert_eq!(
+        wire["valueAddedServices"],
+        json!({"signatureOnDelivery": {}})
+    );
+
+    // Without them, nothing new is sent: an empty list and `None`s stay off the wire.
+    let plain: types::GetRatesRequest =
+        serde_json::from_value(rates_request_without_state_or_region()).unwrap();
+    let wire = wire_body(|c| async move { c.get_rates().body(plain).send().await }).await;
+    assert!(wire["packages"][0].get("additionalPackageInfo").is_none());
+    assert!(wire.get("valueAddedServices").is_none());
+}

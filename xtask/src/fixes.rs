@@ -27,6 +27,7 @@ pub const FIX_IDS: &[&str] = &[
     "L2-state-or-region-optional",
     "E1-payload-wrapper",
     "E2-example-values",
+    "A1-announced-fields",
 ];
 
 /// Applies every fix to a freshly converted document; returns what each did.
@@ -49,6 +50,7 @@ pub fn apply_all(spec: &mut Value, dropped_csv: &[String]) -> Result<Vec<String>
     );
     wrap_payloads(spec, &mut log);
     example_values(spec, &mut log);
+    announced_fields(spec, ANNOUNCED_FIELDS, &mut log);
     Ok(log)
 }
 
@@ -501,6 +503,292 @@ fn rfc3339_from_millis(ms: i64) -> String {
     )
 }
 
+/// The vendor extension A1 puts on every schema it changes or adds:
+/// `{added enum value, property or schema name: where Amazon announced it}`.
+/// It tells a second application of the fix (nothing to do) from Amazon's
+/// model having caught up (the entry is there without the mark: retire it).
+pub const ANNOUNCED: &str = "x-spapi-announced";
+/// Amazon's table of enum values and their descriptions.
+const ENUM_TABLE: &str = "x-docgen-enum-table-extension";
+const A1: &str = "A1-announced-fields";
+
+/// Something Amazon's live service has that its model has not (yet).
+enum Announced {
+    /// A value of a string enum schema, with its line for the enum table.
+    Value {
+        schema: &'static str,
+        value: &'static str,
+        description: &'static str,
+    },
+    /// An optional property of an object schema; with the schema it refers
+    /// to when that is new as well (added with the property, and only then).
+    Property {
+        schema: &'static str,
+        property: &'static str,
+        definition: fn() -> Value,
+        new_schema: Option<NewSchema>,
+    },
+}
+
+/// A schema A1 adds with a property: its name and its definition.
+type NewSchema = (&'static str, fn() -> Value);
+
+const TRACKING_EVENT: &str = "Amazon Shipping changelog, \"Pre-Launch Announcement: Introducing New Event in Tracking API and Push Notifications\": live 2025-08-01 in US, UK, IN, IT, FR and ES";
+const NON_CONVEYABLE: &str = "Amazon Shipping changelog, \"Launch Announcement: Addition of non-conveyable surcharge in Amazon Shipping APIs\": 2025-08-11, UK";
+const SHIP_PLUS: &str = "Amazon Shipping changelog, \"Pre-Launch Announcement: Fulfilled By Merchant Ship+ functionality in Shipping APIs and Merchant Fulfillment APIs\"";
+const UK_VAS: &str = "Amazon Shipping changelog, \"Launch Announcement: Value Added Service (Signature Delivery and One Time Pass-code) for UK Non-Amazon marketplace volume (OFF-Amazon)\": August 2025, UK off-Amazon; the object's properties are not published";
+const SELLER_ID_3PL: &str = "jlevers/selling-partner-api PR #908: accepted by Amazon's production service for the 3PL Buy Shipping pilot";
+
+/// A1: what Amazon announced (or was seen to accept) before its model had
+/// it, each with its source; explained in spec/README.md.
+const ANNOUNCED_FIELDS: &[(Announced, &str)] = &[
+    (
+        Announced::Value {
+            schema: "EventCode",
+            value: "PackageReceivedByCarrier",
+            description: "Package has been received at a carrier location (dropped off by the shipper at an Amazon Shipping drop-off location).",
+        },
+        TRACKING_EVENT,
+    ),
+    (
+        Announced::Value {
+            schema: "RateItemID",
+            value: "NON_CONVEYABLE_SURCHARGE",
+            description: "Non-conveyable surcharge (UK).",
+        },
+        NON_CONVEYABLE,
+    ),
+    (
+        Announced::Value {
+            schema: "RateItemID",
+            value: "ADDITIONAL_HANDLING_SURCHARGE",
+            description: "Additional handling surcharge: the name of NON_CONVEYABLE_SURCHARGE before 2025-08-11 (UK).",
+        },
+        NON_CONVEYABLE,
+    ),
+    (
+        Announced::Property {
+            schema: "Package",
+            property: "additionalPackageInfo",
+            definition: additional_package_info_list,
+            new_schema: Some(("AdditionalPackageInfo", additional_package_info)),
+        },
+        NON_CONVEYABLE,
+    ),
+    (
+        Announced::Property {
+            schema: "Rate",
+            property: "totalChargeWithAdjustments",
+            definition: currency,
+            new_schema: None,
+        },
+        SHIP_PLUS,
+    ),
+    (
+        Announced::Property {
+            schema: "ValueAddedServiceDetails",
+            property: "otpOnDelivery",
+            definition: otp_on_delivery_ref,
+            new_schema: Some(("OtpOnDelivery", otp_on_delivery)),
+        },
+        UK_VAS,
+    ),
+    (
+        Announced::Property {
+            schema: "ValueAddedServiceDetails",
+            property: "signatureOnDelivery",
+            definition: signature_on_delivery_ref,
+            new_schema: Some(("SignatureOnDelivery", signature_on_delivery)),
+        },
+        UK_VAS,
+    ),
+    (
+        Announced::Property {
+            schema: "AmazonOrderDetails",
+            property: "amazonSellerId",
+            definition: amazon_seller_id,
+            new_schema: None,
+        },
+        SELLER_ID_3PL,
+    ),
+];
+
+fn additional_package_info_list() -> Value {
+    json!({
+        "type": "array",
+        "description": "Additional information about the package provided by the shipper, such as a purchase order (PO) number.",
+        "items": { "$ref": "#/components/schemas/AdditionalPackageInfo" }
+    })
+}
+
+fn additional_package_info() -> Value {
+    json!({
+        "type": "object",
+        "description": "One piece of additional information about a package provided by the shipper: a name and its value (for example a purchase order number).",
+        "required": ["name", "value"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "description": "The name of the information."
+            },
+            "value": {
+                "type": "string",
+                "description": "The value of the information."
+            }
+        }
+    })
+}
+
+fn currency() -> Value {
+    json!({ "$ref": "#/components/schemas/Currency" })
+}
+
+fn otp_on_delivery_ref() -> Value {
+    json!({ "$ref": "#/components/schemas/OtpOnDelivery" })
+}
+
+fn otp_on_delivery() -> Value {
+    json!({
+        "type": "object",
+        "description": "Requests a one-time passcode (OTP) check on delivery: the recipient gives the delivery associate the passcode Amazon sent them (Amazon Logistics deliveries). Amazon has not published this object's properties; it is sent as given (for example `{}`).",
+        "additionalProperties": {}
+    })
+}
+
+fn signature_on_delivery_ref() -> Value {
+    json!({ "$ref": "#/components/schemas/SignatureOnDelivery" })
+}
+
+fn signature_on_delivery() -> Value {
+    json!({
+        "type": "object",
+        "description": "Requests the recipient's signature on delivery (Amazon Logistics deliveries). Amazon has not published this object's properties; it is sent as given (for example `{}`).",
+        "additionalProperties": {}
+    })
+}
+
+fn amazon_seller_id() -> Value {
+    json!({
+        "type": "string",
+        "description": "The selling partner id of the Amazon seller who owns the order, when that is not the account making the call (a third-party logistics provider buying shipping for a seller's order)."
+    })
+}
+
+/// Whether A1 marked `item` as its own addition on `schema`.
+fn announced_here(schema: &Value, item: &str) -> bool {
+    schema[ANNOUNCED].get(item).is_some()
+}
+
+fn mark_announced(schema: &mut Map<String, Value>, item: &str, source: &str) {
+    let marks = schema
+        .entry(ANNOUNCED)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(marks) = marks.as_object_mut() {
+        marks.insert(item.into(), json!(source));
+    }
+}
+
+/// A1: adds each announced entry the model lacks, marked with its source.
+/// An entry already in the model without A1's mark is Amazon's: it is left
+/// as Amazon has it and reported so the entry can retire.
+fn announced_fields(spec: &mut Value, entries: &[(Announced, &str)], log: &mut Vec<String>) {
+    let Some(schemas) = spec["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for (entry, source) in entries {
+        match entry {
+            Announced::Value {
+                schema,
+                value,
+                description,
+            } => {
+                let Some(target) = schemas.get_mut(*schema) else {
+                    log.push(format!(
+                        "{A1}: {schema} is not in this model: value {value} not added"
+                    ));
+                    continue;
+                };
+                let Some(values) = target.get_mut("enum").and_then(Value::as_array_mut) else {
+                    log.push(format!(
+                        "{A1}: {schema} has no enum in this model: value {value} not added"
+                    ));
+                    continue;
+                };
+                if values.iter().any(|v| v == value) {
+                    if !announced_here(target, value) {
+                        log.push(format!(
+                            "{A1}: Amazon's model now has {schema} value {value}: retire this entry"
+                        ));
+                    }
+                    continue;
+                }
+                values.push(json!(value));
+                let target = target.as_object_mut().expect("a schema with an enum");
+                if let Some(table) = target.get_mut(ENUM_TABLE).and_then(Value::as_array_mut) {
+                    table.push(json!({ "value": value, "description": description }));
+                }
+                mark_announced(target, value, source);
+                log.push(format!("{A1}: {schema} value {value} added ({source})"));
+            }
+            Announced::Property {
+                schema,
+                property,
+                definition,
+                new_schema,
+            } => {
+                let Some(target) = schemas.get(*schema) else {
+                    log.push(format!(
+                        "{A1}: {schema} is not in this model: {property} not added"
+                    ));
+                    continue;
+                };
+                let Some(properties) = target.get("properties").and_then(Value::as_object) else {
+                    log.push(format!(
+                        "{A1}: {schema} has no properties in this model: {property} not added"
+                    ));
+                    continue;
+                };
+                if properties.contains_key(*property) {
+                    if !announced_here(target, property) {
+                        log.push(format!(
+                            "{A1}: Amazon's model now has {schema}.{property}: retire this entry"
+                        ));
+                    }
+                    continue;
+                }
+                if let Some((name, make)) = new_schema {
+                    match schemas.get(*name) {
+                        Some(existing) if announced_here(existing, name) => {}
+                        Some(_) => {
+                            log.push(format!(
+                                "{A1}: Amazon's model now has a schema {name} but no {schema}.{property}: \
+                                 {property} not added; review this entry"
+                            ));
+                            continue;
+                        }
+                        None => {
+                            let mut added = make();
+                            let object = added.as_object_mut().expect("a schema object");
+                            mark_announced(object, name, source);
+                            schemas.insert((*name).into(), added);
+                        }
+                    }
+                }
+                let target = schemas
+                    .get_mut(*schema)
+                    .and_then(Value::as_object_mut)
+                    .expect("checked above");
+                target["properties"]
+                    .as_object_mut()
+                    .expect("checked above")
+                    .insert((*property).into(), definition());
+                mark_announced(target, property, source);
+                log.push(format!("{A1}: {schema}.{property} added ({source})"));
+            }
+        }
+    }
+}
+
 /// Every operation as (path, method, operation object).
 pub fn operations_mut(spec: &mut Value) -> Vec<(String, String, &mut Value)> {
     let mut out = Vec::new();
@@ -583,5 +871,204 @@ mod tests {
         assert_eq!(log.len(), 2);
         optional_properties(&mut spec, fix, "T", &mut log);
         assert_eq!(log.len(), 2, "a second run changes nothing");
+    }
+
+    /// A model of three schemas, as Amazon's looks before it catches up.
+    fn model_without_announcements() -> Value {
+        json!({"components": {"schemas": {
+            "EventCode": {
+                "type": "string",
+                "enum": ["Delivered"],
+                "x-docgen-enum-table-extension": [{"value": "Delivered", "description": "Delivered."}]
+            },
+            "Rate": {"type": "object", "properties": {"rateId": {"type": "string"}}},
+            "Package": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
+        }}})
+    }
+
+    const TEST_ENTRIES: &[(Announced, &str)] = &[
+        (
+            Announced::Value {
+                schema: "EventCode",
+                value: "PackageReceivedByCarrier",
+                description: "Received.",
+            },
+            "changelog A",
+        ),
+        (
+            Announced::Property {
+                schema: "Rate",
+                property: "totalChargeWithAdjustments",
+                definition: currency,
+                new_schema: None,
+            },
+            "changelog B",
+        ),
+        (
+            Announced::Property {
+                schema: "Package",
+                property: "additionalPackageInfo",
+                definition: additional_package_info_list,
+                new_schema: Some(("AdditionalPackageInfo", additional_package_info)),
+            },
+            "changelog C",
+        ),
+    ];
+
+    #[test]
+    fn announced_entries_are_added_once_and_marked_with_their_source() {
+        let mut spec = model_without_announcements();
+        let mut log = Vec::new();
+        announced_fields(&mut spec, TEST_ENTRIES, &mut log);
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(
+            schemas["EventCode"]["enum"],
+            json!(["Delivered", "PackageReceivedByCarrier"])
+        );
+        assert_eq!(
+            schemas["EventCode"][ENUM_TABLE][1],
+            json!({"value": "PackageReceivedByCarrier", "description": "Received."})
+        );
+        assert_eq!(
+            schemas["EventCode"][ANNOUNCED],
+            json!({"PackageReceivedByCarrier": "changelog A"})
+        );
+        assert_eq!(
+            schemas["Rate"]["properties"]["totalChargeWithAdjustments"],
+            json!({"$ref": "#/components/schemas/Currency"})
+        );
+        assert_eq!(
+            schemas["Package"]["properties"]["additionalPackageInfo"]["items"],
+            json!({"$ref": "#/components/schemas/AdditionalPackageInfo"})
+        );
+        assert_eq!(
+            schemas["Package"]["required"],
+            json!(["items"]),
+            "an announced property is optional"
+        );
+        assert_eq!(
+            schemas["AdditionalPackageInfo"]["required"],
+            json!(["name", "value"])
+        );
+        assert_eq!(
+            schemas["AdditionalPackageInfo"][ANNOUNCED],
+            json!({"AdditionalPackageInfo": "changelog C"})
+        );
+        assert_eq!(
+            log,
+            [
+                "A1-announced-fields: EventCode value PackageReceivedByCarrier added (changelog A)",
+                "A1-announced-fields: Rate.totalChargeWithAdjustments added (changelog B)",
+                "A1-announced-fields: Package.additionalPackageInfo added (changelog C)",
+            ]
+        );
+
+        let once = spec.clone();
+        announced_fields(&mut spec, TEST_ENTRIES, &mut log);
+        assert_eq!(spec, once, "a second run changes nothing");
+        assert_eq!(log.len(), 3, "and reports nothing: {log:?}");
+    }
+
+    #[test]
+    fn an_entry_amazons_model_already_has_is_reported_for_retirement_not_added_twice() {
+        let mut spec = model_without_announcements();
+        let schemas = &mut spec["components"]["schemas"];
+        schemas["EventCode"]["enum"] = json!(["Delivered", "PackageReceivedByCarrier"]);
+        schemas["Rate"]["properties"]["totalChargeWithAdjustments"] =
+            json!({"$ref": "#/components/schemas/Currency"});
+        // Amazon's own shape, different from ours: it is kept.
+        schemas["Package"]["properties"]["additionalPackageInfo"] =
+            json!({"$ref": "#/components/schemas/AdditionalPackageInfoList"});
+        let amazons = spec.clone();
+        let mut log = Vec::new();
+        announced_fields(&mut spec, TEST_ENTRIES, &mut log);
+        assert_eq!(spec, amazons, "nothing added, nothing marked");
+        assert_eq!(
+            log,
+            [
+                "A1-announced-fields: Amazon's model now has EventCode value PackageReceivedByCarrier: retire this entry",
+                "A1-announced-fields: Amazon's model now has Rate.totalChargeWithAdjustments: retire this entry",
+                "A1-announced-fields: Amazon's model now has Package.additionalPackageInfo: retire this entry",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_model_without_the_schemas_or_with_a_clashing_schema_is_left_alone() {
+        let mut spec = json!({"components": {"schemas": {
+            "Package": {"type": "object", "properties": {}},
+            "AdditionalPackageInfo": {"type": "string"}
+        }}});
+        let before = spec.clone();
+        let mut log = Vec::new();
+        announced_fields(&mut spec, TEST_ENTRIES, &mut log);
+        assert_eq!(spec, before);
+        assert_eq!(
+            log,
+            [
+                "A1-announced-fields: EventCode is not in this model: value PackageReceivedByCarrier not added",
+                "A1-announced-fields: Rate is not in this model: totalChargeWithAdjustments not added",
+                "A1-announced-fields: Amazon's model now has a schema AdditionalPackageInfo but no \
+                 Package.additionalPackageInfo: additionalPackageInfo not added; review this entry",
+            ]
+        );
+    }
+
+    /// The committed spec, which `cargo xtask import-upstream` wrote.
+    fn committed_spec() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/shipping-v2.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_committed_spec_has_every_announced_entry_marked_and_a_rerun_is_a_no_op() {
+        let mut spec = committed_spec();
+        let schemas = &spec["components"]["schemas"];
+        for (entry, source) in ANNOUNCED_FIELDS {
+            let (schema, item) = match entry {
+                Announced::Value { schema, value, .. } => {
+                    assert!(
+                        schemas[*schema]["enum"]
+                            .as_array()
+                            .unwrap()
+                            .contains(&json!(value)),
+                        "{schema} lacks {value}"
+                    );
+                    (schema, value)
+                }
+                Announced::Property {
+                    schema, property, ..
+                } => {
+                    assert!(
+                        schemas[*schema]["properties"].get(*property).is_some(),
+                        "{schema} lacks {property}"
+                    );
+                    (schema, property)
+                }
+            };
+            assert_eq!(schemas[*schema][ANNOUNCED][*item], json!(source));
+        }
+        let before = spec.clone();
+        let mut log = Vec::new();
+        announced_fields(&mut spec, ANNOUNCED_FIELDS, &mut log);
+        assert_eq!(spec, before);
+        assert!(log.is_empty(), "{log:?}");
+
+        // As if Amazon's model had caught up with all of them: no marks.
+        for schema in spec["components"]["schemas"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            schema.as_object_mut().unwrap().remove(ANNOUNCED);
+        }
+        let caught_up = spec.clone();
+        announced_fields(&mut spec, ANNOUNCED_FIELDS, &mut log);
+        assert_eq!(spec, caught_up);
+        assert_eq!(log.len(), ANNOUNCED_FIELDS.len(), "{log:?}");
+        assert!(
+            log.iter().all(|l| l.contains("retire this entry")),
+            "{log:?}"
+        );
     }
 }
