@@ -94,6 +94,7 @@ mod generated {
 use generated::{Cli, CliCommand, CliConfig};
 
 mod buy;
+mod raw;
 #[cfg(feature = "mock")]
 mod sandbox;
 mod verbose;
