@@ -17,9 +17,13 @@
 //! JSON path (`shipTo.addressLine1: longer than 60 characters (61)`); fields
 //! given as flags are checked once the flags apply. Nothing is sent and no
 //! access token is requested (exit status 2). `--no-validate` (or
-//! `SP_API_VALIDATION=off`) skips the spec checks, here and in the client;
-//! `SP_API_VALIDATION=warn` prints them and goes on. The typed request's own
-//! constraints still apply either way.
+//! `SP_API_VALIDATION=off`) skips the spec checks, here and in the client,
+//! and sends the `--json-body` exactly as written through the operation
+//! builder's `body_json`, whatever the typed request would refuse (an empty
+//! `phoneNumber`, an explicit `null`, a field the model does not have); the
+//! body-field flags set their top-level field in it (build/raw_body.rs).
+//! `SP_API_VALIDATION=warn` prints the violations and goes on, and the body
+//! is then parsed into the typed request, whose own constraints apply.
 //!
 //! Every command runs through the same [`Client`](crate::Client) as the
 //! library, so Login with Amazon, the shipping business header, rate limits,
@@ -310,9 +314,9 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 .help_heading(GLOBAL_OPTIONS)
                 .action(ArgAction::SetTrue)
                 .help(
-                    "Send requests without checking them against the spec's constraints \
-                     (for a body Amazon accepts though its model forbids it) \
-                     [overrides SP_API_VALIDATION]",
+                    "Send requests without checking them against the spec's constraints, \
+                     and a --json-body exactly as written (for a body Amazon accepts though \
+                     its model forbids it) [overrides SP_API_VALIDATION]",
                 ),
         )
         .arg(
