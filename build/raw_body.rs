@@ -240,25 +240,27 @@ fn rewrite_impl(imp: &mut ItemImpl, body_type: &str) {
          and `.json(&body)`; progenitor's output changed shape"
     );
     let typed = format!(
-        "[`types::{body_type}`]: an empty string where the model says `minLength: 1`, an \
-         explicit `null`, a field the model does not have."
+        "For what Amazon accepts but [`types::{body_type}`] cannot hold: an empty string \
+         where the model says `minLength: 1`, an explicit `null`, a field the model does not \
+         have."
     );
     let method: ImplItemFn = parse_quote! {
         /// The request body as JSON, sent exactly as given instead of the
         /// typed body; whichever of [`Self::body`], [`Self::body_map`] and
         /// this is called last decides what is sent.
         ///
-        /// For what Amazon accepts but the typed request cannot hold,
         #[doc = #typed]
+        ///
         /// The call goes through the same runtime as a typed one (access
         /// token, business id, idempotency key, rate limit, retries,
         /// response body cap, errors). The client's
         /// [`Validation`](crate::validate::Validation) applies to the JSON
         /// as written: `Enforce` (the default) refuses a body that breaks
         /// the spec's constraints with [`crate::Error::InvalidRequest`],
-        /// naming each field path (`shipTo.phoneNumber`, an unknown
-        /// `labelSpecifications`); `Warn` logs them and sends; `Off` sends
-        /// it unchecked.
+        /// naming each field path (in a getRates body, for example,
+        /// `shipTo.phoneNumber: shorter than 1 characters (0)` or
+        /// `labelSpecifications: unknown field`); `Warn` logs them and
+        /// sends; `Off` sends it unchecked.
         pub fn body_json(mut self, value: ::serde_json::Value) -> Self {
             self.body_json = ::std::option::Option::Some(value);
             self
