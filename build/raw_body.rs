@@ -18,10 +18,10 @@
 //!
 //! For the generated CLI ([`cli`]), each executor with a `--json-body`
 //! reads the file as a `serde_json::Value` and sends it with `body_json`
-//! when the client's validation is off (`--no-validate`,
-//! `SP_API_VALIDATION=off`), the body-field flags (`--rate-id`) setting
-//! their top-level field in that JSON; otherwise the typed path is
-//! unchanged.
+//! when the client's validation is not `enforce` (`--no-validate`,
+//! `SP_API_VALIDATION=off` or `warn`: `src/cli/raw.rs`), the body-field
+//! flags (`--rate-id`) setting their top-level field in that JSON;
+//! otherwise the typed path is unchanged.
 //!
 //! Both panic (fail the build) unless they changed exactly one builder, or
 //! one executor, per operation with a JSON request body, and one flag per
@@ -351,8 +351,8 @@ impl Pass for JsonBody {
 // ---------------------------------------------------------------------------
 // The generated CLI
 
-/// Rewrites the generated CLI's executors so that, when the client's
-/// validation is off, `--json-body` is sent as written through `body_json`
+/// Rewrites the generated CLI's executors so that, unless the client's
+/// validation is `enforce`, `--json-body` is sent as written through `body_json`
 /// (see the module docs). Panics unless it changed one executor per
 /// operation with a JSON body and one flag per scalar top-level property
 /// of those bodies.

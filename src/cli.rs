@@ -17,13 +17,12 @@
 //! JSON path (`shipTo.addressLine1: longer than 60 characters (61)`); fields
 //! given as flags are checked once the flags apply. Nothing is sent and no
 //! access token is requested (exit status 2). `--no-validate` (or
-//! `SP_API_VALIDATION=off`) skips the spec checks, here and in the client,
-//! and sends the `--json-body` exactly as written through the operation
+//! `SP_API_VALIDATION=off`) skips the spec checks, here and in the client;
+//! `SP_API_VALIDATION=warn` prints them and goes on. Either way the
+//! `--json-body` is then sent exactly as written, through the operation
 //! builder's `body_json`, whatever the typed request would refuse (an empty
 //! `phoneNumber`, an explicit `null`, a field the model does not have); the
 //! body-field flags set their top-level field in it (build/raw_body.rs).
-//! `SP_API_VALIDATION=warn` prints the violations and goes on, and the body
-//! is then parsed into the typed request, whose own constraints apply.
 //!
 //! Every command runs through the same [`Client`](crate::Client) as the
 //! library, so Login with Amazon, the shipping business header, rate limits,

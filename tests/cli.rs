@@ -785,7 +785,7 @@ fn accepted_rates_body() -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_validate_sends_the_json_body_exactly_as_written() {
+async fn no_validate_and_warn_send_the_json_body_exactly_as_written() {
     let (server, received) = recording_server().await;
     let env = vec![
         ("LWA_APP_ID", "amzn1.application-oa2-client.cli".to_owned()),
@@ -845,6 +845,22 @@ async fn no_validate_sends_the_json_body_exactly_as_written() {
         );
     }
 
+    // SP_API_VALIDATION=warn prints the violations and sends it as written.
+    let mut warn = env.clone();
+    warn.push(("SP_API_VALIDATION", "warn".to_owned()));
+    let run = spapi_shipping(&["get-rates", "--json-body", "-"], &warn, Some(&text)).await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("warning: standard input breaks the spec's constraints for getRates")
+            && run
+                .stderr
+                .contains("\n  shipTo.phoneNumber: shorter than 1 characters (0)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(received.lock().unwrap()[1].body, body);
+
     // A body-field flag sets its field in the JSON as written; the
     // purchase carries an idempotency key.
     let mut purchase = json!({
@@ -875,16 +891,16 @@ async fn no_validate_sends_the_json_body_exactly_as_written() {
     assert!(run.json()["payload"]["shipmentId"].is_string(), "{run:#?}");
     purchase["rateId"] = json!("rate-from-the-flag");
     let received = received.lock().unwrap();
-    assert_eq!(received.len(), 2);
-    assert_eq!(received[1].body, purchase);
-    let key = received[1]
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[2].body, purchase);
+    let key = received[2]
         .header("x-amzn-idempotencykey")
         .unwrap_or_default();
     assert_eq!(
         key.len(),
         36,
         "a UUID idempotency key: {:?}",
-        received[1].headers
+        received[2].headers
     );
 }
 

@@ -1,10 +1,12 @@
 //! What the generated executors call to send a `--json-body` as written
-//! (build/raw_body.rs): when the client's validation is off
-//! (`--no-validate`, `SP_API_VALIDATION=off`), the file is read as JSON and
-//! sent with the builder's `body_json`, so what the typed request cannot
-//! hold (an empty `phoneNumber`, an explicit `null`, a field the model does
-//! not have) reaches Amazon; the body-field flags (`--rate-id`) set their
-//! top-level field in it.
+//! (build/raw_body.rs): unless validation is `enforce` (the default), that
+//! is with `--no-validate`, `SP_API_VALIDATION=off` or `=warn`, the file is
+//! read as JSON and sent with the builder's `body_json`, so what the typed
+//! request cannot hold (an empty `phoneNumber`, an explicit `null`, a field
+//! the model does not have) reaches Amazon; the body-field flags
+//! (`--rate-id`) set their top-level field in it. With `enforce` a body
+//! reaches the executor only when the spec allows it, and goes through the
+//! typed request as before.
 
 use progenitor_client::ClientInfo as _;
 use serde::Serialize;
@@ -13,9 +15,10 @@ use serde_json::Value;
 use crate::Client;
 use crate::validate::Validation;
 
-/// Whether a `--json-body` is sent as written: the client's validation is off.
+/// Whether a `--json-body` is sent as written: the client's validation is
+/// `off` or `warn` (which promise to send what the spec refuses).
 pub(crate) fn sends_raw(client: &Client) -> bool {
-    client.inner().runtime().validation == Validation::Off
+    client.inner().runtime().validation != Validation::Enforce
 }
 
 /// Sets the top-level `field` of the JSON body to a flag's `value`, as

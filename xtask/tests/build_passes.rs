@@ -433,7 +433,7 @@ fn executor(flags: &[(&str, &str)]) -> syn::File {
 }
 
 #[test]
-fn raw_body_makes_the_cli_send_the_json_body_as_written_when_validation_is_off() {
+fn raw_body_makes_the_cli_send_the_json_body_as_written_unless_validation_is_enforced() {
     let mut file = executor(&[("rate-id", "rate_id"), ("max-results", "max_results")]);
     raw_body::cli(&mut file, &body_spec(1));
     let code = quote::quote!(#file).to_string();
