@@ -443,8 +443,9 @@ fn validation(matches: &ArgMatches) -> Validation {
         .unwrap_or_default()
 }
 
-/// Reads and checks the `--json-body` at `path` before progenitor's code
-/// parses it into the typed request: JSON (else the line and column), an
+/// Reads and checks the `--json-body` at `path` before the generated
+/// executor parses it into the typed request (validation `enforce`) or sends
+/// it as written (`warn`, `off`; `raw.rs`): JSON (else the line and column), an
 /// object, and, unless validation is off, the spec's constraints on the
 /// value as written (unknown fields included), leaving out the values the
 /// command line replaces (`--shipment-type`), which the client checks once
