@@ -26,6 +26,8 @@ mod live_shapes;
 mod open_enums;
 #[path = "build/param_checks.rs"]
 mod param_checks;
+#[path = "build/raw_body.rs"]
+mod raw_body;
 #[path = "build/request_build.rs"]
 mod request_build;
 #[path = "build/send.rs"]
@@ -86,6 +88,7 @@ fn main() {
     let generated = send::apply(&mut file, operations.len());
     // After `send`, which reads progenitor's URL `format!` to name each operation.
     request_build::apply(&mut file, expected::request_build(&json));
+    raw_body::apply(&mut file, &json);
     let names = send::progenitor_ids(&operations, &generated);
     // Response builders stay for tests (feature `mock`: typed mocks build
     // answers); without it only request bodies' builders are compiled.
@@ -117,6 +120,7 @@ fn main() {
             .unwrap_or_else(|e| panic!("progenitor could not generate the CLI from {SPEC}: {e}"));
         let mut cli: syn::File = syn::parse2(cli).expect("progenitor emits valid Rust");
         cli::apply(&mut cli);
+        raw_body::cli(&mut cli, &json);
         write(Path::new(&out).join("cli.rs"), &prettyplease::unparse(&cli));
     }
     write(Path::new(&out).join("generated.rs"), &code);

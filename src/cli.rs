@@ -18,8 +18,11 @@
 //! given as flags are checked once the flags apply. Nothing is sent and no
 //! access token is requested (exit status 2). `--no-validate` (or
 //! `SP_API_VALIDATION=off`) skips the spec checks, here and in the client;
-//! `SP_API_VALIDATION=warn` prints them and goes on. The typed request's own
-//! constraints still apply either way.
+//! `SP_API_VALIDATION=warn` prints them and goes on. Either way the
+//! `--json-body` is then sent exactly as written, through the operation
+//! builder's `body_json`, whatever the typed request would refuse (an empty
+//! `phoneNumber`, an explicit `null`, a field the model does not have); the
+//! body-field flags set their top-level field in it (build/raw_body.rs).
 //!
 //! Every command runs through the same [`Client`](crate::Client) as the
 //! library, so Login with Amazon, the shipping business header, rate limits,
@@ -96,6 +99,7 @@ mod generated {
 use generated::{Cli, CliCommand, CliConfig};
 
 mod buy;
+mod raw;
 #[cfg(feature = "mock")]
 mod sandbox;
 mod verbose;
@@ -311,9 +315,9 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 .help_heading(GLOBAL_OPTIONS)
                 .action(ArgAction::SetTrue)
                 .help(
-                    "Send requests without checking them against the spec's constraints \
-                     (for a body Amazon accepts though its model forbids it) \
-                     [overrides SP_API_VALIDATION]",
+                    "Send requests without checking them against the spec's constraints, \
+                     and a --json-body exactly as written (for a body Amazon accepts though \
+                     its model forbids it) [overrides SP_API_VALIDATION]",
                 ),
         )
         .arg(
@@ -441,8 +445,9 @@ fn validation(matches: &ArgMatches) -> Validation {
         .unwrap_or_default()
 }
 
-/// Reads and checks the `--json-body` at `path` before progenitor's code
-/// parses it into the typed request: JSON (else the line and column), an
+/// Reads and checks the `--json-body` at `path` before the generated
+/// executor parses it into the typed request (validation `enforce`) or sends
+/// it as written (`warn`, `off`; `raw.rs`): JSON (else the line and column), an
 /// object, and, unless validation is off, the spec's constraints on the
 /// value as written (unknown fields included), leaving out the values the
 /// command line replaces (`--shipment-type`), which the client checks once

@@ -9,8 +9,8 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -693,6 +693,215 @@ async fn no_validate_and_warn_send_a_body_the_spec_refuses() {
         run.stderr
     );
     assert_eq!(sandbox.executed("getRates"), 2);
+}
+
+/// One request as a test server received it: its JSON body and headers.
+#[derive(Debug, Clone)]
+struct Received {
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// LWA and the getRates and purchaseShipment paths on one server, each
+/// answering its example 200 and recording every request.
+async fn recording_server() -> (httpmock::MockServer, Arc<Mutex<Vec<Received>>>) {
+    use httpmock::prelude::*;
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/o2/token");
+            then.status(200).json_body(json!({
+                "access_token": "Atza|cli-raw-body",
+                "token_type": "bearer",
+                "expires_in": 3600
+            }));
+        })
+        .await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for (path, op) in [
+        ("/shipping/v2/shipments/rates", "getRates"),
+        ("/shipping/v2/shipments", "purchaseShipment"),
+    ] {
+        let file = format!(
+            "{}/tests/fixtures/responses/{op}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let example: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let answer = example["examples"]["200"].clone();
+        let seen = log.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(POST).path(path);
+                then.respond_with(move |req: &httpmock::HttpMockRequest| {
+                    seen.lock().unwrap().push(Received {
+                        body: serde_json::from_slice(&req.body().to_vec()).unwrap_or(Value::Null),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect(),
+                    });
+                    httpmock::HttpMockResponse::from(
+                        http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/json")
+                            .body(answer.to_string())
+                            .unwrap(),
+                    )
+                });
+            })
+            .await;
+    }
+    (server, log)
+}
+
+/// The getRates body Amazon's production accepted (issue 18): an empty
+/// `phoneNumber` (the model says `minLength: 1`), explicit `null`s, and two
+/// fields getRates does not define.
+fn accepted_rates_body() -> Value {
+    let mut body = get_rates_body();
+    body["shipTo"]["phoneNumber"] = json!("");
+    body["shipTo"]["addressLine3"] = Value::Null;
+    body["returnTo"] = Value::Null;
+    body["labelSpecifications"] = json!({
+        "format": "PNG",
+        "size": { "width": 4, "length": 6, "unit": "INCH" },
+        "dpi": 300,
+        "pageLayout": "DEFAULT",
+        "needFileJoining": false,
+        "requestedDocumentTypes": ["LABEL"]
+    });
+    body["serviceSelection"] = json!({ "serviceId": ["SWA-IN-OA"] });
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_validate_and_warn_send_the_json_body_exactly_as_written() {
+    let (server, received) = recording_server().await;
+    let env = vec![
+        ("LWA_APP_ID", "amzn1.application-oa2-client.cli".to_owned()),
+        ("LWA_CLIENT_SECRET", "cli-raw-body-secret".to_owned()),
+        ("SP_API_REFRESH_TOKEN", "Atzr|cli-raw-body".to_owned()),
+        ("SP_API_ENDPOINT", server.base_url()),
+        ("LWA_ENDPOINT", server.url("/auth/o2/token")),
+    ];
+    let body = accepted_rates_body();
+    let text = serde_json::to_string_pretty(&body).unwrap();
+
+    // The default refuses it, naming each field; nothing is sent.
+    let run = spapi_shipping(&["get-rates", "--json-body", "-"], &env, Some(&text)).await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    for expected in [
+        "\n  shipTo.phoneNumber: shorter than 1 characters (0)",
+        "\n  labelSpecifications: unknown field",
+        "\n  serviceSelection: unknown field",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in {}",
+            run.stderr
+        );
+    }
+    assert!(received.lock().unwrap().is_empty());
+
+    // --no-validate sends it as written, through the client's runtime.
+    let run = spapi_shipping(
+        &[
+            "--no-validate",
+            "--business-id",
+            "AmazonShipping_IN",
+            "get-rates",
+            "--json-body",
+            "-",
+        ],
+        &env,
+        Some(&text),
+    )
+    .await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert_eq!(run.stderr, "");
+    {
+        let received = received.lock().unwrap();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].body, body, "the body arrives as written");
+        assert_eq!(received[0].body["shipTo"]["phoneNumber"], "");
+        assert_eq!(received[0].body["returnTo"], Value::Null);
+        assert_eq!(
+            received[0].header("x-amz-access-token"),
+            Some("Atza|cli-raw-body")
+        );
+        assert_eq!(
+            received[0].header("x-amzn-shipping-business-id"),
+            Some("AmazonShipping_IN")
+        );
+    }
+
+    // SP_API_VALIDATION=warn prints the violations and sends it as written.
+    let mut warn = env.clone();
+    warn.push(("SP_API_VALIDATION", "warn".to_owned()));
+    let run = spapi_shipping(&["get-rates", "--json-body", "-"], &warn, Some(&text)).await;
+    assert!(run.json()["payload"]["rates"].is_array(), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("warning: standard input breaks the spec's constraints for getRates")
+            && run
+                .stderr
+                .contains("\n  shipTo.phoneNumber: shorter than 1 characters (0)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(received.lock().unwrap()[1].body, body);
+
+    // A body-field flag sets its field in the JSON as written; the
+    // purchase carries an idempotency key.
+    let mut purchase = json!({
+        "requestToken": "",
+        "rateId": "rate-from-the-file",
+        "requestedDocumentSpecification": {
+            "format": "PNG",
+            "size": { "width": 4, "length": 6, "unit": "INCH" },
+            "dpi": null,
+            "needFileJoining": false,
+            "requestedDocumentTypes": ["LABEL"]
+        },
+        "labelNote": "a field the model does not have"
+    });
+    let run = spapi_shipping(
+        &[
+            "--no-validate",
+            "purchase-shipment",
+            "--json-body",
+            "-",
+            "--rate-id",
+            "rate-from-the-flag",
+        ],
+        &env,
+        Some(&purchase.to_string()),
+    )
+    .await;
+    assert!(run.json()["payload"]["shipmentId"].is_string(), "{run:#?}");
+    purchase["rateId"] = json!("rate-from-the-flag");
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[2].body, purchase);
+    let key = received[2]
+        .header("x-amzn-idempotencykey")
+        .unwrap_or_default();
+    assert_eq!(
+        key.len(),
+        36,
+        "a UUID idempotency key: {:?}",
+        received[2].headers
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ pub(crate) mod lenient;
 pub mod operations;
 pub(crate) mod query;
 pub mod rate_limit;
+pub(crate) mod raw_body;
 pub mod retry;
 pub(crate) mod url;
 pub mod validate;

@@ -55,8 +55,11 @@ const MAX_PREVIEW: usize = 60;
 /// addresses without `stateOrRegion` are accepted by the live service), so
 /// the check that protects against typos must not be the last word. The
 /// generated types' own constraints (a constrained string's length, for
-/// example) apply whatever this setting says: a typed value cannot hold what
-/// they refuse.
+/// example) apply to a typed body whatever this setting says: a typed value
+/// cannot hold what they refuse. A body given as JSON (an operation
+/// builder's `body_json`, e.g.
+/// [`GetRates::body_json`](crate::builder::GetRates::body_json)) is sent as
+/// given; this setting applies to it as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Validation {
     /// Refuse the request with [`crate::Error::InvalidRequest`] naming every
