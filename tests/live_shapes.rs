@@ -982,9 +982,11 @@ async fn a_package_received_by_carrier_event_decodes_as_the_known_variant() {
     assert_eq!(event.event_code.to_string(), "PackageReceivedByCarrier");
     assert_eq!(
         event.event_time,
-        "2025-08-04T09:12:00Z"
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
+        Some(
+            "2025-08-04T09:12:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+        )
     );
     assert_eq!(
         event
@@ -1048,7 +1050,7 @@ async fn a_ship_plus_rate_decodes_total_charge_with_adjustments_as_a_currency() 
         .expect("typed, not dropped as an undocumented field");
     assert_eq!(adjusted.value, 5.25);
     assert_eq!(adjusted.unit.as_str(), "USD");
-    assert_eq!(rate.total_charge.value, 7.5);
+    assert_eq!(rate.total_charge.as_ref().unwrap().value, 7.5);
     // Benefits are free strings in Amazon's model: FBM_SHIP_PLUS is kept as sent.
     assert_eq!(
         rate.benefits.as_ref().unwrap().included_benefits.0,
