@@ -99,6 +99,12 @@ fn main() -> ExitCode {
         instructions_child(base, side, n.parse().unwrap_or(INSTRUCTION_CALLS[0]));
         return ExitCode::SUCCESS;
     }
+    if let [mode, side, n] = args.as_slice()
+        && mode == "decode-child"
+    {
+        decode_child(side, n.parse().unwrap_or(DECODE_CALLS[0]));
+        return ExitCode::SUCCESS;
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -1854,6 +1860,12 @@ const INSTRUCTION_SIDES: [(&str, &str); 3] = [
 /// `BENCH_CALLGRIND_DIR=dir` keeps each child's profile as
 /// `dir/callgrind.<side>.<calls>` for `callgrind_annotate`.
 fn instructions() -> Vec<Row> {
+    let mut rows = call_instructions();
+    rows.extend(decode_instructions());
+    rows
+}
+
+fn call_instructions() -> Vec<Row> {
     let server = Server::start(api_handler(Arc::default(), Duration::ZERO));
     let mut per_call = Vec::new();
     for (side, _) in INSTRUCTION_SIDES {
@@ -1894,16 +1906,141 @@ fn instructions() -> Vec<Row> {
     ]
 }
 
+/// At most this many instructions per decode of the large getRates body by
+/// the client's decoder for each `serde_json::from_slice` (issue 18).
+const DECODE_TARGET: f64 = 1.10;
+/// Decodes per counted child: the difference of the two runs is counted.
+const DECODE_CALLS: [usize; 2] = [20, 220];
+
+/// A getRates body of about 90 KB from the model's shapes, like the
+/// production capture of issue 18 (88,865 bytes, 126 ineligible offers):
+/// rates cloned from the fixture's, 126 ineligible offers; with
+/// `production_nulls`, that capture's nulls (an ineligible offer's
+/// `carrierName`, each rate's `billedWeight` and `paymentType`, a pickup
+/// window of nulls), which the decoder corrects and reports.
+fn large_rates_body(production_nulls: bool) -> Vec<u8> {
+    let mut example = example(RATES_FIXTURE, "200");
+    let template = example["payload"]["rates"][0].clone();
+    let mut ineligible: Vec<Value> = (0..126)
+        .map(|i| {
+            json!({"carrierId": format!("CARRIER_{:02}", i % 18), "carrierName": format!("Carrier {}", i % 18),
+                   "serviceId": format!("SERVICE-{i:03}"), "serviceName": format!("Service {i}"),
+                   "ineligibilityReasons": [{"code": "UNKNOWN", "message": "The shipment is not eligible for this service."}]})
+        })
+        .collect();
+    if production_nulls {
+        ineligible[37]["carrierName"] = Value::Null;
+    }
+    example["payload"]["ineligibleRates"] = Value::Array(ineligible);
+    let mut rates = Vec::new();
+    loop {
+        let mut rate = template.clone();
+        rate["rateId"] = json!(format!("F4B68849F969E239FF9FCA9C{:05}", rates.len()));
+        if production_nulls {
+            rate["billedWeight"] = Value::Null;
+            rate["paymentType"] = Value::Null;
+            rate["promise"]["pickupWindow"] = json!({"start": null, "end": null});
+        }
+        rates.push(rate);
+        example["payload"]["rates"] = Value::Array(rates.clone());
+        if serde_json::to_vec(&example).expect("encode").len() >= 88_000 {
+            break;
+        }
+    }
+    serde_json::to_vec(&example).expect("encode")
+}
+
+/// Instructions per decode of the large getRates body: the client's decoder
+/// (`decode::decode_typed`, what `send` runs on a body) against
+/// `serde_json::from_slice` into the same generated type, each in a child
+/// under callgrind; and the same with the production nulls corrected.
+fn decode_instructions() -> Vec<Row> {
+    let body = large_rates_body(false);
+    let sides = ["from_slice", "decode_typed", "decode_typed-corrected"];
+    let mut per_decode = Vec::new();
+    for side in sides {
+        match counted_child(&["decode-child", side], DECODE_CALLS) {
+            Ok(n) => per_decode.push(n),
+            Err(why) => {
+                return vec![Row::info(
+                    "instructions",
+                    &format!("decode not measured: {why}"),
+                    "-".into(),
+                    "-".into(),
+                )];
+            }
+        }
+    }
+    let (raw, client, corrected) = (per_decode[0], per_decode[1], per_decode[2]);
+    let ratio = client / raw;
+    vec![
+        Row {
+            scenario: "instructions",
+            metric: format!(
+                "getRates decode ({} KB, 126 ineligible), decode_typed vs serde_json::from_slice",
+                body.len() / 1000
+            ),
+            client: format!("{client:.0}"),
+            baseline: format!("{raw:.0}"),
+            ratio: format!("{ratio:.3} x"),
+            target: format!("≤ {DECODE_TARGET:.2}x"),
+            verdict: Verdict::of(ratio <= DECODE_TARGET),
+        },
+        Row {
+            scenario: "instructions",
+            metric: "  the same body with the production nulls, corrected and located".into(),
+            client: format!("{corrected:.0}"),
+            baseline: format!("{raw:.0}"),
+            ratio: format!("{:.3} x", corrected / raw),
+            target: "-".into(),
+            verdict: Verdict::Info,
+        },
+    ]
+}
+
+/// `n` decodes of the large getRates body by `side` (the process valgrind
+/// counts).
+fn decode_child(side: &str, n: usize) {
+    let body = large_rates_body(side == "decode_typed-corrected");
+    for _ in 0..n {
+        match side {
+            "from_slice" => {
+                let r: types::GetRatesResponse =
+                    serde_json::from_slice(black_box(&body)).expect("decodes");
+                black_box(r);
+            }
+            _ => {
+                let r = spapi_shipping::decode::decode_typed::<types::GetRatesResponse>(
+                    "get_rates",
+                    200,
+                    black_box(&body),
+                )
+                .expect("decodes");
+                assert_eq!(r.1.is_empty(), side == "decode_typed");
+                black_box(r);
+            }
+        }
+    }
+}
+
 /// (instructions of the long run - of the short run) / the calls between;
 /// or why they could not be counted.
 fn counted_instructions(base: &str, side: &str) -> Result<f64, String> {
+    counted_child(&["instructions-child", base, side], INSTRUCTION_CALLS)
+}
+
+/// Runs this binary with `args` and each count of `calls` appended under
+/// callgrind: (instructions of the long run - of the short run) / the calls
+/// between; or why they could not be counted.
+fn counted_child(args: &[&str], calls: [usize; 2]) -> Result<f64, String> {
+    let side = args.last().copied().unwrap_or_default();
     let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
     let dir = std::env::var("BENCH_CALLGRIND_DIR").ok();
     if let Some(dir) = &dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("BENCH_CALLGRIND_DIR {dir}: {e}"))?;
     }
     let mut counts = Vec::new();
-    for n in INSTRUCTION_CALLS {
+    for n in calls {
         let out = dir.as_ref().map_or_else(
             || "/dev/null".to_owned(),
             |d| format!("{d}/callgrind.{side}.{n}"),
@@ -1911,7 +2048,8 @@ fn counted_instructions(base: &str, side: &str) -> Result<f64, String> {
         let output = Command::new("valgrind")
             .args(["--tool=callgrind", &format!("--callgrind-out-file={out}")])
             .arg(&exe)
-            .args(["instructions-child", base, side, &n.to_string()])
+            .args(args)
+            .arg(n.to_string())
             .output()
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
@@ -1933,7 +2071,7 @@ fn counted_instructions(base: &str, side: &str) -> Result<f64, String> {
             .ok_or_else(|| format!("no instruction count in valgrind's output for {side}"))?;
         counts.push(collected);
     }
-    let [a, b] = INSTRUCTION_CALLS;
+    let [a, b] = calls;
     Ok((counts[1] - counts[0]) / (b - a) as f64)
 }
 

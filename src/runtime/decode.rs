@@ -63,29 +63,17 @@ where
     let (headers, body) = take_body(response)
         .await
         .map_err(ProgenitorError::ResponseBodyError)?;
-    let before = correct::count();
-    match serde_json::from_slice::<T>(&body) {
-        Ok(inner) => {
-            let corrected = correct::count() != before;
+    match decode_typed::<T>(operation, status.as_u16(), &body) {
+        Ok((inner, corrections)) => {
             call::update(|call| {
-                if corrected {
-                    let found = correct::corrections(operation, status.as_u16(), &body);
-                    call.corrections = Some(Box::new(found));
+                if !corrections.is_empty() {
+                    call.corrections = Some(Box::new(corrections));
                 }
                 call.body = Some(body);
             });
             Ok(ResponseValue::new(inner, status, headers))
         }
-        Err(fast) => {
-            let body: &[u8] = &body;
-            let reason = match parse::<T>(body) {
-                Err(_) if body.is_empty() => {
-                    format!("empty body where JSON was expected ({fast})")
-                }
-                Err(e) => e.to_string(),
-                // Cannot happen (both decoders agree); report the fast error.
-                Ok(_) => fast.to_string(),
-            };
+        Err(e) => {
             let text = |name: &str| {
                 headers
                     .get(name)
@@ -98,13 +86,51 @@ where
                 status: Some(status.as_u16()),
                 request_id: text("x-amzn-requestid"),
                 content_type: text("content-type"),
-                reason,
-                body_prefix: body_prefix(body),
+                reason: e.to_string(),
+                body_prefix: body_prefix(&body),
                 // The call's key, added by `send` (runtime/call.rs).
                 idempotency_key: None,
             });
             Err(call::fail(failure))
         }
+    }
+}
+
+/// Decodes a response body of `operation` (client method name, e.g.
+/// `get_rates`) and `status` into its type exactly as `send` does, with
+/// the corrections made (empty when the body fits Amazon's model): for
+/// stored responses and benchmarks. The fast path decodes without tracking
+/// the path; only a body that fails is decoded again to find where.
+pub fn decode_typed<T>(
+    operation: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<(T, Vec<crate::Correction>), DecodeError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let before = correct::count();
+    match serde_json::from_slice::<T>(body) {
+        Ok(inner) => {
+            let corrections = if correct::count() == before {
+                Vec::new()
+            } else {
+                correct::corrections(operation, status, body)
+            };
+            Ok((inner, corrections))
+        }
+        Err(fast) => Err(match parse::<T>(body) {
+            Err(_) if body.is_empty() => DecodeError {
+                path: String::new(),
+                message: format!("empty body where JSON was expected ({fast})"),
+            },
+            Err(e) => e,
+            // Cannot happen (both decoders agree); report the fast error.
+            Ok(_) => DecodeError {
+                path: String::new(),
+                message: fast.to_string(),
+            },
+        }),
     }
 }
 
