@@ -146,7 +146,15 @@ async fn a_null_where_the_model_requires_a_value_is_corrected_and_reported() {
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(paths, ["payload.trackingId: required but null"]);
+    // #4923's own two nulls (once spec fix L1, now the rule) and this one.
+    assert_eq!(
+        paths,
+        [
+            "payload.trackingId: required but null",
+            "payload.alternateLegTrackingId: required but null",
+            "payload.promisedDeliveryDate: required but null",
+        ]
+    );
     assert_eq!(response.into_inner().payload.unwrap().tracking_id, None);
 
     // A value of the wrong type is still undecodable, with its path.

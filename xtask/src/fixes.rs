@@ -23,7 +23,6 @@ pub const FIX_IDS: &[&str] = &[
     "F2-csv-on-scalars",
     "F3-usage-plan-extension",
     "F4-shared-business-id",
-    "L1-observed-nulls",
     "L2-state-or-region-optional",
     "E1-payload-wrapper",
     "E2-example-values",
@@ -41,7 +40,6 @@ pub fn apply_all(spec: &mut Value, dropped_csv: &[String]) -> Result<Vec<String>
     }
     usage_plans(spec, &mut log)?;
     shared_business_id(spec, &mut log)?;
-    optional_properties(spec, OBSERVED_NULLS, "L1-observed-nulls", &mut log);
     optional_properties(
         spec,
         STATE_OR_REGION_OPTIONAL,
@@ -163,13 +161,6 @@ fn shared_business_id(spec: &mut Value, log: &mut Vec<String>) -> Result<(), Jso
     }
     Ok(())
 }
-
-/// L1: required response properties that Amazon's live service sends as
-/// `null` (amzn/selling-partner-api-models#4923, getTracking, 2025-08).
-const OBSERVED_NULLS: &[(&str, &str)] = &[
-    ("GetTrackingResult", "alternateLegTrackingId"),
-    ("GetTrackingResult", "promisedDeliveryDate"),
-];
 
 /// L2: `stateOrRegion` is required by the model but Amazon accepts addresses
 /// without it (saleweaver/python-amazon-sp-api#1528: getRates and
