@@ -218,6 +218,20 @@ pub fn apply(items: &mut Vec<Item>, plan: &Plan) {
                 default = "crate::runtime::correct::absent",
                 deserialize_with = #with
             )]));
+            let doc = match kind {
+                Kind::Optional => {
+                    "Required by Amazon's model, but an `Option` here: an answer that leaves \
+                     it out or sends `null` decodes as `None` (a zero would misstate it), \
+                     listed in `Response::corrections`."
+                }
+                Kind::Zero => {
+                    "Required by Amazon's model: an answer that leaves it out or sends \
+                     `null` decodes as its empty value (`\"\"`, an empty list, \
+                     `Unknown(\"\")`, `NaN`), listed in `Response::corrections`."
+                }
+            };
+            field.attrs.push(parse_quote!(#[doc = ""]));
+            field.attrs.push(parse_quote!(#[doc = #doc]));
         }
     }
     let missing: Vec<_> = plan.keys().filter(|k| !done.contains(*k)).collect();
@@ -331,10 +345,10 @@ pub fn table(spec: &Value, names: &BTreeMap<String, String>) -> String {
                 shape(spec, &node["items"], index, depth + 1)
             );
         }
-        if let Some(values) = node.get("additionalProperties").filter(|v| v.is_object()) {
-            if node.get("properties").is_none() {
-                return format!("Shape::Map(&{})", shape(spec, values, index, depth + 1));
-            }
+        if let Some(values) = node.get("additionalProperties").filter(|v| v.is_object())
+            && node.get("properties").is_none()
+        {
+            return format!("Shape::Map(&{})", shape(spec, values, index, depth + 1));
         }
         "Shape::Leaf".to_owned()
     }

@@ -989,7 +989,7 @@ fn requested_for(
         requested_document_types: types,
         requested_label_customization: None,
         // Candidates are only specifications with a stated size.
-        size: spec.size.clone().unwrap_or_else(|| DocumentSize {
+        size: spec.size.clone().unwrap_or(DocumentSize {
             width: f64::NAN,
             length: f64::NAN,
             unit: DocumentSizeUnit::Inch,

@@ -39,9 +39,9 @@ pub(crate) struct CallState {
     pub(crate) failure: Option<Box<HookFailure>>,
     /// The decoded success's body, kept for [`crate::Response`].
     pub(crate) body: Option<bytes::Bytes>,
-    /// The required fields the decoder corrected, when there were any
-    /// (boxed: almost always `None`).
-    pub(crate) corrections: Option<Box<Vec<crate::Correction>>>,
+    /// The required fields the decoder corrected (almost always none: an
+    /// empty `Vec` allocates nothing).
+    pub(crate) corrections: Vec<crate::Correction>,
 }
 
 /// Runs the future `raw` makes (a builder's progenitor `send_raw`) for the
@@ -78,7 +78,7 @@ where
         let state = CALL.with(|call| std::mem::take(&mut *call.borrow_mut()));
         match outcome {
             Ok(value) => {
-                let corrections = state.corrections.map(|c| *c).unwrap_or_default();
+                let corrections = state.corrections;
                 if !corrections.is_empty() {
                     log_corrections(client, operation, &corrections);
                 }

@@ -66,9 +66,7 @@ where
     match decode_typed::<T>(operation, status.as_u16(), &body) {
         Ok((inner, corrections)) => {
             call::update(|call| {
-                if !corrections.is_empty() {
-                    call.corrections = Some(Box::new(corrections));
-                }
+                call.corrections = corrections;
                 call.body = Some(body);
             });
             Ok(ResponseValue::new(inner, status, headers))
