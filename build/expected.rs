@@ -97,11 +97,15 @@ pub fn paths(spec: &Value) -> paths::Changed {
                 changed.required += usize::from(required.contains(&name.as_str()) && !defaulted);
             }
         });
-        let element = match schema["items"]["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        let element = match schema["items"]["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix('#'))
+        {
             Some(pointer) => spec.pointer(pointer).unwrap_or(&Value::Null),
             None => &schema["items"],
         };
-        changed.lists += usize::from(schema["type"] == "array" && element.get("properties").is_some());
+        changed.lists +=
+            usize::from(schema["type"] == "array" && element.get("properties").is_some());
     }
     let string_with = |key: &'static str, least: u64| {
         move |v: &Value| v["type"] == "string" && v[key].as_u64().is_some_and(|n| n >= least)

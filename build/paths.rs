@@ -156,7 +156,13 @@ fn structs(items: &[Item]) -> BTreeMap<String, BTreeMap<String, Field>> {
             .filter_map(|f| {
                 let rust = f.ident.as_ref()?.unraw().to_string();
                 let wire = serde_rename(&f.attrs).unwrap_or_else(|| rust.clone());
-                Some((rust, Field { wire, ty: f.ty.clone() }))
+                Some((
+                    rust,
+                    Field {
+                        wire,
+                        ty: f.ty.clone(),
+                    },
+                ))
             })
             .collect();
         out.insert(s.ident.to_string(), fields);
