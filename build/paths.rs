@@ -57,11 +57,13 @@ const UNSET: &str = "no value supplied for ";
 
 /// Rewrites the builders in the generated `mod types` items; panics unless
 /// it changed exactly `expected`.
-pub fn apply(items: &mut Vec<Item>, expected: Changed) -> Changed {
+pub fn apply(items: &mut [Item], expected: Changed) -> Changed {
     let structs = structs(items);
     let lists = list_newtypes(items, &structs);
-    let mut changed = Changed::default();
-    changed.lengths = lengths(items);
+    let mut changed = Changed {
+        lengths: lengths(items),
+        ..Changed::default()
+    };
     let builder = items
         .iter_mut()
         .find_map(|item| match item {
