@@ -175,3 +175,29 @@ fn from_json_says_what_the_spec_walker_says() {
     let read = from_json::<types::GetRatesRequest>(value).unwrap_err();
     assert_eq!(walked, vec![read]);
 }
+
+#[tokio::test]
+async fn a_client_call_with_a_bad_builder_names_the_path_and_sends_nothing() {
+    // Nothing listens on port 9: the call must fail before any request.
+    let client = spapi_shipping::Client::builder()
+        .endpoint("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    let too_long = "x".repeat(61);
+    let err = client
+        .get_rates()
+        .body(request(
+            address(&too_long),
+            vec![package(vec![item("GBP")])],
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    let spapi_shipping::Error::InvalidRequest { message, .. } = &err else {
+        panic!("not an invalid request: {err:?}");
+    };
+    assert!(
+        message.ends_with("shipTo.addressLine1: longer than 60 characters (61)"),
+        "{message}"
+    );
+}

@@ -5,7 +5,7 @@
 //! types only enforce some of these, so a request that breaks one would cost a
 //! round trip and come back as a terse 400. [`check_request`] finds every
 //! broken constraint up front and names it by its JSON path, e.g.
-//! `packages[0].items[2].description: longer than 60 characters (61)`.
+//! `packages[0].items[1].itemValue.unit: longer than 3 characters (4)`.
 //!
 //! Why hand-written rather than a JSON Schema crate: OpenAPI 3.0 schema objects
 //! are a JSON Schema dialect (`$ref` siblings ignored, `nullable`, boolean
