@@ -26,6 +26,8 @@ mod live_shapes;
 mod open_enums;
 #[path = "build/param_checks.rs"]
 mod param_checks;
+#[path = "build/paths.rs"]
+mod paths;
 #[path = "build/raw_body.rs"]
 mod raw_body;
 #[path = "build/request_build.rs"]
@@ -83,6 +85,7 @@ fn main() {
     );
     str_newtypes::apply(types, &json);
     correct::apply(types, &corrections);
+    paths::apply(types, expected::paths(&json));
     decode_once::apply(&mut file, expected::decode_once(&json));
     let operations = send::spec_operations(&json);
     let generated = send::apply(&mut file, operations.len());

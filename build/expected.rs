@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::decode_once;
 use crate::lenient;
+use crate::paths;
 use crate::request_build;
 
 /// String enums `open_enums` must open: every enum schema under
@@ -70,6 +71,62 @@ pub fn decode_once(spec: &Value) -> decode_once::Expected {
         }
     }
     expected
+}
+
+/// What `paths` must change: one setter per property of every object
+/// schema (inline ones included) and one "no value supplied" per required
+/// property without a default; one `Option` conversion per object schema
+/// (each gets a builder); one list conversion per array schema whose items
+/// are such an object; one length check per `minLength`/`maxLength` above
+/// 0 of a string schema.
+pub fn paths(spec: &Value) -> paths::Changed {
+    let mut changed = paths::Changed::default();
+    let components = spec["components"]["schemas"].as_object();
+    for (_, schema) in components.into_iter().flatten() {
+        objects(schema, &mut |object| {
+            changed.builders += 1;
+            let required: Vec<&str> = object["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            for (name, property) in object["properties"].as_object().into_iter().flatten() {
+                changed.setters += 1;
+                let defaulted = property.get("default").is_some();
+                changed.required += usize::from(required.contains(&name.as_str()) && !defaulted);
+            }
+        });
+        let element = match schema["items"]["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix('#'))
+        {
+            Some(pointer) => spec.pointer(pointer).unwrap_or(&Value::Null),
+            None => &schema["items"],
+        };
+        changed.lists +=
+            usize::from(schema["type"] == "array" && element.get("properties").is_some());
+    }
+    let string_with = |key: &'static str, least: u64| {
+        move |v: &Value| v["type"] == "string" && v[key].as_u64().is_some_and(|n| n >= least)
+    };
+    changed.lengths =
+        count(spec, &string_with("minLength", 1)) + count(spec, &string_with("maxLength", 0));
+    changed
+}
+
+/// Calls `f` for `schema` and each object schema inline in it (property
+/// values and list items) that has `properties`.
+fn objects(schema: &Value, f: &mut impl FnMut(&Value)) {
+    if schema.get("properties").is_some() {
+        f(schema);
+    }
+    for (_, property) in schema["properties"].as_object().into_iter().flatten() {
+        objects(property, f);
+    }
+    if schema.get("items").is_some() {
+        objects(&schema["items"], f);
+    }
 }
 
 /// Query and header parameters, per operation (path-level ones included,

@@ -7,7 +7,7 @@
 
 use syn::visit_mut::{self, VisitMut};
 use syn::{
-    Expr, ExprCall, ExprMatch, ExprStruct, ImplItemFn, ItemImpl, ItemTrait, Lit, Member,
+    Expr, ExprCall, ExprMatch, ExprStruct, ImplItemFn, ItemImpl, ItemTrait, Lit, Macro, Member,
     WherePredicate,
 };
 
@@ -29,6 +29,10 @@ pub trait Pass {
         false
     }
     fn where_predicate(&mut self, _: &mut WherePredicate) -> bool {
+        false
+    }
+    /// A macro call, in expression or statement position.
+    fn mac(&mut self, _: &mut Macro) -> bool {
         false
     }
 }
@@ -60,6 +64,11 @@ impl VisitMut for Walk<'_> {
     fn visit_where_predicate_mut(&mut self, node: &mut WherePredicate) {
         if !self.0.where_predicate(node) {
             visit_mut::visit_where_predicate_mut(self, node);
+        }
+    }
+    fn visit_macro_mut(&mut self, node: &mut Macro) {
+        if !self.0.mac(node) {
+            visit_mut::visit_macro_mut(self, node);
         }
     }
 }

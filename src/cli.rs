@@ -159,7 +159,7 @@ where
     };
     verbose::init(matches.get_count("verbose"));
     if name == buy::COMMAND {
-        return buy::main(&matches, sub_matches);
+        return buy::main(&matches, sub_matches, validation(&matches));
     }
     #[cfg(feature = "mock")]
     if name == sandbox::COMMAND {
@@ -501,10 +501,26 @@ fn check_json_body(
         .into_iter()
         .filter(|v| !replaced(v))
         .collect();
+    report_violations(id, &shown.to_string(), &violations, validation)
+}
+
+/// The one report of a body that breaks the spec, for `--json-body` and
+/// `buy --rates-request`: every violation on its own line with its path,
+/// an error (validation `enforce`) or a warning (`warn`); nothing when
+/// `violations` is empty. Values quoted in a message are escaped.
+pub(crate) fn report_violations(
+    id: &str,
+    shown: &str,
+    violations: &[Violation],
+    validation: Validation,
+) -> Result<Vec<String>, String> {
     if violations.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = violations.iter().map(|v| format!("  {v}")).collect();
+    let list: Vec<String> = violations
+        .iter()
+        .map(|v| format!("  {}", escape_controls(&v.to_string())))
+        .collect();
     let list = list.join("\n");
     match validation {
         Validation::Warn => Ok(vec![format!(

@@ -41,8 +41,10 @@ pub enum Error {
         operation: Option<String>,
         /// What is wrong, one line per violation.
         message: String,
-        /// Each broken constraint (`packages[0].items[2].description: longer
-        /// than 60 characters`); empty when progenitor refused the input.
+        /// Each broken constraint (`packages[0].items[1].itemValue.unit:
+        /// longer than 3 characters (4)`); empty when a typed body refused
+        /// the input, whose message then names the path
+        /// (`shipTo.addressLine1: longer than 60 characters (61)`).
         violations: Vec<Violation>,
     },
     /// No answer within the configured timeout. For a purchase, Amazon may

@@ -319,7 +319,7 @@ async fn buy_refuses_bad_flags_and_bodies_before_calling_amazon() {
     let mut body = parcel();
     body["shipDte"] = json!("2025-01-01T09:00:00Z");
     std::fs::write(&misspelt, body.to_string()).unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["buy", "--rates-request", &request, "--vas", "PROOF_PHOTO"],
             "expected GROUP=ID",
@@ -331,6 +331,11 @@ async fn buy_refuses_bad_flags_and_bodies_before_calling_amazon() {
         (&["buy", "--rates-request", &broken], "line 2 column"),
         (
             &["buy", "--rates-request", &misspelt],
+            "\n  shipDte: unknown field",
+        ),
+        // Unchecked, the typed request still refuses a field it would drop.
+        (
+            &["--no-validate", "buy", "--rates-request", &misspelt],
             "not a field of the getRates request: shipDte",
         ),
         (
@@ -343,5 +348,53 @@ async fn buy_refuses_bad_flags_and_bodies_before_calling_amazon() {
         assert_eq!(run.code(), Some(2), "{args:?}: {run:#?}");
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
     }
+    assert_eq!(sandbox.executed("getRates"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buy_reports_every_violation_of_the_rates_request_as_get_rates_does() {
+    let sandbox = Sandbox::start().await;
+    let mut body = parcel();
+    body["shipTo"]["addressLine1"] = json!("x".repeat(61));
+    body["packages"][0]["insuredValue"]["unit"] = json!("POUND");
+    body["packages"][0]["dimensions"]["unit"] = json!("FURLONG");
+    body["shipFrom"].as_object_mut().unwrap().remove("city");
+    let text = serde_json::to_string_pretty(&body).unwrap();
+    let run = spapi_shipping(&sandbox, &["buy", "--rates-request", "-"], Some(&text)).await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    // The same report as `get-rates --json-body`: every violation, each
+    // with its path, not only the first one the typed request meets.
+    let report = [
+        "spapi-shipping: invalid request in getRates: standard input breaks the spec's \
+         constraints; nothing was sent (--no-validate skips this check):",
+        "  shipFrom.city: required field missing",
+        "  shipTo.addressLine1: longer than 60 characters (61)",
+        "  packages[0].dimensions.unit: \"FURLONG\" is not one of",
+        "  packages[0].insuredValue.unit: longer than 3 characters (5)",
+    ];
+    for line in report {
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(line)),
+            "{line:?} in {}",
+            run.stderr
+        );
+    }
+    assert_eq!(run.stderr.lines().count(), report.len(), "{}", run.stderr);
+    assert_eq!(sandbox.executed("getRates"), 0);
+
+    // With the check off, the typed request still refuses the body, at the
+    // first value it cannot hold, named by its path.
+    let run = spapi_shipping(
+        &sandbox,
+        &["--no-validate", "buy", "--rates-request", "-"],
+        Some(&text),
+    )
+    .await;
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "spapi-shipping: standard input: shipTo.addressLine1: longer than 60 characters (61)\n"
+    );
     assert_eq!(sandbox.executed("getRates"), 0);
 }

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! It calls `getRates` with the body of `--rates-request` (`-`: standard
-//! input), takes the cheapest rate that can be bought as asked (or
+//! input; checked against the spec first, every violation reported with its
+//! path as `get-rates --json-body` reports them), takes the cheapest rate that can be bought as asked (or
 //! `--rate-id`), plans the request with [`Quote::cheapest`] /
 //! [`Quote::plan`], says on standard error what it buys, and buys it with
 //! `purchaseShipment`: the response JSON on standard output, and with
@@ -32,6 +33,7 @@ use super::{EXIT_FAILURE, EXIT_USAGE, NAME};
 use crate::documents::decode_all;
 use crate::purchase::{PlanError, Quote, RequiredGroups, Wishes, parse_size};
 use crate::types::{DocumentFormat, DocumentType, GetRatesRequest, PurchaseShipmentRequest};
+use crate::validate::Validation;
 use crate::{Client, Error};
 
 /// The subcommand's name.
@@ -182,8 +184,17 @@ fn wishes(args: &ArgMatches) -> Wishes {
     wishes
 }
 
-/// Reads the getRates body: a file, or standard input for `-`.
-fn rates_request(path: &Path) -> Result<GetRatesRequest, String> {
+/// Reads the getRates body: a file, or standard input for `-`. The JSON is
+/// checked against the spec first, as `get-rates --json-body` checks its
+/// body (`super::report_violations`: every violation with its path, not only
+/// the first), then read into the typed request, whose own constraints apply
+/// whatever the validation mode (`buy` changes the request before sending it,
+/// so it needs the typed value). `Ok` holds the warnings to print (validation
+/// `warn`).
+fn rates_request(
+    path: &Path,
+    validation: Validation,
+) -> Result<(GetRatesRequest, Vec<String>), String> {
     let (text, name) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -194,25 +205,27 @@ fn rates_request(path: &Path) -> Result<GetRatesRequest, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         (text, path.display().to_string())
     };
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let request: GetRatesRequest =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                format!("{name}: not a getRates request: {inner}")
-            } else {
-                format!("{name}: {path}: {inner}")
-            }
-        })?;
-    // serde drops fields it does not know: a misspelt `shipDte` would be
-    // lost silently, so it is an error here.
     let given: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+    let warnings = if validation == Validation::Off {
+        Vec::new()
+    } else {
+        let violations = crate::validate::check_request_body("getRates", &given);
+        super::report_violations("getRates", &name, &violations, validation)?
+    };
+    let request: GetRatesRequest = crate::validate::from_json(given.clone()).map_err(|e| {
+        if e.path.is_empty() {
+            format!("{name}: not a getRates request: {}", e.message)
+        } else {
+            format!("{name}: {e}")
+        }
+    })?;
+    // serde drops fields it does not know: a misspelt `shipDte` would be
+    // lost silently, so it is an error here whatever the validation mode.
     let kept = serde_json::to_value(&request).map_err(|e| format!("{name}: {e}"))?;
     let mut unknown = Vec::new();
     dropped_fields(&given, &kept, "", &mut unknown);
     if unknown.is_empty() {
-        Ok(request)
+        Ok((request, warnings))
     } else {
         Err(format!(
             "{name}: not a field of the getRates request: {}",
@@ -256,7 +269,7 @@ fn dropped_fields(given: &Value, kept: &Value, path: &str, out: &mut Vec<String>
 
 /// Runs `buy`: `matches` are the whole command line's, `args` the
 /// subcommand's.
-pub(super) fn main(matches: &ArgMatches, args: &ArgMatches) -> ExitCode {
+pub(super) fn main(matches: &ArgMatches, args: &ArgMatches, validation: Validation) -> ExitCode {
     let client = match super::client_builder(matches).and_then(crate::ClientBuilder::build) {
         Ok(client) => client,
         Err(e) => return fail(&e.to_string(), EXIT_USAGE),
@@ -267,10 +280,18 @@ pub(super) fn main(matches: &ArgMatches, args: &ArgMatches) -> ExitCode {
         .cloned();
     let request = match args
         .get_one::<PathBuf>("rates-request")
-        .map(|path| rates_request(path))
+        .map(|path| rates_request(path, validation))
     {
-        Some(Ok(request)) => request,
-        Some(Err(message)) => return fail(&message, EXIT_USAGE),
+        Some(Ok((request, warnings))) => {
+            for warning in warnings {
+                eprintln!("{NAME}: {}", escape_lines(&warning));
+            }
+            request
+        }
+        Some(Err(message)) => {
+            eprintln!("{NAME}: {}", escape_lines(&message));
+            return ExitCode::from(EXIT_USAGE);
+        }
         None => unreachable!("clap requires --rates-request"),
     };
     let wishes = wishes(args);
@@ -413,6 +434,13 @@ fn print(value: &Value) -> ExitCode {
 }
 
 /// Prints `message` (which may quote Amazon's answer) escaped.
+/// A report of one violation per line: each line escaped, the line breaks
+/// kept.
+fn escape_lines(message: &str) -> String {
+    let lines: Vec<_> = message.split('\n').map(super::escape_controls).collect();
+    lines.join("\n")
+}
+
 fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("{NAME}: {}", super::escape_controls(message));
     ExitCode::from(code)

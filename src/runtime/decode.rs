@@ -319,7 +319,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> 
 }
 
 /// `payload.rates[0].value` rather than serde_path_to_error's `.`-only form.
-fn display_path(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn display_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for segment in path.iter() {

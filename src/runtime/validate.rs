@@ -5,7 +5,7 @@
 //! types only enforce some of these, so a request that breaks one would cost a
 //! round trip and come back as a terse 400. [`check_request`] finds every
 //! broken constraint up front and names it by its JSON path, e.g.
-//! `packages[0].items[2].description: longer than 60 characters (61)`.
+//! `packages[0].items[1].itemValue.unit: longer than 3 characters (4)`.
 //!
 //! Why hand-written rather than a JSON Schema crate: OpenAPI 3.0 schema objects
 //! are a JSON Schema dialect (`$ref` siblings ignored, `nullable`, boolean
@@ -125,6 +125,41 @@ impl fmt::Display for Violation {
             write!(f, "{}: {}", self.path, self.message)
         }
     }
+}
+
+impl std::error::Error for Violation {}
+
+/// Reads a typed value (a request body such as
+/// [`GetRatesRequest`](crate::types::GetRatesRequest), or any generated type)
+/// from JSON, naming where it is wrong: the error's path is the JSON path of
+/// the offending value in the wire's names, as [`check_request`] writes it.
+///
+/// `serde_json::from_value` reports only what a constrained type says
+/// (`longer than 60 characters (61)`): a type's `Deserialize` cannot know
+/// where it sits. This reads the same value through `serde_path_to_error`.
+/// It stops at the first problem, as deserialization does; for every
+/// violation of a body at once, check the JSON first with
+/// [`check_request_body`].
+///
+/// ```
+/// use serde_json::json;
+/// use spapi_shipping::types::Address;
+/// use spapi_shipping::validate::from_json;
+///
+/// let too_long = "x".repeat(61);
+/// let err = from_json::<Address>(json!({
+///     "name": "A. Buyer", "addressLine1": too_long, "city": "Leeds",
+///     "postalCode": "LS1 4AP", "countryCode": "GB"
+/// }))
+/// .unwrap_err();
+/// assert_eq!(err.to_string(), "addressLine1: longer than 60 characters (61)");
+/// assert_eq!(err.path, "addressLine1");
+/// ```
+pub fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Violation> {
+    serde_path_to_error::deserialize(value).map_err(|e| Violation {
+        path: crate::runtime::decode::display_path(e.path()),
+        message: e.into_inner().to_string(),
+    })
 }
 
 /// Checks a JSON value against a schema of the spec (`schema` may be a

@@ -14,6 +14,8 @@ mod lenient;
 mod open_enums;
 #[path = "../../build/param_checks.rs"]
 mod param_checks;
+#[path = "../../build/paths.rs"]
+mod paths;
 #[path = "../../build/raw_body.rs"]
 mod raw_body;
 #[path = "../../build/request_build.rs"]
@@ -217,6 +219,16 @@ fn the_expected_counts_come_from_the_spec() {
             operations: 1,
             json_successes: 1,
             error_statuses: 2
+        }
+    );
+    assert_eq!(
+        expected::paths(&spec),
+        paths::Changed {
+            setters: 3,
+            required: 1,
+            builders: 1,
+            lists: 0,
+            lengths: 1
         }
     );
 }
@@ -463,4 +475,157 @@ fn raw_body_makes_the_cli_send_the_json_body_as_written_unless_validation_is_enf
 #[should_panic(expected = "sets 1 body fields from flags; PostRequest has 2 scalar fields")]
 fn raw_body_fails_the_build_when_a_body_field_flag_is_not_rewritten() {
     raw_body::cli(&mut executor(&[("rate-id", "rate_id")]), &body_spec(1));
+}
+
+/// typify's output for `Address { addressLine1 (maxLength 60), city? }`,
+/// `Request { shipTo?: Address, packages: PackageList }` and
+/// `PackageList: [Address]`, builders included.
+fn types_with_builders() -> syn::File {
+    parse_quote! {
+        pub mod types {
+            pub struct Address {
+                #[serde(rename = "addressLine1")]
+                pub address_line1: AddressAddressLine1,
+                #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+                pub city: ::std::option::Option<::std::string::String>,
+            }
+            pub struct AddressAddressLine1(::std::string::String);
+            impl ::std::str::FromStr for AddressAddressLine1 {
+                type Err = self::error::ConversionError;
+                fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+                    if value.chars().count() > 60usize {
+                        return Err("longer than 60 characters".into());
+                    }
+                    Ok(Self(value.to_string()))
+                }
+            }
+            pub struct PackageList(pub ::std::vec::Vec<Address>);
+            pub struct Request {
+                #[serde(rename = "shipTo", skip_serializing_if = "::std::option::Option::is_none")]
+                pub ship_to: ::std::option::Option<Address>,
+                pub packages: PackageList,
+            }
+            pub mod builder {
+                pub struct Address {
+                    address_line1: ::std::result::Result<super::AddressAddressLine1, ::std::string::String>,
+                    city: ::std::result::Result<::std::option::Option<::std::string::String>, ::std::string::String>,
+                }
+                impl ::std::default::Default for Address {
+                    fn default() -> Self {
+                        Self {
+                            address_line1: Err("no value supplied for address_line1".to_string()),
+                            city: Ok(Default::default()),
+                        }
+                    }
+                }
+                impl Address {
+                    pub fn address_line1<T>(mut self, value: T) -> Self
+                    where
+                        T: ::std::convert::TryInto<super::AddressAddressLine1>,
+                        T::Error: ::std::fmt::Display,
+                    {
+                        self.address_line1 = value.try_into().map_err(|e| {
+                            format!("error converting supplied value for address_line1: {e}")
+                        });
+                        self
+                    }
+                    pub fn city<T>(mut self, value: T) -> Self
+                    where
+                        T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                        T::Error: ::std::fmt::Display,
+                    {
+                        self.city = value.try_into().map_err(|e| {
+                            format!("error converting supplied value for city: {e}")
+                        });
+                        self
+                    }
+                }
+                pub struct Request {
+                    packages: ::std::result::Result<super::PackageList, ::std::string::String>,
+                    ship_to: ::std::result::Result<::std::option::Option<super::Address>, ::std::string::String>,
+                }
+                impl ::std::default::Default for Request {
+                    fn default() -> Self {
+                        Self {
+                            packages: Err("no value supplied for packages".to_string()),
+                            ship_to: Ok(Default::default()),
+                        }
+                    }
+                }
+                impl Request {
+                    pub fn packages<T>(mut self, value: T) -> Self
+                    where
+                        T: ::std::convert::TryInto<super::PackageList>,
+                        T::Error: ::std::fmt::Display,
+                    {
+                        self.packages = value.try_into().map_err(|e| {
+                            format!("error converting supplied value for packages: {e}")
+                        });
+                        self
+                    }
+                    pub fn ship_to<T>(mut self, value: T) -> Self
+                    where
+                        T: ::std::convert::TryInto<::std::option::Option<super::Address>>,
+                        T::Error: ::std::fmt::Display,
+                    {
+                        self.ship_to = value.try_into().map_err(|e| {
+                            format!("error converting supplied value for ship_to: {e}")
+                        });
+                        self
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn paths_expected() -> paths::Changed {
+    paths::Changed {
+        setters: 4,
+        required: 2,
+        builders: 2,
+        lists: 1,
+        lengths: 1,
+    }
+}
+
+#[test]
+fn paths_puts_the_wire_path_in_every_builder_error() {
+    let mut file = types_with_builders();
+    let types = open_enums::types_module(&mut file).unwrap();
+    paths::apply(types, paths_expected());
+    let code = quote::quote!(#file).to_string();
+    for expected in [
+        // A constrained value: `field: message`.
+        r#"format ! ("addressLine1: {e}")"#,
+        r#"format ! ("city: {e}")"#,
+        // A nested builder (an optional one too): its path joined with a dot.
+        r#"format ! ("shipTo.{e}")"#,
+        // A list newtype of builders: its index.
+        r#"format ! ("packages{e}")"#,
+        r#"format ! ("[{i}].{e}")"#,
+        r#"Err ("addressLine1: required field missing" . to_string ())"#,
+        r#"Err ("packages: required field missing" . to_string ())"#,
+        r#"format ! ("longer than 60 characters ({})" , value . chars () . count ()) . into ()"#,
+        "impl :: std :: convert :: TryFrom < Address > for :: std :: option :: Option < super :: Address >",
+        "impl :: std :: convert :: TryFrom < :: std :: vec :: Vec < Address > > for super :: PackageList",
+    ] {
+        assert!(code.contains(expected), "{expected} in {code}");
+    }
+    assert!(!code.contains("error converting supplied value"), "{code}");
+    assert!(!code.contains("no value supplied"), "{code}");
+}
+
+#[test]
+#[should_panic(expected = "build/paths.rs rewrote")]
+fn paths_fails_the_build_when_a_builder_error_is_not_rewritten() {
+    let mut file = types_with_builders();
+    let types = open_enums::types_module(&mut file).unwrap();
+    paths::apply(
+        types,
+        paths::Changed {
+            setters: 5,
+            ..paths_expected()
+        },
+    );
 }
