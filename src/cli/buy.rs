@@ -184,17 +184,23 @@ fn wishes(args: &ArgMatches) -> Wishes {
     wishes
 }
 
+/// The getRates body `buy` sends.
+enum RatesBody {
+    /// Checked and typed (validation `enforce`, the default).
+    Typed(GetRatesRequest),
+    /// The JSON as the user wrote it (`--no-validate`, validation `warn` or
+    /// `off`), sent through `body_json` as `get-rates --json-body` sends it:
+    /// what Amazon accepts can be sent (issue 18).
+    Raw(Value),
+}
+
 /// Reads the getRates body: a file, or standard input for `-`. The JSON is
 /// checked against the spec first, as `get-rates --json-body` checks its
 /// body (`super::report_violations`: every violation with its path, not only
-/// the first), then read into the typed request, whose own constraints apply
-/// whatever the validation mode (`buy` changes the request before sending it,
-/// so it needs the typed value). `Ok` holds the warnings to print (validation
-/// `warn`).
-fn rates_request(
-    path: &Path,
-    validation: Validation,
-) -> Result<(GetRatesRequest, Vec<String>), String> {
+/// the first). With validation `enforce` it is then read into the typed
+/// request, whose own constraints apply too; otherwise it is sent as
+/// written. `Ok` holds the warnings to print (validation `warn`).
+fn rates_request(path: &Path, validation: Validation) -> Result<(RatesBody, Vec<String>), String> {
     let (text, name) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -212,6 +218,9 @@ fn rates_request(
         let violations = crate::validate::check_request_body("getRates", &given);
         super::report_violations("getRates", &name, &violations, validation)?
     };
+    if validation != Validation::Enforce {
+        return Ok((RatesBody::Raw(given), warnings));
+    }
     let request: GetRatesRequest = crate::validate::from_json(given.clone()).map_err(|e| {
         if e.path.is_empty() {
             format!("{name}: not a getRates request: {}", e.message)
@@ -225,7 +234,7 @@ fn rates_request(
     let mut unknown = Vec::new();
     dropped_fields(&given, &kept, "", &mut unknown);
     if unknown.is_empty() {
-        Ok((request, warnings))
+        Ok((RatesBody::Typed(request), warnings))
     } else {
         Err(format!(
             "{name}: not a field of the getRates request: {}",
@@ -319,13 +328,17 @@ pub(super) fn main(matches: &ArgMatches, args: &ArgMatches, validation: Validati
 
 async fn buy(
     client: &Client,
-    request: GetRatesRequest,
+    request: RatesBody,
     wishes: &Wishes,
     rate_id: Option<&str>,
     dry_run: bool,
     save_documents: Option<&Path>,
 ) -> ExitCode {
-    let rates = match client.get_rates().body(request).send().await {
+    let call = match request {
+        RatesBody::Typed(request) => client.get_rates().body(request),
+        RatesBody::Raw(json) => client.get_rates().body_json(json),
+    };
+    let rates = match call.send().await {
         Ok(response) => response.into_inner().payload,
         Err(e) => return call_failed(e),
     };
