@@ -187,7 +187,7 @@ fn wishes(args: &ArgMatches) -> Wishes {
 /// The getRates body `buy` sends.
 enum RatesBody {
     /// Checked and typed (validation `enforce`, the default).
-    Typed(GetRatesRequest),
+    Typed(Box<GetRatesRequest>),
     /// The JSON as the user wrote it (`--no-validate`, validation `warn` or
     /// `off`), sent through `body_json` as `get-rates --json-body` sends it:
     /// what Amazon accepts can be sent (issue 18).
@@ -234,7 +234,7 @@ fn rates_request(path: &Path, validation: Validation) -> Result<(RatesBody, Vec<
     let mut unknown = Vec::new();
     dropped_fields(&given, &kept, "", &mut unknown);
     if unknown.is_empty() {
-        Ok((RatesBody::Typed(request), warnings))
+        Ok((RatesBody::Typed(Box::new(request)), warnings))
     } else {
         Err(format!(
             "{name}: not a field of the getRates request: {}",
@@ -335,7 +335,7 @@ async fn buy(
     save_documents: Option<&Path>,
 ) -> ExitCode {
     let call = match request {
-        RatesBody::Typed(request) => client.get_rates().body(request),
+        RatesBody::Typed(request) => client.get_rates().body(*request),
         RatesBody::Raw(json) => client.get_rates().body_json(json),
     };
     let rates = match call.send().await {
