@@ -181,6 +181,18 @@ impl ClientBuilder {
     /// hop, not `x-amz-access-token`). A followed LWA redirect is detected
     /// afterwards (the answer came from another URL) and refused; an API one
     /// cannot be told apart from a normal answer.
+    ///
+    /// Compression: this crate turns on reqwest's `gzip` feature, and cargo
+    /// builds one reqwest for the whole program, so a `reqwest::Client` asks
+    /// for gzip (`Accept-Encoding: gzip`) and decodes it while streaming
+    /// unless it was built with `.gzip(false)`; then it does not ask, and
+    /// Amazon answers uncompressed. Both work, and
+    /// [`max_response_body`](Self::max_response_body) counts the bytes the
+    /// client hands over: decoded ones when it decodes. Only a client that
+    /// sends `Accept-Encoding: gzip` itself (a default header) with gzip
+    /// turned off gets bodies it cannot read: they fail as
+    /// [`Error::Undecodable`](crate::Error::Undecodable), whose reason says
+    /// the body is still gzip-encoded.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -229,6 +241,12 @@ impl ClientBuilder {
     /// over it is refused before reading and a streamed body is cut once
     /// past it: [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge).
     /// A body costs at most about twice the cap in memory.
+    ///
+    /// The cap counts decompressed bytes. The client asks for gzip and
+    /// decodes it while streaming, so a gzip bomb (a few MB on the wire
+    /// expanding to gigabytes) is cut once its decoded bytes pass the cap;
+    /// the `Content-Length` of a compressed answer (the size on the wire)
+    /// is never taken for the decoded size, in either direction.
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.max_response_body = bytes;
         self
@@ -409,7 +427,14 @@ impl ClientBuilder {
             Some(http) => http,
             // Never follow a redirect: it would resend the token, key and
             // body (or the LWA secrets) to whatever host `Location` names.
+            // gzip: `Accept-Encoding: gzip` on every request (Amazon then
+            // answers compressed and chunked: a large getRates of 88,865
+            // bytes comes as 5,020, issue 18) and bodies
+            // decoded while streaming; reqwest drops the compressed
+            // `Content-Length`, so the body cap (decode::read_body) counts
+            // decoded bytes.
             None => reqwest::Client::builder()
+                .gzip(true)
                 .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)

@@ -40,6 +40,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+mod gzip_support;
+
 /// `ClientBuilder::timeout`: one attempt, from sending to the whole body.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a slow answer takes: well past `ATTEMPT_TIMEOUT`.
@@ -54,6 +56,8 @@ const TRACKING_PATH: &str = "/shipping/v2/tracking";
 const PURCHASE_PATH: &str = "/shipping/v2/shipments";
 const ONE_CLICK_PATH: &str = "/shipping/v2/oneClickShipment";
 const FIRST_TOKEN: &str = "Atza|token-1";
+/// The body cap of the gzip bomb's client: 1 MiB, against 64 MiB decoded.
+const BOMB_CAP: usize = 1 << 20;
 const EXPIRED_BODY: &str = r#"{"errors":[{"code":"Unauthorized","message":"Access to requested resource is denied.","details":"The access token you provided has expired."}]}"#;
 
 /// Fast retries: 4 attempts, full-jitter backoff capped at 2, 4, 5 ms, 3 s budget.
@@ -122,6 +126,18 @@ enum Fault {
     SlowBody,
     /// Executes, answers 200 with `{"payload": {`.
     Malformed,
+    /// Executes, answers 200 with the example compressed, as Amazon does
+    /// when asked (`Content-Encoding: gzip`, chunked, no Content-Length).
+    /// A request without `Accept-Encoding: gzip` gets a 406 instead, so a
+    /// client that stopped asking fails the cell.
+    Gzip,
+    /// Executes, answers 200 `Content-Encoding: gzip`, chunked, with a gzip
+    /// header followed by bytes that are no deflate stream.
+    CorruptGzip,
+    /// Executes, answers 200 `Content-Encoding: gzip`, chunked, with a gzip
+    /// bomb: about 64 KiB on the wire, 64 MiB decoded (the scenario's
+    /// client has a 1 MiB body cap).
+    GzipBomb,
 }
 
 impl Fault {
@@ -149,8 +165,12 @@ enum Want {
     RateLimited,
     Api(u16),
     Timeout,
-    Transport { connect: bool },
+    Transport {
+        connect: bool,
+    },
     Undecodable,
+    /// `ResponseTooLarge` for a 200 cut while streaming (no Content-Length).
+    TooLarge,
     AuthUnexpected(u16),
     AuthTimeout,
 }
@@ -229,6 +249,8 @@ struct Scenario {
     lwa_requests: usize,
     /// Point the client's endpoint at a closed port (LWA still works).
     api_down: bool,
+    /// `ClientBuilder::max_response_body`, when not the default.
+    max_response_body: Option<usize>,
     policy: RetryPolicy,
     cells: [Expect; 4],
 }
@@ -244,6 +266,7 @@ fn scenario(group: Group, name: &'static str, api: fn(usize) -> Fault) -> Scenar
         concurrent: false,
         lwa_requests: 1,
         api_down: false,
+        max_response_body: None,
         policy: fast_policy(),
         cells: [ok(1), ok(1), ok(1), ok(1)],
     }
@@ -361,6 +384,28 @@ fn matrix() -> Vec<Scenario> {
             err(Want::Undecodable, 1),
             err(Want::Undecodable, 1),
             err(Want::Undecodable, 1),
+        ]),
+        scenario(Bodies, "gzip 200 (chunked, asked for)", |_| Fault::Gzip).cells([
+            ok(1),
+            ok(1),
+            ok(1),
+            ok(1),
+        ]),
+        scenario(Bodies, "corrupt gzip 200 x1, then 200", |i| {
+            if i < 1 { Fault::CorruptGzip } else { Fault::Ok }
+        })
+        .cells([ok(2), ok(2), err(reset.clone(), 1), err(reset.clone(), 1)]),
+        Scenario {
+            max_response_body: Some(BOMB_CAP),
+            ..scenario(Bodies, "gzip bomb 200 (64 KiB -> 64 MiB)", |_| {
+                Fault::GzipBomb
+            })
+        }
+        .cells([
+            err(Want::TooLarge, 1),
+            err(Want::TooLarge, 1),
+            err(Want::TooLarge, 1),
+            err(Want::TooLarge, 1),
         ]),
         // --- Login with Amazon --------------------------------------------
         // A token request that fails transiently is retried like a refused
@@ -535,8 +580,9 @@ async fn run_group(group: Option<Group>, mode: Mode) {
             };
             let token_url = format!("{}{TOKEN_PATH}", server.url());
             let policy = s.policy.clone();
+            let cap = s.max_response_body;
             builds.spawn_blocking(move || {
-                let client = build_client(endpoint, token_url, policy, class);
+                let client = build_client(endpoint, token_url, policy, class, cap);
                 (row, col, class, server, client)
             });
         }
@@ -662,6 +708,13 @@ enum Got {
         status: Option<u16>,
         request_id: Option<String>,
     },
+    TooLarge {
+        status: u16,
+        cap: usize,
+        content_length: Option<u64>,
+        attempts: u32,
+        key: Option<String>,
+    },
     Auth(AuthError),
     Other(String),
     Panicked(String),
@@ -710,6 +763,20 @@ impl Got {
                 status: u.status,
                 request_id: u.request_id,
             },
+            Error::ResponseTooLarge {
+                status,
+                cap,
+                content_length,
+                attempts,
+                idempotency_key,
+                ..
+            } => Got::TooLarge {
+                status,
+                cap,
+                content_length,
+                attempts,
+                key: idempotency_key,
+            },
             Error::Auth { source, .. } => Got::Auth(source),
             other => Got::Other(format!("{other:?}")),
         }
@@ -724,6 +791,7 @@ impl Got {
             Got::Transport { connect: true, .. } => "Transport(connect)".into(),
             Got::Transport { .. } => "Transport".into(),
             Got::Undecodable { .. } => "Undecodable".into(),
+            Got::TooLarge { .. } => "ResponseTooLarge".into(),
             Got::Auth(AuthError::Unexpected { status, .. }) => format!("Auth({status})"),
             Got::Auth(AuthError::Transport { timeout: true, .. }) => "Auth(timeout)".into(),
             Got::Auth(e) => format!("Auth({e})"),
@@ -818,8 +886,19 @@ impl CellOutcome {
     }
 }
 
-fn build_client(endpoint: String, token_url: String, policy: RetryPolicy, class: Class) -> Client {
-    Client::builder()
+fn build_client(
+    endpoint: String,
+    token_url: String,
+    policy: RetryPolicy,
+    class: Class,
+    max_response_body: Option<usize>,
+) -> Client {
+    let builder = Client::builder();
+    let builder = match max_response_body {
+        Some(cap) => builder.max_response_body(cap),
+        None => builder,
+    };
+    builder
         .endpoint(endpoint)
         .token_url(token_url)
         .credentials(LwaCredentials::new(
@@ -1118,6 +1197,27 @@ fn mismatch(want: &Want, got: &Got, call: &CallOutcome) -> Option<String> {
             }
             true
         }
+        (
+            Want::TooLarge,
+            Got::TooLarge {
+                status,
+                cap,
+                content_length,
+                attempts,
+                key,
+            },
+        ) => {
+            if let Some(p) = reported_context(*attempts, key, call) {
+                return Some(format!("ResponseTooLarge: {p}"));
+            }
+            if *status != 200 || *cap != BOMB_CAP || content_length.is_some() {
+                return Some(format!(
+                    "ResponseTooLarge with status {status}, cap {cap}, Content-Length \
+                     {content_length:?}; expected 200, {BOMB_CAP}, None (cut while decoding)"
+                ));
+            }
+            true
+        }
         (Want::AuthUnexpected(want), Got::Auth(AuthError::Unexpected { status, .. })) => {
             want == status
         }
@@ -1240,11 +1340,17 @@ enum Action {
         request_id: String,
         rest_after: Option<Duration>,
     },
+    /// 200 `Content-Encoding: gzip`, chunked: these (compressed) bytes.
+    Gzip {
+        compressed: Vec<u8>,
+        request_id: String,
+    },
 }
 
 struct Request {
     method: String,
     path: String,
+    /// Names lower-cased.
     headers: Vec<(String, String)>,
     /// The call number tagged in the query or body (`FM-CALL-<n>`).
     call: Option<usize>,
@@ -1257,6 +1363,21 @@ impl Request {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether `Accept-Encoding` lists gzip, which is when Amazon compresses.
+    fn accepts_gzip(&self) -> bool {
+        self.header("accept-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().unwrap_or("").trim() == "gzip")
+        })
+    }
+}
+
+/// The bomb of `Fault::GzipBomb`, built once: 64 MiB of JSON whitespace
+/// after `{"payload": `, about 64 KiB compressed.
+fn gzip_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| gzip_support::bomb(br#"{"payload": "#, 64))
 }
 
 impl FaultServer {
@@ -1446,6 +1567,29 @@ impl Shared {
                 delay: SLOW,
             },
             Some(Fault::Malformed) => answer(200, br#"{"payload": {"#.to_vec()),
+            Some(Fault::Gzip) if !request.accepts_gzip() => answer(
+                406,
+                br#"{"errors":[{"code":"NotAcceptable","message":"fault matrix: the request did not send Accept-Encoding: gzip"}]}"#
+                    .to_vec(),
+            ),
+            Some(Fault::Gzip) => Action::Gzip {
+                compressed: gzip_support::gzip(&example(op, 200), flate2::Compression::default()),
+                request_id,
+            },
+            Some(Fault::CorruptGzip) => {
+                let mut compressed =
+                    gzip_support::gzip(&example(op, 200), flate2::Compression::default());
+                compressed.truncate(10);
+                compressed.extend(std::iter::repeat_n(0xff_u8, 512));
+                Action::Gzip {
+                    compressed,
+                    request_id,
+                }
+            }
+            Some(Fault::GzipBomb) => Action::Gzip {
+                compressed: gzip_bomb().to_vec(),
+                request_id,
+            },
         }
     }
 }
@@ -1567,6 +1711,16 @@ async fn respond(mut stream: TcpStream, action: Action) {
                 tokio::time::sleep(delay).await;
                 let _ = stream.write_all(&body[half..]).await;
             }
+            let _ = stream.shutdown().await;
+        }
+        Action::Gzip {
+            compressed,
+            request_id,
+        } => {
+            let mut bytes = gzip_support::gzip_chunked_head(&request_id).into_bytes();
+            bytes.extend_from_slice(&gzip_support::chunked(&compressed, 8192));
+            // A bomb's client stops reading at its cap: errors are expected.
+            let _ = stream.write_all(&bytes).await;
             let _ = stream.shutdown().await;
         }
     }

@@ -72,6 +72,14 @@ where
             Ok(ResponseValue::new(inner, status, headers))
         }
         Err(e) => {
+            let reason = match still_encoded(&headers) {
+                Some(encoding) => format!(
+                    "the body is still `Content-Encoding: {encoding}`: the HTTP client did not \
+                     decode it (a caller's `http_client` built with `.gzip(false)` that sends \
+                     `Accept-Encoding` itself?) ({e})"
+                ),
+                None => e.to_string(),
+            };
             let text = |name: &str| {
                 headers
                     .get(name)
@@ -84,7 +92,7 @@ where
                 status: Some(status.as_u16()),
                 request_id: text("x-amzn-requestid"),
                 content_type: text("content-type"),
-                reason: e.to_string(),
+                reason,
                 body_prefix: body_prefix(&body),
                 // The call's key, added by `send` (runtime/call.rs).
                 idempotency_key: None,
@@ -130,6 +138,17 @@ where
             },
         }),
     }
+}
+
+/// The `Content-Encoding` of a body the HTTP client handed over without
+/// decoding it (reqwest removes the header when it decodes); `identity`
+/// does not count.
+fn still_encoded(headers: &reqwest::header::HeaderMap) -> Option<&str> {
+    headers
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
 }
 
 /// What an error answer's body was when it was not Amazon's error list:
@@ -248,6 +267,15 @@ pub(crate) enum CappedBodyError {
 /// `Content-Length` over the cap is refused before reading, and a streamed
 /// (chunked) body is cut as soon as it passes the cap, so a hostile answer
 /// costs about `cap` of memory.
+///
+/// The bytes counted are the ones reqwest hands over: decoded ones for a
+/// `Content-Encoding: gzip` answer, which reqwest decompresses while
+/// streaming. It also removes such an answer's `Content-Length` (the
+/// compressed size), and `Response::content_length` is the decoded body's
+/// size hint, unknown for a compressed body; so a small compressed length
+/// never lets a gzip bomb through (its decoded chunks are counted and cut
+/// at the cap) and a compressed length over the cap never refuses a body
+/// that decodes to less (tests/gzip.rs asserts both).
 pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,

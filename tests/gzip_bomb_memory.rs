@@ -1,0 +1,98 @@
+//! Peak memory of a gzip bomb (issue 18, item 7): the client asks for gzip
+//! and reqwest decodes while streaming, so the body cap must count the
+//! decoded bytes. A loopback server answers `Content-Encoding: gzip`,
+//! chunked, with one valid gzip member of about 4 MiB that expands to
+//! 4 GiB of JSON whitespace; with an 8 MiB cap the call must end as
+//! `ResponseTooLarge` quickly and the extra heap stay within 1.5x the cap,
+//! measured like `body_cap_memory.rs` (the counting allocator of
+//! `memory_support`; one test per binary, so no other test allocates
+//! meanwhile).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use spapi_shipping::{Client, Error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+mod gzip_support;
+mod memory_support;
+
+const MIB: usize = 1 << 20;
+const CAP: usize = 8 * MIB;
+/// Decoded size of the bomb: 4 GiB.
+const BOMB_MIB: usize = 4096;
+
+#[tokio::test]
+async fn a_gzip_bomb_is_cut_at_the_cap_in_decoded_bytes_within_one_and_a_half_times_it() {
+    let compressed = gzip_support::bomb(br#"{"payload": "#, BOMB_MIB);
+    let wire_len = compressed.len();
+    // Framed before the measurement starts: the server allocates nothing
+    // while the client reads.
+    let mut response = gzip_support::gzip_chunked_head("bomb-1").into_bytes();
+    response.extend_from_slice(&gzip_support::chunked(&compressed, 8192));
+    drop(compressed);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8192];
+        let n = stream.read(&mut request).await.unwrap_or(0);
+        let head = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+        assert!(head.contains("accept-encoding: gzip"), "{head}");
+        for part in response.chunks(64 * 1024) {
+            if stream.write_all(part).await.is_err() {
+                break;
+            }
+            counter.fetch_add(part.len() as u64, Ordering::Relaxed);
+        }
+    });
+    // No credentials: no token request, only the one API request.
+    let client = Client::builder()
+        .endpoint(format!("http://{addr}"))
+        .max_response_body(CAP)
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let before = memory_support::mark();
+    let call = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send();
+    let error = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call ends within 10 s")
+        .unwrap_err();
+    let extra = memory_support::extra_since(before);
+    let took = started.elapsed();
+
+    assert!(
+        matches!(
+            error,
+            Error::ResponseTooLarge {
+                status: 200,
+                cap: CAP,
+                content_length: None,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.request_id(), Some("bomb-1"));
+    let ratio = extra as f64 / CAP as f64;
+    eprintln!(
+        "gzip bomb of {wire_len} bytes ({BOMB_MIB} MiB decoded), cap {CAP} bytes: +{extra} bytes \
+         at peak ({ratio:.2}x the cap); the server wrote {} bytes before the client stopped; {took:?}",
+        sent.load(Ordering::Relaxed)
+    );
+    assert!(ratio <= 1.5, "{ratio:.2}x the cap");
+    // Decoding 4 GiB would take far longer than this in a debug build.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
