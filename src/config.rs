@@ -433,8 +433,7 @@ impl ClientBuilder {
             // decoded while streaming; reqwest drops the compressed
             // `Content-Length`, so the body cap (decode::read_body) counts
             // decoded bytes.
-            None => reqwest::Client::builder()
-                .gzip(true)
+            None => gzip(reqwest::Client::builder())
                 .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
@@ -760,6 +759,18 @@ fn parse_business_id(setting: &str, value: &str) -> Result<ShippingBusinessId, C
             ),
         )
     })
+}
+
+/// Asks for gzip and decodes it (feature `gzip`, on by default).
+#[cfg(feature = "gzip")]
+fn gzip(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder.gzip(true)
+}
+
+/// Without feature `gzip`: plain bodies only.
+#[cfg(not(feature = "gzip"))]
+fn gzip(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
 }
 
 #[cfg(test)]
