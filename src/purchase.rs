@@ -22,7 +22,9 @@
 //! - every `availableValueAddedServiceGroups` group with `isRequired: true`
 //!   is answered with one of its `valueAddedServices`, and every requested
 //!   value-added service is one the rate offers;
-//! - the `requestToken` lives [`QUOTE_LIFETIME`] (10 minutes).
+//! - the `requestToken` lives [`QUOTE_LIFETIME`] (10 minutes); a quote counts
+//!   as expired [`QUOTE_SAFETY_MARGIN`] earlier (a minute, for rate-limit
+//!   waits and retries), and one received in the future as clock skew.
 //!
 //! [`Quote::plan`] and [`Quote::cheapest`] build a request that keeps them,
 //! [`Quote::check`] checks one built by hand; both fail with a [`PlanError`]
@@ -31,9 +33,12 @@
 //! warning: Amazon would refuse the purchase anyway. Plan right before
 //! sending.
 //!
-//! Not covered: a rate with `requiresAdditionalInputs` also needs
-//! `additionalInputs` as `getAdditionalInputs` describes them; set them on
-//! the planned request.
+//! Money rules (issue 19): rates are compared only within one currency
+//! ([`Wishes::currency`]; several are refused, never converted);
+//! [`Quote::cheapest`] chooses a rate that requires `additionalInputs` (or
+//! does not say) only with [`Wishes::additional_inputs`], and one that
+//! excludes `CLAIMS_PROTECTED` only with [`Wishes::allow_unprotected`]; a
+//! value-added service priced in another currency than its rate is refused.
 //!
 //! ```
 //! use spapi_shipping::purchase::{Quote, Wishes};
@@ -82,6 +87,15 @@ use crate::types::{
 /// How long a `requestToken` of `getRates` can be purchased: 10 minutes.
 pub const QUOTE_LIFETIME: Duration = Duration::from_secs(600);
 
+/// How long before [`QUOTE_LIFETIME`] a quote counts as expired: a purchase
+/// planned in the last minute may wait for a rate-limit slot and be retried,
+/// and would then reach Amazon after the token died (issue 19).
+pub const QUOTE_SAFETY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How far in the future a quote's `received_at` may lie before it is taken
+/// as clock skew rather than as a fresh quote.
+pub const CLOCK_SKEW_TOLERANCE: Duration = Duration::from_secs(5);
+
 /// A `getRates` answer and when it was received: what a purchase needs.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -120,6 +134,9 @@ pub struct Wishes {
     document_types: Vec<DocumentType>,
     value_added_services: Vec<(String, String)>,
     required_groups: RequiredGroups,
+    currency: Option<String>,
+    additional_inputs: Option<serde_json::Map<String, serde_json::Value>>,
+    allow_unprotected: bool,
 }
 
 /// What to do with a required value-added service group the wishes do not
@@ -207,6 +224,32 @@ impl Wishes {
         self.required_groups = policy;
         self
     }
+
+    /// Only rates charged in this currency (ISO 4217, e.g. `GBP`). Rates are
+    /// never compared across currencies: without this, a quote whose
+    /// plannable rates come in several currencies is refused by
+    /// [`Quote::cheapest`] ([`PlanError::MixedCurrencies`]).
+    pub fn currency(mut self, currency: impl Into<String>) -> Self {
+        self.currency = Some(currency.into());
+        self
+    }
+
+    /// The `additionalInputs` to send (as `getAdditionalInputs` describes
+    /// them). [`Quote::cheapest`] chooses a rate with
+    /// `requiresAdditionalInputs` (or not saying) only when they are given.
+    pub fn additional_inputs(mut self, inputs: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.additional_inputs = Some(inputs);
+        self
+    }
+
+    /// Let [`Quote::cheapest`] choose rates whose `benefits.excludedBenefits`
+    /// lists `CLAIMS_PROTECTED` (by default it skips them: a lost parcel on
+    /// such a rate is not covered by Amazon's claims protection). A rate
+    /// named in [`Quote::plan`] is planned either way.
+    pub fn allow_unprotected(mut self, allow: bool) -> Self {
+        self.allow_unprotected = allow;
+        self
+    }
 }
 
 impl Quote {
@@ -230,9 +273,12 @@ impl Quote {
         (Utc::now() - self.received_at).to_std().unwrap_or_default()
     }
 
-    /// Whether the request token has expired (older than [`QUOTE_LIFETIME`]).
+    /// Whether the request token has expired, or will before a purchase
+    /// planned now is sure to reach Amazon (older than [`QUOTE_LIFETIME`]
+    /// less [`QUOTE_SAFETY_MARGIN`]), or the quote's time cannot be trusted
+    /// (received more than [`CLOCK_SKEW_TOLERANCE`] in the future).
     pub fn is_expired(&self) -> bool {
-        self.age() > QUOTE_LIFETIME
+        self.fresh().is_err()
     }
 
     /// The rate with this id.
@@ -252,7 +298,7 @@ impl Quote {
         self.fresh()?;
         let token = self.token()?;
         let rate = self.find(rate_id)?;
-        plan_rate(rate, token, wishes)
+        plan_rate(rate, token, wishes, Choice::Named)
             .map(|(request, _)| request)
             .map_err(|problems| PlanError::Rules(RateProblems::new(rate, problems)))
     }
@@ -265,9 +311,14 @@ impl Quote {
         let token = self.token()?;
         let mut best: Option<Planned<'_>> = None;
         let mut refused = Vec::new();
+        let mut currencies: Vec<String> = Vec::new();
         for rate in &self.rates {
-            match plan_rate(rate, token, wishes) {
+            match plan_rate(rate, token, wishes, Choice::Cheapest) {
                 Ok((request, cost)) => {
+                    let currency = charge_currency(rate);
+                    if !currencies.contains(&currency) {
+                        currencies.push(currency);
+                    }
                     if best.as_ref().is_none_or(|b| cost < b.cost) {
                         best = Some(Planned {
                             rate,
@@ -278,6 +329,12 @@ impl Quote {
                 }
                 Err(problems) => refused.push(RateProblems::new(rate, problems)),
             }
+        }
+        // Never compare amounts across currencies (10 GBP is not more than
+        // 9 EUR): the caller names the currency.
+        if currencies.len() > 1 {
+            currencies.sort();
+            return Err(PlanError::MixedCurrencies { currencies });
         }
         best.ok_or(PlanError::NoRate(refused))
     }
@@ -314,8 +371,13 @@ impl Quote {
     }
 
     fn fresh(&self) -> Result<(), PlanError> {
+        if let Ok(ahead) = (self.received_at - Utc::now()).to_std()
+            && ahead > CLOCK_SKEW_TOLERANCE
+        {
+            return Err(PlanError::ClockSkew { ahead });
+        }
         let age = self.age();
-        if age > QUOTE_LIFETIME {
+        if age > QUOTE_LIFETIME.saturating_sub(QUOTE_SAFETY_MARGIN) {
             Err(PlanError::QuoteExpired { age })
         } else {
             Ok(())
@@ -390,6 +452,19 @@ pub enum PlanError {
     /// ([`crate::Response::corrections`] says so): no purchase can name
     /// the quote. Get rates again.
     NoRequestToken,
+    /// The rates that could be bought come in several currencies, which are
+    /// never compared: name one with [`Wishes::currency`].
+    MixedCurrencies {
+        /// The currencies, sorted.
+        currencies: Vec<String>,
+    },
+    /// The quote's `received_at` lies this far in the future: the clocks
+    /// disagree, so its age (and the token's life) is unknown. Get rates
+    /// again.
+    ClockSkew {
+        /// How far ahead of now.
+        ahead: Duration,
+    },
 }
 
 /// A rate and the rules a purchase of it breaks.
@@ -513,6 +588,31 @@ pub enum Problem {
         /// The quote's token.
         quote_token: String,
     },
+    /// The rate is charged in another currency than [`Wishes::currency`].
+    OtherCurrency {
+        /// The rate's currency.
+        currency: String,
+        /// The currency wished.
+        wished: String,
+    },
+    /// A value-added service is priced in another currency than the rate:
+    /// the total cannot be added up.
+    ServiceCurrency {
+        /// The service.
+        service_id: String,
+        /// Its currency.
+        currency: String,
+        /// The rate's currency.
+        rate_currency: String,
+    },
+    /// The rate requires `additionalInputs` (or does not say whether it
+    /// does) and the wishes supply none ([`Wishes::additional_inputs`]):
+    /// Amazon would refuse the purchase.
+    AdditionalInputsRequired,
+    /// The rate excludes Amazon's claims protection (`CLAIMS_PROTECTED` in
+    /// `benefits.excludedBenefits`) and the wishes do not allow that
+    /// ([`Wishes::allow_unprotected`]).
+    ClaimsProtectionExcluded,
     /// Amazon's answer left out (or sent `null` for) what a purchase of the
     /// rate needs, or stated its charge as no number: the rate is never
     /// bought or compared on a guess.
@@ -629,6 +729,22 @@ impl Problem {
             } => format!(
                 "requestToken {request_token} is not the token {quote_token} of the quote with {rate}"
             ),
+            Problem::OtherCurrency { currency, wished } => {
+                format!("{rate} is charged in {currency}, not the {wished} wished")
+            }
+            Problem::ServiceCurrency {
+                service_id,
+                currency,
+                rate_currency,
+            } => format!(
+                "value-added service {service_id} of {rate} is priced in {currency}, the rate in {rate_currency}: the total cannot be added up"
+            ),
+            Problem::AdditionalInputsRequired => format!(
+                "{rate} requires additionalInputs (see getAdditionalInputs); supply them with Wishes::additional_inputs"
+            ),
+            Problem::ClaimsProtectionExcluded => format!(
+                "{rate} excludes Amazon's claims protection (CLAIMS_PROTECTED); allow it with Wishes::allow_unprotected"
+            ),
             Problem::Incomplete { missing } => format!(
                 "Amazon's answer left out {} of {rate}: it cannot be bought or compared",
                 missing.join(", ")
@@ -665,7 +781,7 @@ impl fmt::Display for PlanError {
         match self {
             PlanError::QuoteExpired { age } => write!(
                 f,
-                "the quote is {} old and its requestToken lived 10 minutes: Amazon would refuse the purchase; get rates again",
+                "the quote is {} old and its requestToken lives 10 minutes, less a minute for rate-limit waits and retries: Amazon could refuse the purchase; get rates again",
                 age_text(*age)
             ),
             PlanError::UnknownRate { rate_id, offered } => write!(
@@ -674,6 +790,18 @@ impl fmt::Display for PlanError {
                 list(offered)
             ),
             PlanError::Rules(rate) => write!(f, "Amazon would refuse this purchase: {rate}"),
+            PlanError::MixedCurrencies { currencies } => write!(
+                f,
+                "the rates that could be bought come in {}: amounts in different currencies are \
+                 never compared; name one (Wishes::currency, buy --currency)",
+                currencies.join(" and ")
+            ),
+            PlanError::ClockSkew { ahead } => write!(
+                f,
+                "the quote was received {} in the future: this machine's clock disagrees with the \
+                 one that stamped it, so the token's age is unknown; get rates again",
+                age_text(*ahead)
+            ),
             PlanError::NoRequestToken => f.write_str(
                 "Amazon's getRates answer had no requestToken, so none of its rates can be \
                  bought; get rates again",
@@ -1027,6 +1155,7 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
             Some(service) => {
                 chosen.push(service_id.clone());
                 cost += service_cost(service);
+                problems.extend(service_currency(rate, service));
             }
             None => problems.push(Problem::ServiceNotOffered {
                 service_id: service_id.clone(),
@@ -1062,6 +1191,7 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
             (RequiredGroups::AnswerCheapest, Some(service)) => {
                 chosen.push(service_id(service));
                 cost += service_cost(service);
+                problems.extend(service_currency(rate, service));
             }
             _ => problems.push(Problem::RequiredGroupUnanswered {
                 group_id: group.group_id.clone().unwrap_or_default(),
@@ -1082,6 +1212,7 @@ fn plan_rate(
     rate: &Rate,
     token: &RequestToken,
     wishes: &Wishes,
+    choice: Choice,
 ) -> Result<(PurchaseShipmentRequest, f64), Vec<Problem>> {
     let mut candidates: Vec<&SupportedDocumentSpecification> = rate
         .supported_document_specifications
@@ -1105,6 +1236,27 @@ fn plan_rate(
         problems.push(Problem::Incomplete {
             missing: incomplete,
         });
+    }
+    let currency = charge_currency(rate);
+    if let Some(wished) = &wishes.currency
+        && !currency.is_empty()
+        && !currency.eq_ignore_ascii_case(wished)
+    {
+        problems.push(Problem::OtherCurrency {
+            currency: currency.clone(),
+            wished: wished.clone(),
+        });
+    }
+    // A rate the caller names is theirs to judge; the cheapest is chosen
+    // only among rates Amazon will take as they stand and that keep
+    // Amazon's claims protection, unless the wishes say otherwise.
+    if choice == Choice::Cheapest {
+        if rate.requires_additional_inputs != Some(false) && wishes.additional_inputs.is_none() {
+            problems.push(Problem::AdditionalInputsRequired);
+        }
+        if !wishes.allow_unprotected && excludes_claims_protection(rate) {
+            problems.push(Problem::ClaimsProtectionExcluded);
+        }
     }
     let mut document = None;
     let mut closest: Option<Vec<Problem>> = None;
@@ -1151,7 +1303,7 @@ fn plan_rate(
                 )
             });
             let request = PurchaseShipmentRequest {
-                additional_inputs: serde_json::Map::new(),
+                additional_inputs: wishes.additional_inputs.clone().unwrap_or_default(),
                 rate_id: rate_id.clone(),
                 request_token: token.clone(),
                 requested_document_specification: document,
@@ -1161,6 +1313,45 @@ fn plan_rate(
         }
         _ => Err(problems),
     }
+}
+
+/// A value-added service priced in another currency than its rate.
+fn service_currency(rate: &Rate, service: &crate::types::ValueAddedService) -> Option<Problem> {
+    let rate_currency = charge_currency(rate);
+    let currency = service.cost.as_ref()?.unit.to_string();
+    (!rate_currency.is_empty() && !currency.eq_ignore_ascii_case(&rate_currency)).then(|| {
+        Problem::ServiceCurrency {
+            service_id: service_id(service),
+            currency,
+            rate_currency,
+        }
+    })
+}
+
+/// The currency of a rate's charge (`""` when Amazon left it out).
+fn charge_currency(rate: &Rate) -> String {
+    rate.total_charge
+        .as_ref()
+        .map(|c| c.unit.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether the rate's benefits exclude Amazon's claims protection.
+fn excludes_claims_protection(rate: &Rate) -> bool {
+    rate.benefits.as_ref().is_some_and(|b| {
+        b.excluded_benefits
+            .iter()
+            .any(|e| e.benefit.eq_ignore_ascii_case("CLAIMS_PROTECTED"))
+    })
+}
+
+/// How the rate being planned was chosen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    /// By the caller ([`Quote::plan`]).
+    Named,
+    /// By [`Quote::cheapest`].
+    Cheapest,
 }
 
 /// What a purchase or comparison of `rate` needs that Amazon's answer left
@@ -1665,7 +1856,7 @@ mod tests {
             Err(PlanError::QuoteExpired { .. })
         ));
 
-        quote.received_at = Utc::now() - chrono::Duration::seconds(9 * 60);
+        quote.received_at = Utc::now() - chrono::Duration::seconds(8 * 60);
         assert!(!quote.is_expired());
         assert!(quote.plan("RATE-A", &Wishes::new()).is_ok());
     }
@@ -1768,5 +1959,114 @@ mod tests {
         assert_eq!(parse_size("4.0x6in").unwrap().length, 6.0);
         assert!(parse_size("4 by 6").unwrap_err().contains("WIDTHxLENGTH"));
         assert!(parse_size("0x6").is_err());
+    }
+
+    // --- Money defects (issue 19, item 4) -----------------------------------
+
+    #[test]
+    fn rates_in_different_currencies_are_never_compared() {
+        let mut euro = rate("RATE-EUR", 9.0);
+        euro["totalCharge"]["unit"] = json!("EUR");
+        for group in euro["availableValueAddedServiceGroups"]
+            .as_array_mut()
+            .unwrap()
+        {
+            for service in group["valueAddedServices"].as_array_mut().unwrap() {
+                service["cost"]["unit"] = json!("EUR");
+            }
+        }
+        let quote = quote_of(vec![rate("RATE-GBP", 10.0), euro]);
+        // 9 EUR is not "cheaper" than 10 GBP: refused, both named.
+        let refused = quote.cheapest(&Wishes::new()).unwrap_err();
+        assert_eq!(
+            refused,
+            PlanError::MixedCurrencies {
+                currencies: vec!["EUR".into(), "GBP".into()]
+            }
+        );
+        assert!(refused.to_string().contains("EUR and GBP"), "{refused}");
+        // Named, only that currency's rates compete.
+        let planned = quote.cheapest(&Wishes::new().currency("GBP")).unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-GBP");
+        let planned = quote.cheapest(&Wishes::new().currency("EUR")).unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-EUR");
+    }
+
+    #[test]
+    fn a_service_priced_in_another_currency_is_not_added_to_the_rate() {
+        let mut odd = rate("RATE-A", 5.0);
+        odd["availableValueAddedServiceGroups"][0]["valueAddedServices"][1]["cost"]["unit"] =
+            json!("USD");
+        let messages = problems(
+            quote_of(vec![odd])
+                .plan("RATE-A", &Wishes::new())
+                .unwrap_err(),
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("NO_CONFIRMATION") && m.contains("USD")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_rate_that_needs_additional_inputs_is_only_planned_with_them() {
+        let mut needs = rate("RATE-NEEDS", 3.0);
+        needs["requiresAdditionalInputs"] = json!(true);
+        let mut unknown = rate("RATE-UNSAID", 3.5);
+        unknown
+            .as_object_mut()
+            .unwrap()
+            .remove("requiresAdditionalInputs");
+        let quote = quote_of(vec![needs, unknown, rate("RATE-PLAIN", 6.0)]);
+        // The cheaper rates would fail at Amazon with a 400: skipped.
+        let planned = quote.cheapest(&Wishes::new()).unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-PLAIN");
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("SENDER_TAX_ID".into(), json!("GB123"));
+        let planned = quote
+            .cheapest(&Wishes::new().additional_inputs(inputs.clone()))
+            .unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-NEEDS");
+        assert_eq!(planned.request.additional_inputs, inputs);
+    }
+
+    #[test]
+    fn a_rate_without_claims_protection_is_refused_unless_allowed() {
+        let mut unprotected = rate("RATE-CHEAP", 2.0);
+        unprotected["benefits"] = json!({"includedBenefits": [],
+            "excludedBenefits": [{"benefit": "CLAIMS_PROTECTED", "reasonCodes": ["LATE_DELIVERY_RISK"]}]});
+        let quote = quote_of(vec![unprotected, rate("RATE-SAFE", 4.0)]);
+        let planned = quote.cheapest(&Wishes::new()).unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-SAFE");
+        let planned = quote
+            .cheapest(&Wishes::new().allow_unprotected(true))
+            .unwrap();
+        assert_eq!(planned.request.rate_id.as_str(), "RATE-CHEAP");
+    }
+
+    #[test]
+    fn a_quote_expires_a_safety_margin_before_the_token_and_a_future_one_is_skew() {
+        let result = |_: ()| -> GetRatesResult {
+            serde_json::from_value(json!({ "requestToken": "T", "rates": [rate("RATE-A", 5.0)] }))
+                .unwrap()
+        };
+        // 9m30s old: the token still lives, but a purchase planned now may
+        // reach Amazon after it dies.
+        let late = Quote::received_at(result(()), Utc::now() - chrono::Duration::seconds(570));
+        assert!(late.is_expired());
+        assert!(matches!(
+            late.cheapest(&Wishes::new()),
+            Err(PlanError::QuoteExpired { .. })
+        ));
+        let fresh = Quote::received_at(result(()), Utc::now() - chrono::Duration::seconds(500));
+        assert!(!fresh.is_expired());
+        // Received an hour from now: not fresh, clock skew.
+        let future = Quote::received_at(result(()), Utc::now() + chrono::Duration::hours(1));
+        assert!(future.is_expired());
+        let err = future.plan("RATE-A", &Wishes::new()).unwrap_err();
+        assert!(matches!(err, PlanError::ClockSkew { .. }), "{err}");
+        assert!(err.to_string().contains("in the future"), "{err}");
     }
 }

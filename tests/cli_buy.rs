@@ -210,7 +210,30 @@ async fn buy_takes_the_cheapest_rate_with_a_4x6_pdf_and_saves_its_documents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buy_reads_the_rates_request_from_stdin_and_answers_value_added_service_groups() {
     let sandbox = Sandbox::start().await;
-    // Only Royal Mail offers the DELIVERY_PROOF group, so the answer picks it.
+    // Only Royal Mail offers the DELIVERY_PROOF group, so the answer picks
+    // it. Its rate excludes claims protection, so buying it must be allowed.
+    let refused = spapi_shipping(
+        &sandbox,
+        &[
+            "buy",
+            "--rates-request",
+            "-",
+            "--format",
+            "PNG",
+            "--vas",
+            "DELIVERY_PROOF=PROOF_PHOTO",
+        ],
+        Some(&parcel().to_string()),
+    )
+    .await;
+    assert_eq!(refused.code(), Some(2), "{refused:#?}");
+    assert!(
+        refused
+            .stderr
+            .contains("excludes Amazon's claims protection"),
+        "{}",
+        refused.stderr
+    );
     let args = [
         "buy",
         "--rates-request",
@@ -219,6 +242,7 @@ async fn buy_reads_the_rates_request_from_stdin_and_answers_value_added_service_
         "PNG",
         "--vas",
         "DELIVERY_PROOF=PROOF_PHOTO",
+        "--allow-unprotected",
     ];
     let run = spapi_shipping(&sandbox, &args, Some(&parcel().to_string())).await;
     let payload = run.json()["payload"].clone();

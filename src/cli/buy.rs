@@ -118,6 +118,18 @@ pub(super) fn command() -> Command {
                 .help("Do not answer required value-added service groups with their cheapest service; a rate with one left unanswered cannot be bought"),
         )
         .arg(
+            Arg::new("currency")
+                .long("currency")
+                .value_name("ISO")
+                .help("Only rates charged in this currency (e.g. GBP); rates in different currencies are never compared, so a quote with several needs it"),
+        )
+        .arg(
+            Arg::new("allow-unprotected")
+                .long("allow-unprotected")
+                .action(ArgAction::SetTrue)
+                .help("Also buy rates that exclude Amazon's claims protection (CLAIMS_PROTECTED in excludedBenefits)"),
+        )
+        .arg(
             Arg::new("rate-id")
                 .long("rate-id")
                 .value_name("ID")
@@ -163,6 +175,12 @@ fn wishes(args: &ArgMatches) -> Wishes {
     }
     if let Some(join) = args.get_one::<bool>("file-joining") {
         wishes = wishes.file_joining(*join);
+    }
+    if let Some(currency) = args.get_one::<String>("currency") {
+        wishes = wishes.currency(currency.to_ascii_uppercase());
+    }
+    if args.get_flag("allow-unprotected") {
+        wishes = wishes.allow_unprotected(true);
     }
     for document in args.get_many::<String>("document").into_iter().flatten() {
         let document: DocumentType = document
