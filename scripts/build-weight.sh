@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .into_inner();
     if let Some(payload) = tracking.payload {
-        println!("{}: {:?}", payload.tracking_id.as_str(), payload.summary.status);
+        println!("{:?}: {:?}", payload.tracking_id, payload.summary.and_then(|s| s.status));
     }
     Ok(())
 }

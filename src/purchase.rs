@@ -1136,7 +1136,7 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
     let mut chosen = Vec::new();
     let mut cost = 0.0;
     let mut problems = Vec::new();
-    for (group_id, service_id) in &wishes.value_added_services {
+    for (group_id, wished_id) in &wishes.value_added_services {
         let Some(group) = groups
             .iter()
             .find(|g| g.group_id.as_ref() == Some(group_id))
@@ -1150,21 +1150,17 @@ fn services_for(rate: &Rate, wishes: &Wishes) -> Result<(Vec<String>, f64), Vec<
         match group
             .value_added_services
             .iter()
-            .find(|s| s.id.as_ref() == Some(service_id))
+            .find(|s| s.id.as_ref() == Some(wished_id))
         {
             Some(service) => {
-                chosen.push(service_id.clone());
+                chosen.push(wished_id.clone());
                 cost += service_cost(service);
                 problems.extend(service_currency(rate, service));
             }
             None => problems.push(Problem::ServiceNotOffered {
-                service_id: service_id.clone(),
+                service_id: wished_id.clone(),
                 group_id: Some(group_id.clone()),
-                offered: group
-                    .value_added_services
-                    .iter()
-                    .map(|s| s.id.clone().unwrap_or_default())
-                    .collect(),
+                offered: group.value_added_services.iter().map(service_id).collect(),
             }),
         }
     }
@@ -2068,5 +2064,21 @@ mod tests {
         let err = future.plan("RATE-A", &Wishes::new()).unwrap_err();
         assert!(matches!(err, PlanError::ClockSkew { .. }), "{err}");
         assert!(err.to_string().contains("in the future"), "{err}");
+    }
+
+    #[test]
+    fn a_quote_without_a_request_token_plans_nothing() {
+        let result: GetRatesResult =
+            serde_json::from_value(json!({ "requestToken": null, "rates": [rate("RATE-A", 5.0)] }))
+                .unwrap();
+        let quote = Quote::new(result);
+        assert_eq!(
+            quote.cheapest(&Wishes::new()),
+            Err(PlanError::NoRequestToken)
+        );
+        assert_eq!(
+            quote.plan("RATE-A", &Wishes::new()),
+            Err(PlanError::NoRequestToken)
+        );
     }
 }

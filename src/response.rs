@@ -63,7 +63,7 @@ impl<T> Response<T> {
     /// Amazon's request id (`x-amzn-RequestId`), to quote to Amazon's support.
     pub fn request_id(&self) -> Option<&str> {
         self.headers()
-            .get("x-amzn-requestid")
+            .get(&crate::runtime::hooks::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
     }
 

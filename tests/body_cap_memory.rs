@@ -8,9 +8,8 @@
 //! test per binary, so no other test allocates meanwhile.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use spapi_shipping::{Client, Error};
+use spapi_shipping::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -39,24 +38,7 @@ async fn a_streamed_gibibyte_costs_at_most_twice_the_cap() {
             counter.fetch_add(0x10000, Ordering::Relaxed);
         }
     });
-    // No credentials: no token request, only the one API request.
-    let client = Client::builder()
-        .endpoint(format!("http://{addr}"))
-        .max_response_body(CAP)
-        .build()
-        .unwrap();
-
-    let before = memory_support::mark();
-    let call = client
-        .get_tracking()
-        .tracking_id("23AA47DE2B3B6")
-        .carrier_id("AMZN_UK")
-        .send();
-    let error = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .expect("the call ends within 10 s")
-        .unwrap_err();
-    let extra = memory_support::extra_since(before);
+    let (error, extra) = memory_support::failed_capped_call(format!("http://{addr}"), CAP).await;
 
     assert!(
         matches!(

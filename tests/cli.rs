@@ -950,16 +950,7 @@ async fn a_value_a_flag_replaces_is_not_held_against_the_body() {
 async fn server_text_with_control_characters_is_printed_escaped() {
     use httpmock::prelude::*;
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(POST).path("/auth/o2/token");
-            then.status(200).json_body(json!({
-                "access_token": "Atza|cli-escape",
-                "token_type": "bearer",
-                "expires_in": 3600
-            }));
-        })
-        .await;
+    let env = token_env(&server).await;
     server
         .mock_async(|when, then| {
             when.method(PUT);
@@ -982,13 +973,6 @@ async fn server_text_with_control_characters_is_printed_escaped() {
             then.status(200).json_body(tracking);
         })
         .await;
-    let env = vec![
-        ("LWA_APP_ID", "amzn1.application-oa2-client.cli".to_owned()),
-        ("LWA_CLIENT_SECRET", "cli-escape-secret-value".to_owned()),
-        ("SP_API_REFRESH_TOKEN", "Atzr|cli-escape-refresh".to_owned()),
-        ("SP_API_ENDPOINT", server.base_url()),
-        ("LWA_ENDPOINT", server.url("/auth/o2/token")),
-    ];
 
     let run = spapi_shipping(&["cancel-shipment", "--shipment-id", "S1"], &env, None).await;
 
@@ -1028,6 +1012,60 @@ async fn server_text_with_control_characters_is_printed_escaped() {
     assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
     assert!(run.stdout.contains(r"T\u001b[8mhidden"), "{}", run.stdout);
     assert_eq!(run.json()["payload"]["trackingId"], "T\u{1b}[8mhidden");
+}
+
+/// Mounts a Login with Amazon answer on `server`; the environment that
+/// points the binary at it for both LWA and the API.
+async fn token_env(server: &httpmock::MockServer) -> Vec<(&'static str, String)> {
+    use httpmock::prelude::*;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/o2/token");
+            then.status(200).json_body(json!({
+                "access_token": "Atza|cli-escape",
+                "token_type": "bearer",
+                "expires_in": 3600
+            }));
+        })
+        .await;
+    vec![
+        ("LWA_APP_ID", "amzn1.application-oa2-client.cli".to_owned()),
+        ("LWA_CLIENT_SECRET", "cli-escape-secret-value".to_owned()),
+        ("SP_API_REFRESH_TOKEN", "Atzr|cli-escape-refresh".to_owned()),
+        ("SP_API_ENDPOINT", server.base_url()),
+        ("LWA_ENDPOINT", server.url("/auth/o2/token")),
+    ]
+}
+
+/// Client error correction (issue 18) in the CLI: an answer without a
+/// required field is printed, and a warning names the corrected path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_answer_is_printed_with_a_warning_naming_the_path() {
+    use httpmock::prelude::*;
+    let server = MockServer::start_async().await;
+    let env = token_env(&server).await;
+    let mut tracking = support_tracking_example();
+    tracking["payload"]["trackingId"] = Value::Null;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/shipping/v2/tracking");
+            then.status(200).json_body(tracking);
+        })
+        .await;
+    let args = [
+        "get-tracking",
+        "--tracking-id",
+        "T1",
+        "--carrier-id",
+        "AMZN_UK",
+    ];
+    let run = spapi_shipping(&args, &env, None).await;
+    assert_eq!(run.json()["payload"].get("trackingId"), None, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "spapi-shipping: warning: Amazon's answer has payload.trackingId: required but null \
+         (its model requires it); decoded as empty or absent\n"
+    );
 }
 
 fn support_tracking_example() -> Value {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use spapi_shipping::{Client, Error};
+use spapi_shipping::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -51,25 +51,8 @@ async fn a_gzip_bomb_is_cut_at_the_cap_in_decoded_bytes_within_one_and_a_half_ti
             counter.fetch_add(part.len() as u64, Ordering::Relaxed);
         }
     });
-    // No credentials: no token request, only the one API request.
-    let client = Client::builder()
-        .endpoint(format!("http://{addr}"))
-        .max_response_body(CAP)
-        .build()
-        .unwrap();
-
     let started = Instant::now();
-    let before = memory_support::mark();
-    let call = client
-        .get_tracking()
-        .tracking_id("23AA47DE2B3B6")
-        .carrier_id("AMZN_UK")
-        .send();
-    let error = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .expect("the call ends within 10 s")
-        .unwrap_err();
-    let extra = memory_support::extra_since(before);
+    let (error, extra) = memory_support::failed_capped_call(format!("http://{addr}"), CAP).await;
     let took = started.elapsed();
 
     assert!(

@@ -106,12 +106,12 @@ fn log_corrections(
         .corrections_logged
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for correction in corrections {
-        let field = correction.field();
+    let fields: Vec<String> = corrections.iter().map(crate::Correction::field).collect();
+    for (correction, field) in corrections.iter().zip(&fields) {
         if logged.contains(&(operation, field.clone())) {
             continue;
         }
-        let times = corrections.iter().filter(|c| c.field() == field).count();
+        let times = fields.iter().filter(|f| *f == field).count();
         tracing::warn!(
             operation,
             field = field.as_str(),
@@ -120,7 +120,7 @@ fn log_corrections(
             "Amazon's answer left out a field its model requires; decoded with the \
              correction (Response::corrections lists every path; logged once per client)"
         );
-        logged.insert((operation, field));
+        logged.insert((operation, field.clone()));
     }
 }
 

@@ -201,6 +201,21 @@ struct Property {
 
 include!(concat!(env!("OUT_DIR"), "/corrections.rs"));
 
+/// The corrections decoding `body` made since [`count`] returned `before`:
+/// none without walking when the count did not move.
+pub(crate) fn made_since(
+    before: u32,
+    operation: &str,
+    status: u16,
+    body: &[u8],
+) -> Vec<Correction> {
+    if count() == before {
+        Vec::new()
+    } else {
+        corrections(operation, status, body)
+    }
+}
+
 /// The required properties that `body` (a response of the operation, by
 /// client method name, and status) leaves out or sends as `null`, in the
 /// model's property order. Called once decoding counted a correction: when

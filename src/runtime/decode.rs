@@ -117,14 +117,7 @@ where
 {
     let before = correct::count();
     match serde_json::from_slice::<T>(body) {
-        Ok(inner) => {
-            let corrections = if correct::count() == before {
-                Vec::new()
-            } else {
-                correct::corrections(operation, status, body)
-            };
-            Ok((inner, corrections))
-        }
+        Ok(inner) => Ok((inner, correct::made_since(before, operation, status, body))),
         Err(fast) => Err(match parse::<T>(body) {
             Err(_) if body.is_empty() => DecodeError {
                 path: String::new(),
@@ -382,15 +375,7 @@ pub fn decode_corrected(
 ) -> Option<Result<(serde_json::Value, Vec<crate::Correction>), DecodeError>> {
     let before = correct::count();
     let decoded = decode(name, status, body)?;
-    let corrected = correct::count() != before;
-    Some(decoded.map(|value| {
-        let found = if corrected {
-            correct::corrections(name, status, body)
-        } else {
-            Vec::new()
-        };
-        (value, found)
-    }))
+    Some(decoded.map(|value| (value, correct::made_since(before, name, status, body))))
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const ACCESS_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-amz-access-to
 const BUSINESS_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-shipping-business-id");
 const IDEMPOTENCY_HEADER: HeaderName = HeaderName::from_static("x-amzn-idempotencykey");
 const RATE_LIMIT_HEADER: HeaderName = HeaderName::from_static("x-amzn-ratelimit-limit");
-const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
+pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// The runtime state behind a [`Client`], shared by all its clones.
 ///

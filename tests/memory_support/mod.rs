@@ -41,3 +41,26 @@ pub fn mark() -> usize {
 pub fn extra_since(before: usize) -> usize {
     PEAK.load(Ordering::Relaxed) - before
 }
+
+/// One getTracking call to `base` through a client without credentials (no
+/// token request) whose body cap is `cap`; it must fail within 10 s. The
+/// error, and the peak heap the call added ([`extra_since`]).
+#[allow(dead_code)] // not every peak-memory test makes a call
+pub async fn failed_capped_call(base: String, cap: usize) -> (spapi_shipping::Error, usize) {
+    let client = spapi_shipping::Client::builder()
+        .endpoint(base)
+        .max_response_body(cap)
+        .build()
+        .unwrap();
+    let before = mark();
+    let call = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send();
+    let error = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("the call ends within 10 s")
+        .unwrap_err();
+    (error, extra_since(before))
+}
