@@ -40,20 +40,22 @@ pub enum Kind {
 /// can carry, keyed by (schema, property).
 pub type Plan = BTreeMap<(String, String), Kind>;
 
+/// The schema names of every `$ref` below `node`.
+fn refs(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                out.push(r.rsplit('/').next().unwrap_or_default().to_owned());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
 /// Schemas reachable from `from` (every `$ref` below it, transitively).
 fn reachable(spec: &Value, from: impl Iterator<Item = String>) -> BTreeSet<String> {
-    fn refs(node: &Value, out: &mut Vec<String>) {
-        match node {
-            Value::Object(map) => {
-                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
-                    out.push(r.rsplit('/').next().unwrap_or_default().to_owned());
-                }
-                map.values().for_each(|v| refs(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
     let schemas = &spec["components"]["schemas"];
     let mut seen = BTreeSet::new();
     let mut stack: Vec<String> = from.collect();
@@ -76,11 +78,7 @@ fn operations(spec: &Value) -> impl Iterator<Item = &Value> {
 
 fn refs_in(node: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let text = node.to_string();
-    for part in text.split("\"$ref\":\"").skip(1) {
-        let r = part.split('"').next().unwrap_or_default();
-        out.push(r.rsplit('/').next().unwrap_or_default().to_owned());
-    }
+    refs(node, &mut out);
     out
 }
 

@@ -211,20 +211,6 @@ async fn enforce_refuses_the_same_json_with_its_field_paths_and_sends_nothing() 
     assert!(received.lock().unwrap().is_empty(), "nothing was sent");
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn warn_logs_the_field_paths_and_sends_the_json_as_given() {
     let server = MockServer::start_async().await;
@@ -235,14 +221,8 @@ async fn warn_logs_the_field_paths_and_sends_the_json_as_given() {
         .unwrap();
     let body = accepted_rates_body();
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    tracing::callsite::rebuild_interest_cache();
+    let logs = support::LogCapture::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
     client
         .get_rates()
         .body_json(body.clone())
@@ -251,7 +231,7 @@ async fn warn_logs_the_field_paths_and_sends_the_json_as_given() {
         .expect("sent anyway");
 
     assert_eq!(received.lock().unwrap()[0].json(), body);
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("validation: warn"), "{logs}");
     for violation in RATES_VIOLATIONS {
         assert!(logs.contains(violation), "{violation} in {logs}");
