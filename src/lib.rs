@@ -7,6 +7,8 @@ pub mod cli;
 mod config;
 pub mod documents;
 pub mod error;
+#[cfg(feature = "journal")]
+pub mod journal;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod purchase;
