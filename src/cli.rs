@@ -98,6 +98,8 @@ mod generated {
 
 use generated::{Cli, CliCommand, CliConfig};
 
+#[cfg(feature = "journal")]
+mod batch;
 mod buy;
 mod raw;
 #[cfg(feature = "mock")]
@@ -112,6 +114,17 @@ pub const EXIT_FAILURE: u8 = 1;
 /// (a missing credential), or a request body that cannot be read, parsed or
 /// that breaks the spec's constraints.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `batch buy` when some orders failed with nothing bought
+/// and no purchase is ambiguous.
+pub const EXIT_SOME_FAILED: u8 = 3;
+/// Exit status of `batch buy` when a purchase may have been bought: sent
+/// without an answer (re-run to resend it with the same key) or its resend
+/// refused (`batch resolve`).
+pub const EXIT_AMBIGUOUS: u8 = 4;
+/// Exit status when a purchase was bought but its documents could not be
+/// saved: do not buy again; fetch them with `get-shipment-documents` (or
+/// re-run `batch buy`).
+pub const EXIT_NOT_SAVED: u8 = 5;
 
 const NAME: &str = "spapi-shipping";
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -160,6 +173,10 @@ where
     verbose::init(matches.get_count("verbose"));
     if name == buy::COMMAND {
         return buy::main(&matches, sub_matches, validation(&matches));
+    }
+    #[cfg(feature = "journal")]
+    if name == batch::COMMAND {
+        return batch::main(&matches, sub_matches);
     }
     #[cfg(feature = "mock")]
     if name == sandbox::COMMAND {
@@ -350,6 +367,8 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
         .subcommand(buy::command());
     #[cfg(feature = "mock")]
     let command = command.subcommand(sandbox::command());
+    #[cfg(feature = "journal")]
+    let command = command.subcommand(batch::command());
     command
 }
 

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "journal")]
+pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod config;

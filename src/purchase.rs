@@ -234,6 +234,11 @@ impl Wishes {
         self
     }
 
+    /// The currency set with [`currency`](Self::currency), if any.
+    pub fn wished_currency(&self) -> Option<&str> {
+        self.currency.as_deref()
+    }
+
     /// The `additionalInputs` to send (as `getAdditionalInputs` describes
     /// them). [`Quote::cheapest`] chooses a rate with
     /// `requiresAdditionalInputs` (or not saying) only when they are given.

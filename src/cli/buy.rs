@@ -155,7 +155,7 @@ fn parse_vas(text: &str) -> Result<(String, String), String> {
 }
 
 /// The wishes the flags express.
-fn wishes(args: &ArgMatches) -> Wishes {
+pub(super) fn wishes(args: &ArgMatches) -> Wishes {
     let mut wishes = Wishes::new();
     if let Some(format) = args.get_one::<String>("format") {
         let format: DocumentFormat = format

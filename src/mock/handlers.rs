@@ -291,6 +291,12 @@ fn buy(
         cancelled: None,
         manifested: None,
     };
+    for parcel in &shipment.parcels {
+        *state
+            .bought_references
+            .entry(parcel.reference.clone())
+            .or_default() += 1;
+    }
     state.shipments.push(shipment.clone());
     shipment
 }

@@ -233,6 +233,13 @@ impl Sandbox {
         }
     }
 
+    /// How many shipments were bought (by any purchase operation) for each
+    /// package reference (`packageClientReferenceId`): a replayed purchase
+    /// does not count, so every value is 1 when nothing was bought twice.
+    pub fn purchases_by_reference(&self) -> std::collections::HashMap<String, usize> {
+        lock(&self.state).bought_references.clone()
+    }
+
     /// How many distinct `x-amzn-IdempotencyKey` values an operation
     /// received (retries with the same key count once).
     pub fn idempotency_keys(&self, operation_id: &str) -> usize {

@@ -28,6 +28,8 @@ pub(crate) struct State {
     pub(crate) keys_seen: HashMap<String, HashSet<String>>,
     /// Successful executions by operationId (replays not counted).
     pub(crate) executed: HashMap<String, usize>,
+    /// Shipments bought per package reference (`packageClientReferenceId`).
+    pub(crate) bought_references: HashMap<String, usize>,
     /// Linked carrier accounts, oldest first.
     pub(crate) accounts: Vec<LinkedAccount>,
     /// Generated collection forms, oldest first.
@@ -49,6 +51,7 @@ impl State {
             replies: HashMap::new(),
             keys_seen: HashMap::new(),
             executed: HashMap::new(),
+            bought_references: HashMap::new(),
             accounts: Vec::new(),
             forms: Vec::new(),
             claims: HashMap::new(),
