@@ -284,5 +284,8 @@ async fn a_batch_killed_at_20_random_moments_buys_every_order_exactly_once() {
     );
     let resent = assert_finished(&sandbox, &batch).await;
     println!("{resent} purchases resent with their key after a kill; duplicates 0");
-    assert!(resent > 0, "no kill landed between a purchase and its answer");
+    assert!(
+        resent > 0,
+        "no kill landed between a purchase and its answer"
+    );
 }
