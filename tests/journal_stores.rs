@@ -161,7 +161,46 @@ contract!(
     resolve_rebuys_or_gives_up_an_ambiguous_shipment_and_refuses_a_done_one,
     reopen_moves_done_back_to_bought_and_forgets_the_documents,
     a_shipment_round_trips_every_field,
+    several_workers_opening_a_new_journal_at_once_all_succeed,
+    one_handle_serves_many_tasks_at_once,
 );
+
+/// A PostgreSQL error names the journal by its URL with the password
+/// replaced, and never shows the password (here: a database that does not
+/// exist, reached with a password in the URL).
+#[tokio::test]
+async fn postgres_errors_never_show_the_password() {
+    let Some(url) = postgres_url("postgres_errors_never_show_the_password") else {
+        return;
+    };
+    let config: tokio_postgres::Config = url.parse().expect("SPAPI_TEST_POSTGRES_URL parses");
+    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port), Some(user)) = (
+        config.get_hosts().first(),
+        config.get_ports().first(),
+        config.get_user(),
+    ) else {
+        eprintln!("skipped: SPAPI_TEST_POSTGRES_URL is not a TCP URL with a user");
+        return;
+    };
+    let database = format!("no_such_db_{}", uuid::Uuid::new_v4().simple());
+    let secret = "pw-4f1d9c";
+    let error = journal::open(&format!(
+        "postgres://{user}:{secret}@{host}:{port}/{database}"
+    ))
+    .await
+    .unwrap_err();
+    let JournalError::Store { location, message } = &error else {
+        panic!("expected a store error, got {error:?}");
+    };
+    assert_eq!(
+        location,
+        &format!("postgres://{user}:***@{host}:{port}/{database}")
+    );
+    assert!(message.contains(&database), "says what is wrong: {message}");
+    for shown in [error.to_string(), format!("{error:?}")] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
 
 // ---- helpers ----
 
@@ -854,4 +893,67 @@ async fn a_shipment_round_trips_every_field(store: Store) {
     let other = store.open().await;
     let claimed = claim_one(&other, "w2", reference).await;
     assert_eq!(claimed, listed);
+}
+
+async fn several_workers_opening_a_new_journal_at_once_all_succeed(store: Store) {
+    // Each creates the tables if missing, at the same moment.
+    let opened: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.open().await })
+        })
+        .collect();
+    let mut journals = Vec::new();
+    for handle in opened {
+        journals.push(handle.await.expect("every worker opens the journal"));
+    }
+    journals[3].register(orders(&["a", "b"])).await.unwrap();
+    assert_eq!(references(&journals[5].list().await.unwrap()), ["a", "b"]);
+}
+
+async fn one_handle_serves_many_tasks_at_once(store: Store) {
+    // Sixteen tasks share one handle (and so its connections), each driving
+    // shipments of its own through claim, save and events.
+    let journal = store.open().await;
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let worker = format!("task-{n}");
+                let mine: Vec<String> = (0..3).map(|i| format!("t{n:02}-{i}")).collect();
+                let new = mine
+                    .iter()
+                    .map(|reference| NewShipment {
+                        reference: reference.clone(),
+                        rates_request: request(reference),
+                    })
+                    .collect();
+                assert_eq!(journal.register(new).await.unwrap().added, 3);
+                let claimed = journal.claim(&worker, Some(&mine), LONG, 10).await.unwrap();
+                assert_eq!(references(&claimed), mine);
+                for mut shipment in claimed {
+                    shipment.stage = Stage::Bought;
+                    journal
+                        .save(&worker, &shipment, LONG, "bought")
+                        .await
+                        .unwrap();
+                }
+                for reference in &mine {
+                    assert_eq!(
+                        history(&journal, reference).await,
+                        [
+                            event(Stage::Pending, "registered", ""),
+                            event(Stage::Bought, "bought", &worker),
+                        ]
+                    );
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = journal.list().await.unwrap();
+    assert_eq!(all.len(), 48);
+    assert!(all.iter().all(|s| s.stage == Stage::Bought));
 }

@@ -944,6 +944,25 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_the_location_without_the_password() {
+        let url = "postgres://spapi:s3cret@127.0.0.1/journal";
+        let journal = PostgresJournal {
+            inner: Arc::new(Inner {
+                location: redact_url(url),
+                config: url.parse().expect("a valid URL"),
+                slots: Vec::new(),
+                next: AtomicUsize::new(0),
+            }),
+        };
+        let debug = format!("{journal:?}");
+        assert_eq!(
+            debug,
+            r#"PostgresJournal { location: "postgres://spapi:***@127.0.0.1/journal", .. }"#
+        );
+        assert_eq!(journal.location(), "postgres://spapi:***@127.0.0.1/journal");
+    }
+
+    #[test]
     fn scrub_removes_the_password_from_messages() {
         assert_eq!(
             scrub(Some(b"s3cret"), "auth failed for s3cret".to_owned()),
