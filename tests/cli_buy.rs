@@ -630,3 +630,36 @@ async fn buy_reports_every_violation_of_the_rates_request_as_get_rates_does() {
         run.stderr
     );
 }
+
+/// `examples/rates-request.json`, which README points newcomers to, is a
+/// complete getRates body `buy --rates-request` accepts and buys with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_rates_request_buys_a_label() {
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("example");
+    let labels = dir.join("labels");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rates-request.json");
+    let args = [
+        "--save-documents",
+        &labels,
+        "buy",
+        "--rates-request",
+        example,
+        "--format",
+        "PDF",
+        "--size",
+        "4x6",
+    ];
+    let run = spapi_shipping(&sandbox, &args, None).await;
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert_eq!(run.one("package"), "ORDER-1001-1");
+    assert_eq!(run.one("carrier_id"), "AMZN_UK");
+    assert_eq!(
+        run.summary("file"),
+        [
+            format!("{labels}/ORDER-1001-1-label.pdf"),
+            format!("{labels}/ORDER-1001-1-packslip.pdf")
+        ]
+    );
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
+}
