@@ -165,7 +165,12 @@ fn parcel() -> Result<types::GetRatesRequest> {
         .items(vec![item]);
     let request = types::GetRatesRequest::builder()
         .ship_from(address("Despatch", "1 Mill Lane", "Leeds", "LS11 5QE"))
-        .ship_to(address("E. Whitcombe", "14 Larkspur Close", "Harrogate", "HG3 1QT"))
+        .ship_to(address(
+            "E. Whitcombe",
+            "14 Larkspur Close",
+            "Harrogate",
+            "HG3 1QT",
+        ))
         .packages(vec![package])
         .channel_details(
             types::ChannelDetails::builder().channel_type(types::ChannelType::External),

@@ -266,11 +266,14 @@ where
         }
         Response::Nothing | Response::Empty => return ExitCode::SUCCESS,
     };
-    if let Err(e) = print_json(&value) {
+    let printed = print_json(&value);
+    if let Err(e) = &printed
+        && documents_at.is_none()
+    {
         eprintln!("{NAME}: cannot write the response: {e}");
         return ExitCode::from(EXIT_FAILURE);
     }
-    if let (Some(dir), Some(pointer)) = (save_documents, documents_at) {
+    if let (Some(dir), Some(pointer)) = (save_documents.clone(), documents_at) {
         let details = match package_details(&value, pointer) {
             Ok(details) => details,
             Err(e) => {
@@ -293,6 +296,20 @@ where
                 );
             }
         }
+    }
+    // An answer with documents (a purchase's) that cannot be written (a
+    // closed pipe, a full disk): a label bought but not recorded, not a
+    // failed call.
+    if let Err(e) = printed {
+        let error = format!("cannot write the response: {e}");
+        let details = documents_at
+            .and_then(|pointer| package_details(&value, pointer).ok())
+            .unwrap_or_default();
+        let dir = save_documents.unwrap_or_else(|| PathBuf::from("labels"));
+        return not_saved(
+            &matches,
+            &NotSaved::from_json(&value, &details, &dir, &error),
+        );
     }
     ExitCode::SUCCESS
 }
