@@ -418,11 +418,11 @@ fn refetch_command(
 ) -> String {
     let mut words: Vec<String> = vec![NAME.to_owned()];
     for flag in ["region", "endpoint", "business-id"] {
-        if matches.value_source(flag) == Some(ValueSource::CommandLine) {
-            if let Some(value) = matches.get_raw(flag).and_then(|mut v| v.next()) {
-                words.push(format!("--{flag}"));
-                words.push(shell_word(&value.to_string_lossy()));
-            }
+        if matches.value_source(flag) == Some(ValueSource::CommandLine)
+            && let Some(value) = matches.get_raw(flag).and_then(|mut v| v.next())
+        {
+            words.push(format!("--{flag}"));
+            words.push(shell_word(&value.to_string_lossy()));
         }
     }
     if matches.get_flag("world-readable-documents") {
