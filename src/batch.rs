@@ -331,11 +331,11 @@ where
         if !left.contains(&shipment.reference) || shipment.stage.is_open() {
             continue;
         }
-        if shipment.stage == Stage::Done {
-            if let Some(why) = damaged(&shipment) {
-                journal.reopen(&shipment.reference, &why).await?;
-                continue;
-            }
+        if shipment.stage == Stage::Done
+            && let Some(why) = damaged(&shipment)
+        {
+            journal.reopen(&shipment.reference, &why).await?;
+            continue;
         }
         left.remove(&shipment.reference);
         report(finished(shipment), &mut summary);
@@ -621,14 +621,14 @@ impl<J: Journal> Context<J> {
             .as_ref()
             .map(|c| c.unit.to_string())
             .unwrap_or_default();
-        if let Some((limit, limit_currency)) = &self.options.max_charge {
-            if !currency.eq_ignore_ascii_case(limit_currency) || planned.cost > *limit {
-                let message = format!(
-                    "the cheapest rate as wished costs {:.2} {currency}, above the limit {limit:.2} {limit_currency}: nothing bought",
-                    planned.cost
-                );
-                return Err(self.fail(shipment, "plan", message, request_id).await);
-            }
+        if let Some((limit, limit_currency)) = &self.options.max_charge
+            && (!currency.eq_ignore_ascii_case(limit_currency) || planned.cost > *limit)
+        {
+            let message = format!(
+                "the cheapest rate as wished costs {:.2} {currency}, above the limit {limit:.2} {limit_currency}: nothing bought",
+                planned.cost
+            );
+            return Err(self.fail(shipment, "plan", message, request_id).await);
         }
         let token = quote
             .request_token

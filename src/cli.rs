@@ -30,7 +30,8 @@
 //!
 //! ```text
 //! spapi-shipping [--region na|eu|fe] [--endpoint URL] [--business-id ID]
-//!                [--save-documents DIR] [--no-validate] [-v|--verbose] <COMMAND> [ARGS]
+//!                [--save-documents DIR] [--world-readable-documents]
+//!                [--no-validate] [-v|--verbose] <COMMAND> [ARGS]
 //! ```
 //!
 //! `-v` logs each call to standard error (its `spapi_shipping.call` span with
@@ -45,13 +46,19 @@
 //! `AMAZON_SHIPPING_BUSINESS_ID` and `SP_API_VALIDATION`.
 //!
 //! Output: the response body as pretty JSON on standard output (nothing for
-//! an operation without a response body); errors, and the paths of documents
-//! saved with `--save-documents`, on standard error. Exit status: 0 on
-//! success, [`EXIT_FAILURE`] (1) when the call failed (an error from Amazon,
-//! including its request id; authentication, network, an undecodable
-//! response, a document that cannot be saved), [`EXIT_USAGE`] (2) when nothing
-//! was sent because the command line, the configuration or the request body
-//! is wrong.
+//! an operation without a response body; `buy` prints a `key: value`
+//! summary unless `--json`); errors, and the paths of documents saved with
+//! `--save-documents`, on standard error. Saved documents are readable by
+//! their owner only (mode 0600 on Unix: labels carry buyers' names and
+//! addresses) unless `--world-readable-documents` lets the umask decide.
+//! Exit status: 0 on success, [`EXIT_FAILURE`] (1) when the call failed (an
+//! error from Amazon, including its request id; authentication, network, an
+//! undecodable response), [`EXIT_USAGE`] (2) when nothing was sent because
+//! the command line, the configuration or the request body is wrong,
+//! [`EXIT_NOT_SAVED`] (5) when the call succeeded (a purchase: the label is
+//! bought) but its documents could not be saved: standard error names the
+//! shipment and the `get-shipment-documents` command that fetches them
+//! again; do not buy again.
 
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
@@ -121,9 +128,13 @@ pub const EXIT_SOME_FAILED: u8 = 3;
 /// without an answer (re-run to resend it with the same key) or its resend
 /// refused (`batch resolve`).
 pub const EXIT_AMBIGUOUS: u8 = 4;
-/// Exit status when a purchase was bought but its documents could not be
-/// saved: do not buy again; fetch them with `get-shipment-documents` (or
-/// re-run `batch buy`).
+/// Exit status when the call succeeded (a label was bought: do not buy it
+/// again) but its documents could not be decoded or saved, or its answer not
+/// written: standard error names the shipment id and tracking ids and the
+/// `get-shipment-documents` command line that fetches the documents again
+/// (`batch buy`: re-run it, it fetches them). Distinct from
+/// [`EXIT_FAILURE`], so a wrapper that retries failed calls does not buy the
+/// label a second time under a new idempotency key.
 pub const EXIT_NOT_SAVED: u8 = 5;
 
 const NAME: &str = "spapi-shipping";
@@ -180,6 +191,20 @@ where
     }
     #[cfg(feature = "mock")]
     if name == sandbox::COMMAND {
+        let given_to = |m: &ArgMatches, id: &clap::Id| {
+            m.value_source(id.as_str()) == Some(ValueSource::CommandLine)
+        };
+        if let Some(given) = global_options(&command)
+            .iter()
+            .find(|id| given_to(&matches, id) || given_to(sub_matches, id))
+        {
+            let e = command.error(
+                ErrorKind::ArgumentConflict,
+                format!("--{given} does not apply to {name}"),
+            );
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
         return sandbox::main(sub_matches);
     }
     let operation = CliCommand::iter()
@@ -255,12 +280,22 @@ where
         }
         Response::Nothing | Response::Empty => return ExitCode::SUCCESS,
     };
-    if let Err(e) = print_json(&value) {
+    let printed = print_json(&value);
+    if let Err(e) = &printed
+        && documents_at.is_none()
+    {
         eprintln!("{NAME}: cannot write the response: {e}");
         return ExitCode::from(EXIT_FAILURE);
     }
-    if let (Some(dir), Some(pointer)) = (save_documents, documents_at) {
-        match save_documents_in(&value, pointer, &dir) {
+    if let (Some(dir), Some(pointer)) = (save_documents.clone(), documents_at) {
+        let details = match package_details(&value, pointer) {
+            Ok(details) => details,
+            Err(e) => {
+                let error = format!("its package documents cannot be read: {e}");
+                return not_saved(&matches, &NotSaved::from_json(&value, &[], &dir, &error));
+            }
+        };
+        match save_documents_in(&details, &dir, &save_options(&matches)) {
             Ok(paths) if paths.is_empty() => eprintln!("{NAME}: the response has no documents"),
             Ok(paths) => {
                 for path in paths {
@@ -268,12 +303,175 @@ where
                 }
             }
             Err(e) => {
-                eprintln!("{NAME}: cannot save the documents: {e}");
-                return ExitCode::from(EXIT_FAILURE);
+                let error = e.to_string();
+                return not_saved(
+                    &matches,
+                    &NotSaved::from_json(&value, &details, &dir, &error),
+                );
             }
         }
     }
+    // An answer with documents (a purchase's) that cannot be written (a
+    // closed pipe, a full disk): a label bought but not recorded, not a
+    // failed call.
+    if let Err(e) = printed {
+        let error = format!("cannot write the response: {e}");
+        let details = documents_at
+            .and_then(|pointer| package_details(&value, pointer).ok())
+            .unwrap_or_default();
+        let dir = save_documents.unwrap_or_else(|| PathBuf::from("labels"));
+        return not_saved(
+            &matches,
+            &NotSaved::from_json(&value, &details, &dir, &error),
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// How `--save-documents` writes files: owner-only unless
+/// `--world-readable-documents`.
+pub(crate) fn save_options(matches: &ArgMatches) -> SaveOptions {
+    SaveOptions::default().owner_only(!matches.get_flag("world-readable-documents"))
+}
+
+/// A call that succeeded (a label is bought) whose documents were not saved:
+/// what [`not_saved`] tells the user.
+pub(crate) struct NotSaved<'a> {
+    /// Amazon's shipment id, if its answer had one.
+    pub(crate) shipment_id: Option<String>,
+    /// The answer's packages, for their references, tracking ids and formats.
+    pub(crate) packages: &'a [types::PackageDocumentDetail],
+    /// The `--save-documents` directory.
+    pub(crate) dir: &'a Path,
+    /// What went wrong.
+    pub(crate) error: &'a str,
+}
+
+impl<'a> NotSaved<'a> {
+    /// From a generic command's JSON answer (`/payload/shipmentId`).
+    fn from_json(
+        answer: &Value,
+        packages: &'a [types::PackageDocumentDetail],
+        dir: &'a Path,
+        error: &'a str,
+    ) -> Self {
+        let shipment_id = answer
+            .pointer("/payload/shipmentId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Self {
+            shipment_id,
+            packages,
+            dir,
+            error,
+        }
+    }
+}
+
+/// Prints why the documents of a successful call were not saved, the
+/// shipment and tracking ids, and the command lines that fetch them again;
+/// returns [`EXIT_NOT_SAVED`].
+pub(crate) fn not_saved(matches: &ArgMatches, failure: &NotSaved<'_>) -> ExitCode {
+    // Ids and the error may quote Amazon's text: each line escaped, the
+    // line breaks (ours) kept.
+    let message = not_saved_message(matches, failure);
+    let lines: Vec<_> = message.split('\n').map(escape_controls).collect();
+    eprintln!("{NAME}: {}", lines.join("\n"));
+    ExitCode::from(EXIT_NOT_SAVED)
+}
+
+/// The text [`not_saved`] prints (unescaped).
+fn not_saved_message(matches: &ArgMatches, failure: &NotSaved<'_>) -> String {
+    let mut lines = vec![format!(
+        "the label is bought, but its documents were not saved: {}",
+        failure.error
+    )];
+    let Some(shipment_id) = &failure.shipment_id else {
+        lines.push(
+            "Amazon's answer has no shipment id, so the documents cannot be fetched again;              do not buy again before checking with Amazon"
+                .to_owned(),
+        );
+        return lines.join("\n");
+    };
+    lines.push(format!("shipment id: {shipment_id}"));
+    for package in failure.packages {
+        let reference = package
+            .package_client_reference_id
+            .as_deref()
+            .map_or("", String::as_str);
+        let tracking = package.tracking_id.as_ref().map_or("", |t| t.as_str());
+        lines.push(format!("tracking id: {tracking} (package {reference})"));
+    }
+    lines.push(
+        "Do not buy it again: fetch the documents again (Amazon keeps them) with:".to_owned(),
+    );
+    let commands: Vec<String> = failure
+        .packages
+        .iter()
+        .map(|package| refetch_command(matches, shipment_id, package, failure.dir))
+        .collect();
+    if commands.is_empty() {
+        lines.push(format!(
+            "  {NAME} get-shipment-documents --shipment-id {} --package-client-reference-id REFERENCE --save-documents {}",
+            shell_word(shipment_id),
+            shell_word(&failure.dir.to_string_lossy())
+        ));
+    }
+    lines.extend(commands.into_iter().map(|c| format!("  {c}")));
+    lines.join("\n")
+}
+
+/// The `get-shipment-documents` command line that fetches `package`'s
+/// documents of `shipment_id` into `dir`, with the global flags given to
+/// this run.
+fn refetch_command(
+    matches: &ArgMatches,
+    shipment_id: &str,
+    package: &types::PackageDocumentDetail,
+    dir: &Path,
+) -> String {
+    let mut words: Vec<String> = vec![NAME.to_owned()];
+    for flag in ["region", "endpoint", "business-id"] {
+        if matches.value_source(flag) == Some(ValueSource::CommandLine)
+            && let Some(value) = matches.get_raw(flag).and_then(|mut v| v.next())
+        {
+            words.push(format!("--{flag}"));
+            words.push(shell_word(&value.to_string_lossy()));
+        }
+    }
+    if matches.get_flag("world-readable-documents") {
+        words.push("--world-readable-documents".to_owned());
+    }
+    words.push("get-shipment-documents".to_owned());
+    words.push("--shipment-id".to_owned());
+    words.push(shell_word(shipment_id));
+    words.push("--package-client-reference-id".to_owned());
+    let reference = package
+        .package_client_reference_id
+        .as_deref()
+        .map_or("", String::as_str);
+    words.push(shell_word(reference));
+    if let Some(document) = package.package_documents.first() {
+        words.push("--format".to_owned());
+        words.push(shell_word(&document.format.to_string()));
+    }
+    words.push("--save-documents".to_owned());
+    words.push(shell_word(&dir.to_string_lossy()));
+    words.join(" ")
+}
+
+/// `text` as one word of a POSIX shell command line: as is when it holds only
+/// characters no shell treats specially, else in single quotes.
+pub(crate) fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// The whole command line: the global flags and one generated subcommand
@@ -291,7 +489,9 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
              SP_API_REGION, SP_API_SANDBOX, SP_API_ENDPOINT, LWA_ENDPOINT, AMAZON_SHIPPING_BUSINESS_ID, \
              SP_API_VALIDATION.\n\
              Exit status: 0 success, 1 the call failed (the error and Amazon's request id on stderr), \
-             2 usage or configuration error (nothing was sent).",
+             2 usage or configuration error (nothing was sent), 5 the call succeeded (a label was \
+             bought: do not buy again) but its documents were not saved (stderr says how to fetch \
+             them again).",
         )
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -322,7 +522,9 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 .value_parser(business_ids)
                 .help(
                     "Shipping business sent with every request that does not set \
-                     --x-amzn-shipping-business-id [overrides AMAZON_SHIPPING_BUSINESS_ID]",
+                     --x-amzn-shipping-business-id [overrides AMAZON_SHIPPING_BUSINESS_ID; \
+                     default: AmazonShipping_US in na, AmazonShipping_JP in fe; in eu none is \
+                     sent and Amazon assumes AmazonShipping_UK]",
                 ),
         )
         .arg(
@@ -358,25 +560,46 @@ fn command(stdin_bodies: &StdinBodies) -> Command {
                 .value_name("DIR")
                 .value_parser(clap::value_parser!(PathBuf))
                 .help(
-                    "Decode the label documents of purchase-shipment, direct-purchase-shipment, \
-                     one-click-shipment or get-shipment-documents into DIR and print each path \
-                     on stderr",
+                    "Decode the label documents of buy, purchase-shipment, \
+                     direct-purchase-shipment, one-click-shipment or get-shipment-documents \
+                     into DIR (files mode 0600) and print each path",
+                ),
+        )
+        .arg(
+            Arg::new("world-readable-documents")
+                .long("world-readable-documents")
+                .global(true)
+                .help_heading(GLOBAL_OPTIONS)
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Create the files of --save-documents with the umask's permissions \
+                     (typically readable by every user) instead of owner-only (0600); labels \
+                     carry buyers' names and addresses",
                 ),
         )
         .subcommands(subcommands)
         .subcommand(buy::command());
     #[cfg(feature = "mock")]
-    let command = command.subcommand(sandbox::command());
+    let command = sandbox::without_global_options(command.subcommand(sandbox::command()));
     #[cfg(feature = "journal")]
     let command = command.subcommand(batch::command());
     command
+}
+
+/// The ids of the global options (`--region`, `--save-documents`, ...).
+fn global_options(command: &Command) -> Vec<clap::Id> {
+    command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.get_id().clone())
+        .collect()
 }
 
 /// The generated command of an operation, named, with a one-line summary
 /// for the command list and `--json-body -` reading standard input.
 fn subcommand(op: CliCommand, stdin_bodies: &StdinBodies) -> Command {
     let mut cmd = Cli::<Output>::get_command(op).name(kebab_case(op.operation_id()));
-    if let Some(about) = cmd.get_about().map(|a| a.to_string()) {
+    if let Some(about) = cmd.get_about().map(|a| plain_text(&a.to_string())) {
         let first_paragraph = about.split("\n\n").next().unwrap_or_default();
         let summary = first_paragraph
             .split_whitespace()
@@ -384,7 +607,13 @@ fn subcommand(op: CliCommand, stdin_bodies: &StdinBodies) -> Command {
             .join(" ");
         cmd = cmd.about(summary).long_about(about);
     }
+    cmd = plain_argument_help(cmd);
     let has = |cmd: &Command, id: &str| cmd.get_arguments().any(|a| a.get_id() == id);
+    if has(&cmd, BUSINESS_HEADER) {
+        // The spec says "The default is AmazonShipping_UK", Amazon's
+        // default; the client's depends on the region (src/region.rs).
+        cmd = cmd.mut_arg(BUSINESS_HEADER, |arg| arg.help(BUSINESS_HEADER_HELP));
+    }
     if has(&cmd, "json-body") {
         let parser = stdin_bodies.clone();
         cmd = cmd.mut_arg("json-body", |arg| {
@@ -398,6 +627,105 @@ fn subcommand(op: CliCommand, stdin_bodies: &StdinBodies) -> Command {
         cmd = cmd.mut_arg("json-body-template", |arg| arg.hide(true));
     }
     cmd
+}
+
+/// The generated flag of the `x-amzn-shipping-business-id` header.
+const BUSINESS_HEADER: &str = "x-amzn-shipping-business-id";
+
+/// Its help: which business is sent when the flag is not given.
+const BUSINESS_HEADER_HELP: &str = "Amazon shipping business to assume for this request \
+     [default: --business-id or AMAZON_SHIPPING_BUSINESS_ID; without either, the region decides: \
+     AmazonShipping_US in na, AmazonShipping_JP in fe; in eu, or with only --endpoint, no header \
+     is sent and Amazon assumes AmazonShipping_UK]";
+
+/// Every argument's help of a generated command as plain text (the spec's
+/// descriptions are Markdown).
+fn plain_argument_help(cmd: Command) -> Command {
+    let ids: Vec<clap::Id> = cmd.get_arguments().map(|a| a.get_id().clone()).collect();
+    ids.into_iter().fold(cmd, |cmd, id| {
+        cmd.mut_arg(id, |arg| {
+            let help = arg.get_help().map(|h| plain_text(&h.to_string()));
+            let long_help = arg.get_long_help().map(|h| plain_text(&h.to_string()));
+            let arg = match help {
+                Some(help) => arg.help(help),
+                None => arg,
+            };
+            match long_help {
+                Some(help) => arg.long_help(help),
+                None => arg,
+            }
+        })
+    })
+}
+
+/// Markdown as the plain text of a terminal's help: a table becomes one
+/// line per row, `header: value, ...` (Amazon's usage plans: `Rate
+/// (requests per second): 80, Burst: 100`), bold and code marks go, a
+/// link `[text](url)` becomes `text (url)`, and lines lose their indentation.
+fn plain_text(markdown: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut header: Option<Vec<String>> = None;
+    for line in markdown.lines().map(str::trim) {
+        let Some(cells) = table_cells(line) else {
+            header = None;
+            out.push(plain_inline(line));
+            continue;
+        };
+        let separator = cells
+            .iter()
+            .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':')));
+        match &header {
+            _ if separator => {}
+            None => header = Some(cells),
+            Some(names) => {
+                let row: Vec<String> = names
+                    .iter()
+                    .zip(&cells)
+                    .map(|(name, value)| format!("{name}: {value}"))
+                    .collect();
+                out.push(row.join(", "));
+            }
+        }
+    }
+    out.join("\n").trim().to_owned()
+}
+
+/// The cells of a Markdown table row (`| a | b |`), as plain text.
+fn table_cells(line: &str) -> Option<Vec<String>> {
+    let inner = line.strip_prefix('|')?.strip_suffix('|')?;
+    Some(inner.split('|').map(|c| plain_inline(c.trim())).collect())
+}
+
+/// One line of Markdown without its inline marks: `**bold**`, `` `code` ``,
+/// `[text](url)` -> `text (url)`.
+fn plain_inline(text: &str) -> String {
+    let text = text.replace("**", "").replace('`', "");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('[') {
+        let link = rest[open..].find("](").and_then(|middle| {
+            let url_start = open + middle + 2;
+            let close = rest[url_start..].find(')')?;
+            Some((
+                &rest[open + 1..open + middle],
+                &rest[url_start..url_start + close],
+                url_start + close + 1,
+            ))
+        });
+        match link {
+            Some((label, url, end)) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&format!("{label} ({url})"));
+                rest = &rest[end..];
+            }
+            None => {
+                out.push_str(&rest[..=open]);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `--business-id`: the values of the generated `--x-amzn-shipping-business-id`
@@ -657,25 +985,36 @@ fn print_json(value: &Value) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// Decodes every document of the response (all or nothing), then saves each
-/// into `dir`; returns the paths.
-fn save_documents_in(
+/// The package document details at `pointer` of a response (a list, or one
+/// detail for `getShipmentDocuments`).
+fn package_details(
     response: &Value,
     pointer: &str,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+) -> Result<Vec<types::PackageDocumentDetail>, serde_json::Error> {
     let details: Vec<&Value> = match response.pointer(pointer) {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(Value::Null) | None => Vec::new(),
         Some(one) => vec![one],
     };
+    details
+        .into_iter()
+        .map(<types::PackageDocumentDetail as serde::Deserialize>::deserialize)
+        .collect()
+}
+
+/// Decodes every document of every package (all or nothing), then saves
+/// them all into `dir` in one [`save_all`], so no two documents of one
+/// answer share a file name; returns the paths.
+pub(crate) fn save_documents_in(
+    details: &[types::PackageDocumentDetail],
+    dir: &Path,
+    options: &SaveOptions,
+) -> Result<Vec<PathBuf>, crate::documents::DocumentError> {
     let mut documents: Vec<LabelDocument> = Vec::new();
     for detail in details {
-        let detail = <types::PackageDocumentDetail as serde::Deserialize>::deserialize(detail)?;
-        documents.extend(decode_all(&detail)?);
+        documents.extend(decode_all(detail)?);
     }
-    // Numbered, so two documents that share a name both survive.
-    Ok(save_all(&documents, dir, &SaveOptions::default())?)
+    save_all(&documents, dir, options)
 }
 
 /// What the generated executor handed to [`CliConfig`].
@@ -949,6 +1288,71 @@ mod tests {
         assert_eq!(camel_case("ship-date"), "shipDate");
         assert_eq!(top_field("packages[0].items"), "packages");
         assert_eq!(top_field("shipTo.city"), "shipTo");
+    }
+
+    #[test]
+    fn markdown_help_becomes_plain_text() {
+        let description = "Returns tracking.\n\n**Usage Plan:**\n\n\
+            | Rate (requests per second) | Burst |\n| ---- | ---- |\n| 80 | 100 |\n\n\
+            The `x-amzn-RateLimit-Limit` header; see [Usage Plans](https://example.com/plans).\n\
+            \x20       Indented [not a link.";
+        assert_eq!(
+            plain_text(description),
+            "Returns tracking.\n\nUsage Plan:\n\nRate (requests per second): 80, Burst: 100\n\n\
+             The x-amzn-RateLimit-Limit header; see Usage Plans (https://example.com/plans).\n\
+             Indented [not a link."
+        );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("order-7"), "order-7");
+        assert_eq!(shell_word("labels/2025"), "labels/2025");
+        assert_eq!(shell_word("my labels"), "'my labels'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    /// Issue 19: `buy` saved each document with `save_in`, so documents of
+    /// one type and format in one package, or of packages without
+    /// reference and tracking id, overwrote each other.
+    #[test]
+    fn documents_of_one_answer_never_share_a_file() {
+        let pdf = "JVBERi0xLjQK"; // %PDF-1.4
+        let detail = |documents: serde_json::Value| {
+            serde_json::from_value::<types::PackageDocumentDetail>(serde_json::json!({
+                "packageClientReferenceId": "",
+                "packageDocuments": documents,
+            }))
+            .unwrap()
+        };
+        let label = serde_json::json!({ "type": "LABEL", "format": "PDF", "contents": pdf });
+        let details = [
+            detail(serde_json::json!([label, label])),
+            detail(serde_json::json!([label])),
+        ];
+        let dir = std::env::temp_dir().join(format!("{NAME}-unit-{}", uuid::Uuid::new_v4()));
+        let paths = save_documents_in(&details, &dir, &SaveOptions::default()).unwrap();
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "package-label.pdf",
+                "package-label-2.pdf",
+                "package-label-3.pdf"
+            ]
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        #[cfg(unix)]
+        for path in &paths {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

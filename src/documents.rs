@@ -10,12 +10,16 @@
 //!
 //! ```no_run
 //! # fn example(result: &spapi_shipping::types::PurchaseShipmentResult) -> Result<(), spapi_shipping::documents::DocumentError> {
-//! use spapi_shipping::documents::decode_all;
+//! use spapi_shipping::documents::{SaveOptions, decode_all, save_all};
+//! // Every document of every package, saved in one call: no two share a
+//! // name, and each file is mode 0600 (labels carry buyers' addresses).
+//! let mut documents = Vec::new();
 //! for detail in result.package_document_details.iter() {
-//!     for doc in decode_all(detail)? {
-//!         let path = doc.save_in(std::path::Path::new("labels"))?;
-//!         println!("{doc:?} -> {}", path.display());
-//!     }
+//!     documents.extend(decode_all(detail)?);
+//! }
+//! let labels = std::path::Path::new("labels");
+//! for (doc, path) in documents.iter().zip(save_all(&documents, labels, &SaveOptions::default())?) {
+//!     println!("{doc:?} -> {}", path.display());
 //! }
 //! # Ok(()) }
 //! ```
@@ -238,13 +242,20 @@ impl LabelDocument {
     ///
     /// The bytes go to a temporary file in `dir` that is synced and then
     /// renamed over the target, so a reader never sees a partial label and a
-    /// failed write leaves any earlier file intact. An existing file is
-    /// replaced: labels are regenerated, e.g. by `getShipmentDocuments`.
+    /// failed write leaves any earlier file intact. The file is readable and
+    /// writable by its owner only (mode 0600 on Unix, [`SaveOptions`]'s
+    /// default): a label carries the buyer's name and address. An existing
+    /// file is replaced: labels are regenerated, e.g. by
+    /// `getShipmentDocuments`. Two documents of one package with the same
+    /// type and format, or of packages without reference and tracking id,
+    /// share a name: save a purchase's documents with [`save_all`], which
+    /// numbers them.
     pub fn save_in(&self, dir: &Path) -> Result<PathBuf, DocumentError> {
         self.save_in_with(dir, &SaveOptions::default())
     }
 
-    /// [`save_in`](Self::save_in) with options, e.g. owner-only permissions.
+    /// [`save_in`](Self::save_in) with options, e.g. files others may read
+    /// (`SaveOptions::default().owner_only(false)`).
     pub fn save_in_with(
         &self,
         dir: &Path,
@@ -309,13 +320,24 @@ fn write_synced(path: &Path, bytes: &[u8], options: &SaveOptions) -> std::io::Re
 }
 
 /// How [`LabelDocument::save_in_with`] and [`save_all`] write files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The default writes owner-only files (`owner_only: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SaveOptions {
     /// Create files readable and writable by the owner only (mode 0600 on
-    /// Unix; ignored elsewhere). Labels carry names and addresses. Default
-    /// false: the process umask applies, as for any new file.
+    /// Unix, set when the file is created, so the bytes are never readable
+    /// by others; ignored elsewhere). Labels carry buyers' names and
+    /// addresses. Default true; false lets the process umask decide, as for
+    /// any new file (typically 0644: readable by every user of the machine).
     pub owner_only: bool,
+}
+
+impl Default for SaveOptions {
+    /// Owner-only files.
+    fn default() -> Self {
+        Self { owner_only: true }
+    }
 }
 
 impl SaveOptions {
@@ -326,10 +348,12 @@ impl SaveOptions {
     }
 }
 
-/// Saves every document in `dir` like [`LabelDocument::save_in_with`], and
-/// gives names repeated within `docs` a counter (`P1-label.png`,
-/// `P1-label-2.png`, ...), so no document of the batch overwrites another.
-/// Returns the paths in the order of `docs`; stops at the first error.
+/// Saves every document in `dir` like [`LabelDocument::save_in_with`]
+/// (atomically: temporary file, fsync, rename), and gives names repeated
+/// within `docs` a counter (`P1-label.png`, `P1-label-2.png`, ...), so no
+/// document of the batch overwrites another: pass all the documents of a
+/// purchase, every package's, in one call. Returns the paths in the order
+/// of `docs`; stops at the first error.
 pub fn save_all(
     docs: &[LabelDocument],
     dir: &Path,
@@ -927,27 +951,25 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn owner_only_files_are_mode_0600() {
+    fn files_are_owner_only_unless_asked_otherwise() {
         use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         let tmp = TempDir::new("private");
+        assert!(SaveOptions::default().owner_only);
         let doc = label(Some("P1"), None);
-        let private = doc
-            .save_in_with(&tmp.0, &SaveOptions::default().owner_only(true))
-            .unwrap();
-        assert_eq!(
-            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(mode(&doc.save_in(&tmp.0).unwrap()), 0o600);
+        let docs = [label(Some("P3"), None), label(Some("P3"), None)];
+        for path in save_all(&docs, &tmp.0, &SaveOptions::default()).unwrap() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
         // Replacing an existing, more open file makes it private too.
         let open = label(Some("P2"), None);
-        let path = open.save_in(&tmp.0).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        open.save_in_with(&tmp.0, &SaveOptions::default().owner_only(true))
+        let path = open
+            .save_in_with(&tmp.0, &SaveOptions::default().owner_only(false))
             .unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open.save_in(&tmp.0).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

@@ -155,10 +155,11 @@ fn wait(mut child: Child, kill: Option<Kill>) -> (ExitStatus, String) {
             break status;
         }
         seen += finished.try_iter().count();
-        if let Some(kill) = kill {
-            if kill_at.is_none() && seen >= kill.orders {
-                kill_at = Some(Instant::now() + kill.then);
-            }
+        if let Some(kill) = kill
+            && kill_at.is_none()
+            && seen >= kill.orders
+        {
+            kill_at = Some(Instant::now() + kill.then);
         }
         if kill_at.is_some_and(|at| Instant::now() >= at) || started.elapsed() > RUN_LIMIT {
             // SIGKILL: no destructor, no flush, no goodbye.

@@ -539,6 +539,119 @@ async fn usage_errors_exit_2() {
 }
 
 // ---------------------------------------------------------------------------
+// Help
+
+/// `--help` of `args`: exit 0, the text on stdout.
+async fn help(args: &[&str]) -> String {
+    let run = spapi_shipping(args, &[], None).await;
+    assert_eq!(run.code(), Some(0), "{args:?}: {run:#?}");
+    run.stdout
+}
+
+/// The spec's description says "The default is AmazonShipping_UK"; the
+/// client's default depends on the region (issue 19, item 7).
+#[tokio::test]
+async fn get_tracking_help_says_the_region_decides_the_business() {
+    let text = help(&["get-tracking", "--help"]).await;
+    assert!(!text.contains("The default is AmazonShipping_UK"), "{text}");
+    assert!(
+        text.contains(
+            "Amazon shipping business to assume for this request [default: --business-id or \
+             AMAZON_SHIPPING_BUSINESS_ID; without either, the region decides: AmazonShipping_US \
+             in na, AmazonShipping_JP in fe; in eu, or with only --endpoint, no header is sent \
+             and Amazon assumes AmazonShipping_UK]"
+        ),
+        "{text}"
+    );
+    let text = help(&["--help"]).await;
+    assert!(
+        text.contains("default: AmazonShipping_US in na, AmazonShipping_JP in fe"),
+        "{text}"
+    );
+}
+
+/// Amazon's operation descriptions are Markdown (`**Usage Plan:**` and a
+/// table); the help shows them as plain text.
+#[tokio::test]
+async fn operation_help_is_plain_text_not_markdown() {
+    for (command, plan) in [
+        ("get-rates", "Rate (requests per second): 80, Burst: 100"),
+        (
+            "link-carrier-account-post",
+            "Rate (requests per second): 5, Burst: 10",
+        ),
+    ] {
+        let text = help(&[command, "--help"]).await;
+        for markdown in ["**", "| ---- |", "| Rate", "`", "]("] {
+            assert!(
+                !text.contains(markdown),
+                "{command}: {markdown:?} in {text}"
+            );
+        }
+        assert!(text.contains("\nUsage Plan:\n\n"), "{command}: {text}");
+        assert!(text.contains(plan), "{command}: {text}");
+        // The link's text, then its target (Amazon's own `doc:` scheme in
+        // one operation).
+        assert!(
+            text.contains("see Usage Plans and Rate Limits in the Selling Partner API ("),
+            "{command}: {text}"
+        );
+    }
+    let text = help(&["get-rates", "--help"]).await;
+    assert!(
+        text.contains(
+            "Selling Partner API \
+             (https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits-in-the-sp-api)."
+        ),
+        "{text}"
+    );
+    let text = help(&["get-rates", "-h"]).await;
+    assert!(
+        text.starts_with("Returns the available shipping service offerings.\n\nUsage:"),
+        "{text}"
+    );
+}
+
+/// `sandbox` takes none of the global options: its help does not list
+/// them, and giving one is a usage error rather than silently ignored.
+#[tokio::test]
+async fn sandbox_help_lists_only_its_own_options() {
+    let text = help(&["sandbox", "--help"]).await;
+    assert!(text.contains("--for <SECONDS>"), "{text}");
+    for global in [
+        "Global options",
+        "--region",
+        "--endpoint",
+        "--business-id",
+        "--save-documents",
+        "--world-readable-documents",
+        "--no-validate",
+        "--verbose",
+    ] {
+        assert!(!text.contains(global), "{global} in {text}");
+    }
+    // Other commands still list them.
+    let text = help(&["get-rates", "--help"]).await;
+    assert!(
+        text.contains("Global options:") && text.contains("--region"),
+        "{text}"
+    );
+    for args in [
+        &["sandbox", "--region", "eu", "--for", "1"][..],
+        &["--no-validate", "sandbox", "--for", "1"],
+    ] {
+        let run = spapi_shipping(args, &[], None).await;
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.contains("does not apply to sandbox"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // `--json-body` checks
 
 /// An SP-API endpoint and an LWA token endpoint on 127.0.0.1 that answer

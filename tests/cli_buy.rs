@@ -30,6 +30,23 @@ impl Run {
         self.status.code()
     }
 
+    /// The `key: value` summary `buy` prints: every value of `key`, in order.
+    fn summary(&self, key: &str) -> Vec<String> {
+        let prefix = format!("{key}: ");
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one value of `key` in the summary.
+    fn one(&self, key: &str) -> String {
+        let values = self.summary(key);
+        assert_eq!(values.len(), 1, "{key} in {self:#?}");
+        values[0].clone()
+    }
+
     /// Stdout as JSON, asserting the run succeeded.
     fn json(&self) -> Value {
         assert_eq!(self.code(), Some(0), "{self:#?}");
@@ -43,7 +60,25 @@ impl Run {
 /// sandbox keeps serving.
 async fn spapi_shipping(sandbox: &Sandbox, args: &[&str], stdin: Option<&str>) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spapi-shipping"));
-    command.args(args).env_clear();
+    command.args(args);
+    run(sandbox, command, args, stdin).await
+}
+
+/// [`spapi_shipping`] started by `sh` with `umask` set, so the modes of
+/// the files it creates do not depend on the test runner's umask.
+#[cfg(unix)]
+async fn spapi_shipping_with_umask(sandbox: &Sandbox, umask: &str, args: &[&str]) -> Run {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_spapi-shipping"))
+        .args(args);
+    run(sandbox, command, args, None).await
+}
+
+async fn run(sandbox: &Sandbox, mut command: Command, args: &[&str], stdin: Option<&str>) -> Run {
+    command.env_clear();
     for name in ["PATH", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP"] {
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
@@ -176,8 +211,7 @@ async fn buy_takes_the_cheapest_rate_with_a_4x6_pdf_and_saves_its_documents() {
         "4x6",
     ];
     let run = spapi_shipping(&sandbox, &args, None).await;
-    let payload = run.json()["payload"].clone();
-    assert!(payload["shipmentId"].is_string(), "{payload:#}");
+    assert_eq!(run.code(), Some(0), "{run:#?}");
 
     // Amazon Shipping Standard is the cheapest; its PDF must be joined and
     // come with the mandatory packing slip, which the plan asked for.
@@ -193,18 +227,178 @@ async fn buy_takes_the_cheapest_rate_with_a_4x6_pdf_and_saves_its_documents() {
         "{}",
         run.stderr
     );
-    for (name, kind) in [("label", "LABEL"), ("packslip", "PACKSLIP")] {
-        let path = Path::new(&labels).join(format!("order-7-{name}.pdf"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(bytes.starts_with(b"%PDF-1."), "{kind}");
-        assert!(
-            run.stderr.contains(path.to_str().unwrap()),
-            "{}",
-            run.stderr
+    // A summary, not Amazon's answer with its base64 documents.
+    let keys: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(|line| line.split_once(": ").expect("key: value").0)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "shipment_id",
+            "carrier_id",
+            "carrier_name",
+            "service_id",
+            "service_name",
+            "charge",
+            "currency",
+            "package",
+            "tracking_id",
+            "file",
+            "file"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("contents"), "{}", run.stdout);
+    assert!(!run.one("shipment_id").is_empty());
+    assert_eq!(run.one("carrier_id"), "AMZN_UK");
+    assert_eq!(run.one("carrier_name"), "Amazon Shipping");
+    assert_eq!(run.one("service_id"), "SWA-UK-STD");
+    assert_eq!(run.one("service_name"), "Amazon Shipping Standard");
+    assert_eq!(run.one("currency"), "GBP");
+    let charge: f64 = run.one("charge").parse().expect("a number");
+    assert!(
+        run.stderr.contains(&format!(", {charge:.2} GBP)")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.one("package"), "order-7");
+    let files: Vec<PathBuf> = run.summary("file").iter().map(PathBuf::from).collect();
+    for ((name, kind), path) in [("label", "LABEL"), ("packslip", "PACKSLIP")]
+        .into_iter()
+        .zip(&files)
+    {
+        assert_eq!(
+            path,
+            &Path::new(&labels).join(format!("order-7-{name}.pdf"))
         );
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(bytes.starts_with(b"%PDF-1."), "{kind}");
+        assert_owner_only(path);
     }
     assert_eq!(sandbox.executed("getRates"), 1);
     assert_eq!(sandbox.executed("purchaseShipment"), 1);
+
+    // The summary's carrier id and tracking id are what getTracking needs.
+    let tracking_id = run.one("tracking_id");
+    let carrier_id = run.one("carrier_id");
+    let args = [
+        "get-tracking",
+        "--tracking-id",
+        &tracking_id,
+        "--carrier-id",
+        &carrier_id,
+    ];
+    let tracked = spapi_shipping(&sandbox, &args, None).await;
+    assert_eq!(
+        tracked.json()["payload"]["trackingId"],
+        tracking_id.as_str()
+    );
+}
+
+/// Labels carry buyers' names and addresses: 0600 on Unix.
+fn assert_owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+    }
+}
+
+/// A label bought but not saved (here DIR is a file) exits 5, not 1 like a
+/// failed call: a wrapper retrying failures would buy it again. The message
+/// names the shipment and tracking ids and the command that fetches the
+/// documents again, and that command works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_bought_but_not_saved_exits_5_saying_how_to_fetch_it_again() {
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("unsaved");
+    let labels = dir.join("labels");
+    std::fs::write(&labels, "a file, not a directory").unwrap();
+    let request = rates_request(&dir);
+    let args = [
+        "--save-documents",
+        &labels,
+        "buy",
+        "--rates-request",
+        &request,
+        "--format",
+        "PDF",
+    ];
+    let run = spapi_shipping(&sandbox, &args, None).await;
+    assert_eq!(run.code(), Some(5), "{run:#?}");
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
+    // The summary still goes to stdout, without files.
+    let shipment_id = run.one("shipment_id");
+    let tracking_id = run.one("tracking_id");
+    assert!(run.summary("file").is_empty(), "{}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("spapi-shipping: the label is bought, but its documents were not saved: cannot save the documents: "))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(lines[at].contains(&labels), "{}", run.stderr);
+    let command = format!(
+        "  spapi-shipping get-shipment-documents --shipment-id {shipment_id} \
+         --package-client-reference-id order-7 --format PDF --save-documents {labels}"
+    );
+    assert_eq!(
+        lines[at + 1..],
+        [
+            format!("shipment id: {shipment_id}").as_str(),
+            &format!("tracking id: {tracking_id} (package order-7)"),
+            "Do not buy it again: fetch the documents again (Amazon keeps them) with:",
+            &command,
+        ],
+        "{}",
+        run.stderr
+    );
+
+    // Once DIR can be written, the printed command saves the documents.
+    std::fs::remove_file(&labels).unwrap();
+    let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let fetched = spapi_shipping(&sandbox, &words, None).await;
+    assert_eq!(
+        fetched.json()["payload"]["shipmentId"],
+        shipment_id.as_str()
+    );
+    let saved = Path::new(&labels).join("order-7-label.pdf");
+    assert!(std::fs::read(&saved).unwrap().starts_with(b"%PDF-1."));
+    assert_owner_only(&saved);
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
+}
+
+/// Owner-only whatever the umask; `--world-readable-documents` lets the
+/// umask decide.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_files_are_0600_unless_world_readable_documents() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("modes");
+    let request = rates_request(&dir);
+    for (flag, mode) in [(None, 0o600), (Some("--world-readable-documents"), 0o644)] {
+        let labels = dir.join(&format!("labels-{mode:o}"));
+        let mut args: Vec<&str> = flag.into_iter().collect();
+        args.extend([
+            "--save-documents",
+            &labels,
+            "buy",
+            "--rates-request",
+            &request,
+            "--format",
+            "ZPL",
+        ]);
+        let run = spapi_shipping_with_umask(&sandbox, "022", &args).await;
+        assert_eq!(run.code(), Some(0), "{run:#?}");
+        let files = run.summary("file");
+        assert_eq!(files.len(), 1, "{run:#?}");
+        let found = std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(found, mode, "{flag:?}: {found:o}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +428,7 @@ async fn buy_reads_the_rates_request_from_stdin_and_answers_value_added_service_
         "{}",
         refused.stderr
     );
+    // --json: Amazon's whole answer instead of the summary.
     let args = [
         "buy",
         "--rates-request",
@@ -243,6 +438,7 @@ async fn buy_reads_the_rates_request_from_stdin_and_answers_value_added_service_
         "--vas",
         "DELIVERY_PROOF=PROOF_PHOTO",
         "--allow-unprotected",
+        "--json",
     ];
     let run = spapi_shipping(&sandbox, &args, Some(&parcel().to_string())).await;
     let payload = run.json()["payload"].clone();
@@ -433,4 +629,37 @@ async fn buy_reports_every_violation_of_the_rates_request_as_get_rates_does() {
         "{}",
         run.stderr
     );
+}
+
+/// `examples/rates-request.json`, which README points newcomers to, is a
+/// complete getRates body `buy --rates-request` accepts and buys with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_rates_request_buys_a_label() {
+    let sandbox = Sandbox::start().await;
+    let dir = TempDir::new("example");
+    let labels = dir.join("labels");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rates-request.json");
+    let args = [
+        "--save-documents",
+        &labels,
+        "buy",
+        "--rates-request",
+        example,
+        "--format",
+        "PDF",
+        "--size",
+        "4x6",
+    ];
+    let run = spapi_shipping(&sandbox, &args, None).await;
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert_eq!(run.one("package"), "ORDER-1001-1");
+    assert_eq!(run.one("carrier_id"), "AMZN_UK");
+    assert_eq!(
+        run.summary("file"),
+        [
+            format!("{labels}/ORDER-1001-1-label.pdf"),
+            format!("{labels}/ORDER-1001-1-packslip.pdf")
+        ]
+    );
+    assert_eq!(sandbox.executed("purchaseShipment"), 1);
 }

@@ -196,7 +196,7 @@ fn the_sandbox_command_prints_an_environment_the_cli_can_use() {
         }
     });
     let mut env = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         match lines_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => env.push(parse_export(&line)),
             Err(e) => {
@@ -210,6 +210,7 @@ fn the_sandbox_command_prints_an_environment_the_cli_can_use() {
         names,
         [
             "SP_API_ENDPOINT",
+            "AMAZON_SHIPPING_BUSINESS_ID",
             "LWA_ENDPOINT",
             "LWA_APP_ID",
             "LWA_CLIENT_SECRET",
@@ -217,12 +218,30 @@ fn the_sandbox_command_prints_an_environment_the_cli_can_use() {
         ]
     );
     assert!(env[0].1.starts_with("http://127.0.0.1:"), "{env:?}");
-    assert_eq!(env[4].1, Sandbox::REFRESH_TOKEN);
+    assert_eq!(env[1].1, "AmazonShipping_UK");
+    assert_eq!(env[5].1, Sandbox::REFRESH_TOKEN);
 
     let (code, out, err) = run_cli(ACCESS_POINTS, &env);
     assert_eq!(code, Some(0), "{err}");
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(answer["payload"]["accessPointsMap"].is_object(), "{answer}");
+
+    // With the business id exported, `-v` logs the call and no warning
+    // about a missing business id (issue 19, item 7).
+    let mut args = vec!["-v"];
+    args.extend_from_slice(ACCESS_POINTS);
+    let (code, _, err) = run_cli(&args, &env);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("operation=\"getAccessPoints\""), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    assert!(!err.contains("no shipping business configured"), "{err}");
+    let without: Vec<_> = env
+        .iter()
+        .filter(|(name, _)| name != "AMAZON_SHIPPING_BUSINESS_ID")
+        .cloned()
+        .collect();
+    let (_, _, err) = run_cli(&args, &without);
+    assert!(err.contains("no shipping business configured"), "{err}");
 
     let stopped = Command::new("kill")
         .args(["-INT", &sandbox.id().to_string()])
@@ -260,7 +279,7 @@ fn the_sandbox_command_stops_after_its_time() {
     let started = Instant::now();
     let (code, out, err) = run_cli(&["sandbox", "--for", "1"], &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 6, "{out}");
     assert!(err.contains("for 1 s"), "{err}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }

@@ -34,7 +34,6 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{EXIT_AMBIGUOUS, EXIT_FAILURE, EXIT_NOT_SAVED, EXIT_SOME_FAILED, EXIT_USAGE, NAME};
 use crate::batch::{self, Options, Order, Outcome, Progress, Summary};
-use crate::documents::SaveOptions;
 use crate::journal::{self, AnyJournal, Journal as _, Resolution, Shipment, Stage};
 use crate::types::GetRatesRequest;
 
@@ -124,12 +123,6 @@ pub(super) fn command() -> Command {
                         .default_value("60")
                         .help("How long another worker waits before taking over the orders of a worker that stopped"),
                 )
-                .arg(
-                    Arg::new("world-readable-documents")
-                        .long("world-readable-documents")
-                        .action(ArgAction::SetTrue)
-                        .help("Create document files with the umask's permissions instead of 0600 (labels carry names and addresses)"),
-                ),
         )
         .subcommand(
             Command::new("status")
@@ -247,7 +240,7 @@ async fn buy(matches: &ArgMatches, args: &ArgMatches, journal: &AnyJournal) -> E
         .lease(Duration::from_secs(
             *args.get_one::<u64>("lease").expect("defaulted"),
         ))
-        .save(SaveOptions::default().owner_only(!args.get_flag("world-readable-documents")));
+        .save(super::save_options(matches));
     if let Some(worker) = args.get_one::<String>("worker") {
         options = options.worker(worker.clone());
     }

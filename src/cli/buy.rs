@@ -3,10 +3,11 @@
 //! by hand.
 //!
 //! ```text
-//! spapi-shipping [--save-documents DIR] buy --rates-request rates-request.json \
-//!     --format PDF --size 4x6 [--dpi 300] [--page-layout LEFT] [--file-joining true]
-//!     [--document RECEIPT]... [--vas GROUP=ID]... [--refuse-unanswered-vas]
-//!     [--rate-id ID] [--dry-run]
+//! spapi-shipping [--save-documents DIR] [--world-readable-documents] buy \
+//!     --rates-request rates-request.json --format PDF --size 4x6 [--dpi 300]
+//!     [--page-layout LEFT] [--file-joining true] [--document RECEIPT]...
+//!     [--vas GROUP=ID]... [--refuse-unanswered-vas] [--currency ISO]
+//!     [--allow-unprotected] [--rate-id ID] [--json] [--dry-run]
 //! ```
 //!
 //! It calls `getRates` with the body of `--rates-request` (`-`: standard
@@ -14,13 +15,24 @@
 //! path as `get-rates --json-body` reports them), takes the cheapest rate that can be bought as asked (or
 //! `--rate-id`), plans the request with [`Quote::cheapest`] /
 //! [`Quote::plan`], says on standard error what it buys, and buys it with
-//! `purchaseShipment`: the response JSON on standard output, and with
-//! `--save-documents` the documents in DIR. `--dry-run` prints the planned
-//! request instead of buying.
+//! `purchaseShipment`. With `--save-documents` every document of every
+//! package is saved in DIR in one [`save_all`](crate::documents::save_all)
+//! (no two share a name; written atomically; mode 0600 unless
+//! `--world-readable-documents`). Standard output gets a summary, one
+//! `key: value` per line (`shipment_id`, `carrier_id` (the rate's: the id
+//! `get-tracking` needs, which the purchase answer does not carry),
+//! `carrier_name`, `service_id`, `service_name`, `charge`, `currency`, then
+//! `package` and `tracking_id` per package and `file` per saved document);
+//! `--json` prints Amazon's whole answer instead (base64 documents
+//! included). `--dry-run` prints the planned request instead of buying.
 //!
 //! Exit status as for every command ([`EXIT_FAILURE`] when a call failed),
-//! and [`EXIT_USAGE`] also when no rate can be bought as asked (each rate's
-//! broken rules on standard error): nothing was bought.
+//! [`EXIT_USAGE`] also when no rate can be bought as asked (each rate's
+//! broken rules on standard error): nothing was bought; and
+//! [`EXIT_NOT_SAVED`](super::EXIT_NOT_SAVED) when the label was bought but
+//! its documents could not be saved (or the answer not written): standard
+//! error names the shipment and tracking ids and the `get-shipment-documents`
+//! command that fetches the documents again. Do not buy again.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,10 +41,15 @@ use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::Value;
 
+use std::io::Write as _;
+
 use super::{EXIT_FAILURE, EXIT_USAGE, NAME};
-use crate::documents::decode_all;
+use crate::documents::SaveOptions;
 use crate::purchase::{PlanError, Quote, RequiredGroups, Wishes, parse_size};
-use crate::types::{DocumentFormat, DocumentType, GetRatesRequest, PurchaseShipmentRequest};
+use crate::types::{
+    DocumentFormat, DocumentType, GetRatesRequest, PackageDocumentDetail, PurchaseShipmentRequest,
+    Rate,
+};
 use crate::validate::Validation;
 use crate::{Client, Error};
 
@@ -48,8 +65,11 @@ pub(super) fn command() -> Command {
              the documents asked for (or --rate-id), plans a purchaseShipment request that keeps \
              the rate's rules (format and size, dpi, page layout, file joining, mandatory \
              documents such as a packing slip, required value-added services) and buys it. \
-             What is not asked for is chosen from what the rate offers. The response JSON goes \
-             to stdout, the plan to stderr.",
+             What is not asked for is chosen from what the rate offers. A key: value summary \
+             goes to stdout (shipment_id, carrier_id, carrier_name, service_id, service_name, \
+             charge, currency, package and tracking_id per package, file per saved document; \
+             --json for Amazon's whole answer), the plan to stderr. Exit status 5: bought, but \
+             the documents were not saved (stderr says how to fetch them again; do not buy again).",
         )
         .arg(
             Arg::new("rates-request")
@@ -134,6 +154,12 @@ pub(super) fn command() -> Command {
                 .long("rate-id")
                 .value_name("ID")
                 .help("Buy this rate of the quote instead of the cheapest"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print Amazon's whole purchase answer as JSON (base64 documents included) instead of the summary"),
         )
         .arg(
             Arg::new("dry-run")
@@ -340,8 +366,26 @@ pub(super) fn main(matches: &ArgMatches, args: &ArgMatches, validation: Validati
         &wishes,
         args.get_one::<String>("rate-id").map(String::as_str),
         args.get_flag("dry-run"),
-        save_documents.as_deref(),
+        Output {
+            matches,
+            save_documents: save_documents.as_deref(),
+            save_options: super::save_options(matches),
+            json: args.get_flag("json"),
+        },
     ))
+}
+
+/// Where and how `buy` writes what it bought.
+struct Output<'a> {
+    /// The whole command line's matches, for the global flags a
+    /// `get-shipment-documents` command repeats.
+    matches: &'a ArgMatches,
+    /// `--save-documents`.
+    save_documents: Option<&'a Path>,
+    /// Owner-only files unless `--world-readable-documents`.
+    save_options: SaveOptions,
+    /// `--json`: Amazon's whole answer instead of the summary.
+    json: bool,
 }
 
 async fn buy(
@@ -350,7 +394,7 @@ async fn buy(
     wishes: &Wishes,
     rate_id: Option<&str>,
     dry_run: bool,
-    save_documents: Option<&Path>,
+    output: Output<'_>,
 ) -> ExitCode {
     let call = match request {
         RatesBody::Typed(request) => client.get_rates().body(*request),
@@ -380,31 +424,154 @@ async fn buy(
         super::escape_controls(&describe(rate, &request))
     );
     if dry_run {
-        return print(&serde_json::to_value(&request).expect("a request encodes as JSON"));
+        let planned = serde_json::to_value(&request).expect("a request encodes as JSON");
+        return match print(&planned) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(
+                &format!("cannot write the planned request: {e}"),
+                EXIT_FAILURE,
+            ),
+        };
     }
+    let charge = charge(rate, &request);
     let response = match client.purchase_shipment().body(request).send().await {
         Ok(response) => response.into_inner(),
         Err(e) => return call_failed(e),
     };
-    let value = serde_json::to_value(&response).expect("a response encodes as JSON");
-    let printed = print(&value);
-    if let (Some(dir), Some(payload)) = (save_documents, &response.payload) {
-        for package in payload.package_document_details.iter() {
-            let saved = decode_all(package)
-                .map_err(|e| e.to_string())
-                .and_then(|documents| {
-                    documents
-                        .iter()
-                        .map(|d| d.save_in(dir).map_err(|e| e.to_string()))
-                        .collect::<Result<Vec<_>, _>>()
-                });
-            match saved {
-                Ok(paths) => paths.iter().for_each(|p| eprintln!("{}", p.display())),
-                Err(e) => return fail(&format!("cannot save the documents: {e}"), EXIT_FAILURE),
-            }
-        }
+    // Bought: from here on, nothing may exit as a failed call would.
+    let packages = response
+        .payload
+        .as_ref()
+        .map_or(&[][..], |p| p.package_document_details.as_slice());
+    let shipment_id = response
+        .payload
+        .as_ref()
+        .and_then(|p| p.shipment_id.as_ref())
+        .map(|id| id.as_str().to_owned());
+    let saved = match output.save_documents {
+        Some(dir) => super::save_documents_in(packages, dir, &output.save_options)
+            .map_err(|e| (dir, e.to_string())),
+        None => Ok(Vec::new()),
+    };
+    let files = saved.as_deref().unwrap_or_default();
+    let printed = if output.json {
+        let value = serde_json::to_value(&response).expect("a response encodes as JSON");
+        files.iter().for_each(|p| eprintln!("{}", p.display()));
+        print(&value)
+    } else {
+        let summary = Summary {
+            shipment_id: shipment_id.as_deref(),
+            rate,
+            charge,
+            packages,
+            files,
+        };
+        print_text(&summary.to_string())
+    };
+    let failure = match (saved, printed) {
+        (Err((dir, error)), _) => Some((dir, format!("cannot save the documents: {error}"))),
+        (Ok(_), Err(error)) => Some((
+            output.save_documents.unwrap_or(Path::new("labels")),
+            format!("cannot write the answer: {error}"),
+        )),
+        (Ok(_), Ok(())) => None,
+    };
+    match failure {
+        Some((dir, error)) => super::not_saved(
+            output.matches,
+            &super::NotSaved {
+                shipment_id,
+                packages,
+                dir,
+                error: &error,
+            },
+        ),
+        None => ExitCode::SUCCESS,
     }
-    printed
+}
+
+/// What the purchase costs: the rate's `totalCharge` plus the value-added
+/// services the request asks for (as the planner counts it).
+fn charge(rate: &Rate, request: &PurchaseShipmentRequest) -> f64 {
+    let requested: Vec<&str> = request
+        .requested_value_added_services
+        .iter()
+        .flat_map(|list| list.0.iter().map(|s| s.id.as_str()))
+        .collect();
+    let services: f64 = rate
+        .available_value_added_service_groups
+        .iter()
+        .flat_map(|groups| groups.0.iter())
+        .flat_map(|group| group.value_added_services.iter())
+        .filter(|s| s.id.as_deref().is_some_and(|id| requested.contains(&id)))
+        .map(|s| s.cost.as_ref().map_or(f64::NAN, |c| c.value))
+        .sum();
+    rate.total_charge.as_ref().map_or(f64::NAN, |c| c.value) + services
+}
+
+/// `buy`'s answer on standard output: one `key: value` per line, in this
+/// order; `package` and `tracking_id` once per package, `file` once per
+/// saved document. Keys are stable; values from Amazon are escaped.
+///
+/// ```text
+/// shipment_id: 91d8a0b4-...
+/// carrier_id: AMZN_UK
+/// carrier_name: Amazon Shipping
+/// service_id: SWA-UK-STD
+/// service_name: Amazon Shipping Standard
+/// charge: 3.65
+/// currency: GBP
+/// package: order-7
+/// tracking_id: AMZN_UK0000001
+/// file: labels/order-7-label.pdf
+/// ```
+struct Summary<'a> {
+    shipment_id: Option<&'a str>,
+    rate: &'a Rate,
+    charge: f64,
+    packages: &'a [PackageDocumentDetail],
+    files: &'a [PathBuf],
+}
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut line =
+            |key: &str, value: &str| writeln!(f, "{key}: {}", super::escape_controls(value));
+        let rate = self.rate;
+        line("shipment_id", self.shipment_id.unwrap_or(""))?;
+        line(
+            "carrier_id",
+            rate.carrier_id.as_ref().map_or("", |c| c.as_str()),
+        )?;
+        line("carrier_name", rate.carrier_name.as_str())?;
+        line(
+            "service_id",
+            rate.service_id.as_ref().map_or("", |s| s.as_str()),
+        )?;
+        line("service_name", rate.service_name.as_str())?;
+        line("charge", &format!("{:.2}", self.charge))?;
+        line(
+            "currency",
+            rate.total_charge.as_ref().map_or("", |c| c.unit.as_str()),
+        )?;
+        for package in self.packages {
+            line(
+                "package",
+                package
+                    .package_client_reference_id
+                    .as_deref()
+                    .map_or("", String::as_str),
+            )?;
+            line(
+                "tracking_id",
+                package.tracking_id.as_ref().map_or("", |t| t.as_str()),
+            )?;
+        }
+        for file in self.files {
+            line("file", &file.display().to_string())?;
+        }
+        Ok(())
+    }
 }
 
 /// What is bought: rate, cost, documents, value-added services.
@@ -454,14 +621,20 @@ fn describe(rate: &crate::types::Rate, request: &PurchaseShipmentRequest) -> Str
     text
 }
 
-fn print(value: &Value) -> ExitCode {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&format!("cannot write the response: {e}"), EXIT_FAILURE),
-    }
+/// Prints `value` as pretty JSON on standard output.
+fn print(value: &Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    print_text(&format!("{text}\n"))
+}
+
+/// Writes `text` to standard output, reporting a closed pipe or a full disk
+/// rather than panicking as `print!` would.
+fn print_text(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| e.to_string())
 }
 
 /// Prints `message` (which may quote Amazon's answer) escaped.

@@ -11,8 +11,8 @@
 //! It starts the sandbox on 127.0.0.1 (a free port), prints on standard
 //! output one `export NAME='value'` line per variable of
 //! [`ClientBuilder::from_env`](crate::ClientBuilder::from_env) that points a
-//! client at it (endpoint, token URL and the sandbox's own credentials, which
-//! are public), then serves until Ctrl-C, or for `--for SECONDS`.
+//! client at it (endpoint, business id `AmazonShipping_UK`, token URL and the
+//! sandbox's own credentials, which are public), then serves until Ctrl-C, or for `--for SECONDS`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -22,6 +22,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{EXIT_FAILURE, NAME};
 use crate::mock::Sandbox;
+use crate::types::ShippingBusinessId;
 
 /// The subcommand's name.
 pub(super) const COMMAND: &str = "sandbox";
@@ -33,8 +34,8 @@ pub(super) fn command() -> Command {
         .long_about(
             "Starts the offline sandbox (a local server playing Login with Amazon and every \
              Shipping v2 operation: rates, purchases with label files, tracking, cancellation) \
-             on 127.0.0.1, prints `export NAME='value'` lines for SP_API_ENDPOINT, LWA_ENDPOINT, \
-             LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN on stdout (source them in a \
+             on 127.0.0.1, prints `export NAME='value'` lines for SP_API_ENDPOINT, \
+             AMAZON_SHIPPING_BUSINESS_ID, LWA_ENDPOINT, LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN on stdout (source them in a \
              shell), and serves until Ctrl-C or --for SECONDS. Nothing leaves the machine.",
         )
         .arg(
@@ -44,6 +45,19 @@ pub(super) fn command() -> Command {
                 .value_parser(clap::value_parser!(u64).range(1..))
                 .help("Stop after SECONDS [default: serve until Ctrl-C]"),
         )
+}
+
+/// `command` (the whole tool, `sandbox` among its subcommands) with the
+/// global options hidden from `sandbox --help`: none applies to it (`run`
+/// refuses them). clap does not propagate a global option into a command
+/// that has an argument of the same id, so `sandbox` gets hidden copies.
+pub(super) fn without_global_options(command: Command) -> Command {
+    let hidden: Vec<Arg> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    command.mut_subcommand(COMMAND, |sandbox| sandbox.args(hidden))
 }
 
 /// Runs the sandbox until Ctrl-C or `--for`.
@@ -104,9 +118,15 @@ pub(super) fn main(matches: &ArgMatches) -> ExitCode {
 
 /// The variables [`ClientBuilder::from_env`](crate::ClientBuilder::from_env)
 /// reads, pointing at `sandbox`.
-fn environment(sandbox: &Sandbox) -> [(&'static str, String); 5] {
+fn environment(sandbox: &Sandbox) -> [(&'static str, String); 6] {
     [
         ("SP_API_ENDPOINT", sandbox.base_url()),
+        // Without a region the client cannot choose a business and warns
+        // on every call (`-v`); the sandbox answers as Amazon's default.
+        (
+            "AMAZON_SHIPPING_BUSINESS_ID",
+            ShippingBusinessId::AmazonShippingUk.to_string(),
+        ),
         ("LWA_ENDPOINT", sandbox.token_url()),
         ("LWA_APP_ID", Sandbox::CLIENT_ID.to_owned()),
         ("LWA_CLIENT_SECRET", Sandbox::CLIENT_SECRET.to_owned()),
