@@ -290,3 +290,92 @@ async fn a_batch_killed_at_20_random_moments_buys_every_order_exactly_once() {
         "no kill landed between a purchase and its answer"
     );
 }
+
+/// A schema of its own in the test PostgreSQL (`SPAPI_TEST_POSTGRES_URL`,
+/// which `.ci/run` starts): the journal URL that uses it. `None` (skipped,
+/// with a note) when there is none, unless `SPAPI_REQUIRE_SERVICES` is set.
+async fn postgres_journal() -> Option<String> {
+    let url = match std::env::var("SPAPI_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let required =
+                std::env::var("SPAPI_REQUIRE_SERVICES").is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(
+                !required,
+                "SPAPI_REQUIRE_SERVICES is set but SPAPI_TEST_POSTGRES_URL is not (.ci/run starts one)"
+            );
+            eprintln!("skipped: SPAPI_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+    };
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("SPAPI_TEST_POSTGRES_URL accepts connections");
+    tokio::spawn(connection);
+    let schema = format!("batch_crash_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_on_one_postgres_journal_one_killed_buy_every_order_exactly_once() {
+    let Some(url) = postgres_journal().await else {
+        return;
+    };
+    let sandbox = Sandbox::start().await;
+    let batch = Batch::new("postgres", Some(url));
+    let mut rng = fastrand::Rng::with_seed(seed());
+    let victim_dies_after = rng.usize(20..60);
+    let outputs = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..3)
+                .map(|n| {
+                    let child = batch.start(&sandbox, &format!("worker-{n}"));
+                    // Worker 0 is killed once it has finished some orders.
+                    let kill = (n == 0).then_some(Kill {
+                        orders: victim_dies_after,
+                        then: Duration::from_millis(rng.u64(0..40)),
+                    });
+                    scope.spawn(move || wait(child, kill))
+                })
+                .collect();
+            runs.into_iter()
+                .map(|run| run.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    });
+    assert_eq!(
+        outputs[0].0.code(),
+        None,
+        "worker-0 was killed: {}",
+        outputs[0].1
+    );
+    for (status, stderr) in &outputs[1..] {
+        // The survivors finish the whole batch, the victim's orders too.
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{ORDERS} orders: {ORDERS} bought")),
+            "{stderr}"
+        );
+    }
+    let resent = assert_finished(&sandbox, &batch).await;
+    // All three workers did part of the work.
+    let journal = journal::open(&batch.journal).await.unwrap();
+    let mut workers = std::collections::BTreeMap::new();
+    for shipment in journal.list().await.unwrap() {
+        for event in journal.events(&shipment.reference).await.unwrap() {
+            if event.detail.starts_with("purchase written") {
+                *workers.entry(event.worker).or_insert(0) += 1;
+            }
+        }
+    }
+    println!("purchases written per worker: {workers:?}; {resent} resent after the kill");
+    assert_eq!(workers.len(), 3, "{workers:?}");
+    assert_eq!(workers.values().sum::<usize>(), ORDERS);
+}
