@@ -294,6 +294,7 @@ impl ClientBuilder {
     /// | `SP_API_ALLOW_INSECURE_HTTP` | `true` allows plain-http endpoints on non-loopback hosts; see [`allow_insecure_http`](Self::allow_insecure_http) |
     /// | `SP_API_REDIS_URL` | share rate limits and the token through Redis (feature `redis`; set without it, a configuration error) |
     /// | `SP_API_REDIS_KEY_PREFIX` | prefix of the Redis keys (default `spapi-shipping`) |
+    /// | `SP_API_REDIS_ALLOW_INSECURE` | `true` allows plain-text `redis://` to non-loopback hosts; see [`RedisSettings::allow_insecure`](crate::shared::RedisSettings::allow_insecure) (feature `redis`) |
     ///
     /// Every missing or malformed variable is named in one error
     /// ([`ConfigError::settings`]), and a business id outside `SP_API_REGION`
@@ -364,8 +365,14 @@ impl ClientBuilder {
                 builder = builder.validation(mode);
             }
         }
+        let redis_insecure = get("SP_API_REDIS_ALLOW_INSECURE")
+            .and_then(|allow| problems.check(parse_bool("SP_API_REDIS_ALLOW_INSECURE", &allow)));
         if let Some(url) = get("SP_API_REDIS_URL") {
-            problems.check(builder.redis_from_env(url, get("SP_API_REDIS_KEY_PREFIX")));
+            problems.check(builder.redis_from_env(
+                url,
+                get("SP_API_REDIS_KEY_PREFIX"),
+                redis_insecure.unwrap_or_default(),
+            ));
         }
         // Only when nothing was given: a malformed SP_API_REGION or
         // SP_API_ENDPOINT is already named above.
@@ -471,7 +478,11 @@ impl ClientBuilder {
         #[cfg(feature = "redis")]
         let tokens = match &self.redis {
             Some(settings) => {
-                let shared = crate::shared::Shared::new(settings, self.credentials.as_ref())?;
+                let shared = crate::shared::Shared::new(
+                    settings,
+                    self.credentials.as_ref(),
+                    &self.tls_roots,
+                )?;
                 limiter = limiter.with_shared(shared.clone());
                 tokens.map(|tokens| tokens.with_shared(shared))
             }
@@ -500,13 +511,18 @@ impl ClientBuilder {
     }
 
     #[cfg(feature = "redis")]
-    fn redis_from_env(&mut self, url: String, prefix: Option<String>) -> Result<(), ConfigError> {
-        let mut settings = crate::shared::RedisSettings::new(url);
+    fn redis_from_env(
+        &mut self,
+        url: String,
+        prefix: Option<String>,
+        allow_insecure: bool,
+    ) -> Result<(), ConfigError> {
+        let mut settings = crate::shared::RedisSettings::new(url).allow_insecure(allow_insecure);
         if let Some(prefix) = prefix {
             settings = settings.with_key_prefix(prefix);
         }
         // Checked now, so the error names the variable.
-        crate::shared::Shared::new(&settings, None)
+        crate::shared::Shared::new(&settings, None, &[])
             .map_err(|e| ConfigError::new("SP_API_REDIS_URL", e.message))?;
         self.redis = Some(settings);
         Ok(())
@@ -514,7 +530,12 @@ impl ClientBuilder {
 
     /// Without the feature a fleet would silently pace per process.
     #[cfg(not(feature = "redis"))]
-    fn redis_from_env(&mut self, _url: String, _prefix: Option<String>) -> Result<(), ConfigError> {
+    fn redis_from_env(
+        &mut self,
+        _url: String,
+        _prefix: Option<String>,
+        _allow_insecure: bool,
+    ) -> Result<(), ConfigError> {
         Err(ConfigError::new(
             "SP_API_REDIS_URL",
             "set, but spapi-shipping was built without its `redis` feature; enable it or unset the variable",
@@ -692,14 +713,42 @@ fn feature_provider() -> Option<std::sync::Arc<rustls::crypto::CryptoProvider>> 
 }
 
 fn parse_url(setting: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
+    let shown = redact_url(value);
     let url = reqwest::Url::parse(value)
-        .map_err(|e| ConfigError::new(setting, format!("{value:?} is not a URL: {e}")))?;
+        .map_err(|e| ConfigError::new(setting, format!("{shown:?} is not a URL: {e}")))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(ConfigError::new(
             setting,
-            format!("{value:?} has scheme {other}; expected http or https"),
+            format!("{shown:?} has scheme {other}; expected http or https"),
         )),
+    }
+}
+
+/// `url` for errors and logs, as given but for a password in it
+/// (`user:password@` becomes `user:***@`) and a query (where a
+/// `redis+unix://` URL carries its password), which becomes `?***`. By hand
+/// rather than through `Url`, so that text that is not quite a URL (the
+/// very values a configuration error shows) is redacted too, and a URL is
+/// shown as the user wrote it.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let path = match path.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => path.to_owned(),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}{user}{hidden}@{host}{path}")
+        }
+        None => format!("{scheme}{authority}{path}"),
     }
 }
 
@@ -714,6 +763,7 @@ fn check_transport(
     if url.scheme() != "http" || allow_insecure || is_loopback(url) {
         return Ok(());
     }
+    let url = redact_url(url.as_str());
     Err(ConfigError::new(
         setting,
         format!(
@@ -726,9 +776,11 @@ fn check_transport(
 
 /// `127.0.0.0/8`, `::1` or `localhost` (which resolves to loopback by RFC 6761).
 fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// The host part of [`is_loopback`], also for Redis hosts.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let ip = host.trim_start_matches('[').trim_end_matches(']');
     match ip.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),
@@ -1129,6 +1181,170 @@ mod tests {
         // Building connects to nothing: Redis is reached on the first call.
         let client = builder.build().unwrap();
         assert!(!format!("{client:?}").contains("hunter2pass"));
+    }
+
+    /// Issue 20 item 5: a proxy URL's password was printed in full.
+    #[test]
+    fn a_password_in_an_endpoint_never_shows_in_an_error() {
+        let err = Client::builder()
+            .endpoint("http://shop:hunter2pass@10.0.0.5:8080/sp")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting, "endpoint");
+        assert_eq!(
+            err.to_string(),
+            "configuration error in endpoint: http://shop:***@10.0.0.5:8080/sp is plain http to \
+             a non-loopback host: credentials and tokens would travel unencrypted; use https, or \
+             opt in with allow_insecure_http(true) (SP_API_ALLOW_INSECURE_HTTP=true)"
+        );
+        let err = Client::builder()
+            .endpoint("ftp://shop:hunter2pass@proxy.example")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "\"ftp://shop:***@proxy.example\" has scheme ftp; expected http or https"
+        );
+        // Not even a URL: the password is still found and hidden.
+        let err = Client::builder()
+            .endpoint("http://shop:hunter2pass@proxy example:80/x?key=hunter2pass")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "\"http://shop:***@proxy example:80/x?***\" is not a URL: invalid international domain name"
+        );
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            (
+                "LWA_ENDPOINT",
+                "http://lwa:hunter2pass@10.0.0.5/auth/o2/token",
+            ),
+        ]);
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        assert!(!err.to_string().contains("hunter2pass"), "{err}");
+        assert!(
+            err.to_string().contains("http://lwa:***@10.0.0.5/"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redact_url_hides_passwords_and_queries_only() {
+        for (url, shown) in [
+            (
+                "https://sellingpartnerapi-eu.amazon.com",
+                "https://sellingpartnerapi-eu.amazon.com",
+            ),
+            ("http://u:p%40w@h/a?b#c", "http://u:***@h/a?***"),
+            ("http://user@host:1/p", "http://user@host:1/p"),
+            ("http://user:pw@host:1/p", "http://user:***@host:1/p"),
+            ("rediss://:pw@cache:6380/1", "rediss://:***@cache:6380/1"),
+            (
+                "redis+unix:///run/r.sock?pass=pw",
+                "redis+unix:///run/r.sock?***",
+            ),
+            ("redis://u:p w@ca che:1", "redis://u:***@ca che:1"),
+            ("not a url", "not a url"),
+            ("user:pw@host:1", "user:***@host:1"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    /// Issue 20 item 5: plain-text Redis off loopback, like plain http.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn plain_text_redis_is_refused_off_loopback_unless_allowed() {
+        use crate::shared::RedisSettings;
+        let base = || Client::builder().region(Region::Europe);
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost",
+            "redis://[::1]:6379/2",
+            "rediss://10.0.0.5:6380",
+            "rediss://cache.internal",
+            "redis+unix:///run/redis.sock",
+        ] {
+            assert!(base().redis_url(url).build().is_ok(), "{url}");
+        }
+        let err = base()
+            .redis_url("redis://:hunter2pass@10.0.0.5:6379/0")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting, "redis_url");
+        assert_eq!(
+            err.to_string(),
+            "configuration error in redis_url: redis://:***@10.0.0.5:6379/0 is plain-text Redis \
+             to a non-loopback host: the Redis password, access tokens and rate-limit state would \
+             travel unencrypted; use rediss://, or opt in with RedisSettings::allow_insecure(true) \
+             (SP_API_REDIS_ALLOW_INSECURE=true)"
+        );
+        for url in [
+            "redis://10.0.0.5",
+            "redis://cache.internal:6379",
+            "redis://[::2]",
+        ] {
+            let err = base().redis_url(url).build().unwrap_err();
+            assert_eq!(err.setting, "redis_url", "{url}");
+            let allowed = base().redis(RedisSettings::new(url).allow_insecure(true));
+            assert!(allowed.build().is_ok(), "{url}");
+        }
+        // Turning certificate checks off is not offered.
+        let err = base()
+            .redis_url("rediss://:hunter2pass@cache.internal/#insecure")
+            .build()
+            .unwrap_err();
+        assert!(err.message.contains("#insecure"), "{err}");
+        assert!(!err.message.contains("hunter2pass"), "{err}");
+        // From the environment.
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_REDIS_URL", "redis://:hunter2pass@10.0.0.5"),
+        ]);
+        let err = ClientBuilder::from_lookup(env(&vars)).unwrap_err();
+        assert_eq!(err.setting, "SP_API_REDIS_URL");
+        assert!(
+            err.message.contains("SP_API_REDIS_ALLOW_INSECURE=true"),
+            "{err}"
+        );
+        assert!(!err.message.contains("hunter2pass"), "{err}");
+        let vars = with(&[
+            ("SP_API_REGION", "eu"),
+            ("SP_API_REDIS_URL", "redis://:hunter2pass@10.0.0.5"),
+            ("SP_API_REDIS_ALLOW_INSECURE", "true"),
+        ]);
+        assert!(
+            ClientBuilder::from_lookup(env(&vars))
+                .unwrap()
+                .build()
+                .is_ok()
+        );
+    }
+
+    /// Issue 20 item 6: every duration setting takes `Duration::MAX`
+    /// ("no limit") when the client is built; tests/runtime.rs and
+    /// tests/redis.rs make calls with them.
+    #[test]
+    fn duration_max_is_accepted_by_every_duration_setting() {
+        let client = Client::builder()
+            .region(Region::Europe)
+            .credentials(LwaCredentials::new("id", "s", "r"))
+            .timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX)
+            .call_deadline(Duration::MAX)
+            .rate_limit(RateLimitSettings::default().with_max_wait(Duration::MAX))
+            .retry(
+                RetryPolicy::default()
+                    .with_initial_backoff(Duration::MAX)
+                    .with_max_backoff(Duration::MAX)
+                    .with_max_elapsed(Duration::MAX),
+            );
+        #[cfg(feature = "redis")]
+        let client = client.redis(
+            crate::shared::RedisSettings::new("redis://127.0.0.1:9").with_timeout(Duration::MAX),
+        );
+        assert!(client.build().is_ok());
     }
 
     #[test]

@@ -28,18 +28,38 @@
 //! uses its local limiter and token cache, probes Redis in the background
 //! and returns to shared mode when it answers.
 //!
-//! Redis then holds bearer tokens (each valid for an hour): protect it like
-//! any credential store (a password, TLS with `rediss://`, no public port).
+//! Security (issue 20 item 5):
+//!
+//! - Plain-text `redis://` is refused for any host but loopback, like plain
+//!   `http://`, unless [`RedisSettings::allow_insecure`] (or
+//!   `SP_API_REDIS_ALLOW_INSECURE=true`) says otherwise: use `rediss://`.
+//! - `rediss://` uses the client's own TLS configuration: the crypto
+//!   provider the `ring`/`aws-lc-rs` features choose (never a process-wide
+//!   one), and the roots `webpki-roots` and
+//!   [`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate)
+//!   select. The client opens the stream itself and hands it to redis-rs,
+//!   whose own TLS would take the process's default provider and roots.
+//! - Access tokens are sealed before they are stored: XChaCha20-Poly1305
+//!   under a key derived from the application's client secret (HKDF-SHA256,
+//!   info [`TOKEN_SEAL_INFO`]), with the Redis key name as associated data.
+//!   Read access to Redis alone yields no bearer token, and a sealed token
+//!   moved to another seller's key does not open. A value that does not open
+//!   (an older plain-text one, another application's, altered) counts as no
+//!   token: one is fetched and stored over it; its content is never logged.
+//!
+//! Protect Redis anyway (a password, TLS, no public port): whoever can write
+//! to it can still slow the fleet's pacing or make it refresh tokens.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, Script};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -67,6 +87,17 @@ const ANSWER_POLL: Duration = Duration::from_millis(5);
 /// How often a process waiting for another one's token refresh looks for it.
 const TOKEN_POLL: Duration = Duration::from_millis(25);
 
+/// Longest the token refresh lock is held: the refresh timeout may be
+/// `Duration::MAX` ("no limit"), which Redis would refuse as an expiry. A
+/// refresh that takes longer lets one more process refresh, never a stall.
+const MAX_LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// The HKDF-SHA256 `info` of the key that seals access tokens in Redis
+/// (the input key material is the application's LWA client secret, no
+/// salt). Changing it makes every stored token unreadable (each is then
+/// fetched again once).
+pub const TOKEN_SEAL_INFO: &str = "spapi-shipping/redis-token-seal/v1";
+
 /// Where and how to reach Redis. The URL may carry a password
 /// (`redis://:password@host:6379/0`, `rediss://user:password@host`); `Debug`
 /// never shows it.
@@ -75,6 +106,7 @@ pub struct RedisSettings {
     url: String,
     key_prefix: String,
     timeout: Duration,
+    allow_insecure: bool,
 }
 
 impl RedisSettings {
@@ -85,7 +117,20 @@ impl RedisSettings {
             url: url.into(),
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_REDIS_TIMEOUT,
+            allow_insecure: false,
         }
+    }
+
+    /// Accept plain-text `redis://` to hosts other than loopback (default
+    /// false), the rule [`allow_insecure_http`](crate::ClientBuilder::allow_insecure_http)
+    /// applies to `http://`: the Redis password, the rate-limit state and
+    /// the (sealed) access tokens would cross the network readable and
+    /// alterable by anyone on the path, so only `127.0.0.0/8`, `::1`,
+    /// `localhost` and Unix sockets are allowed without this; use
+    /// `rediss://`. From the environment: `SP_API_REDIS_ALLOW_INSECURE=true`.
+    pub fn allow_insecure(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
+        self
     }
 
     /// Prefix of every key (default `spapi-shipping`): separates
@@ -96,7 +141,8 @@ impl RedisSettings {
     }
 
     /// Bound on each Redis command and connection attempt (default 250 ms);
-    /// past it the call goes on with local state.
+    /// past it the call goes on with local state. `Duration::MAX` means no
+    /// bound.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -114,26 +160,12 @@ impl fmt::Debug for RedisSettings {
             .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("allow_insecure", &self.allow_insecure)
             .finish()
     }
 }
 
-/// `url` with any password replaced by `***` and any query dropped (a
-/// `redis+unix://` URL carries its password there), for logs and errors.
-fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            if parsed.query().is_some() {
-                parsed.set_query(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "<not a URL>".to_owned(),
-    }
-}
+use crate::config::redact_url;
 
 /// First 32 hex digits of SHA-256: names a secret without revealing it.
 fn digest(parts: &[&str]) -> String {
@@ -287,11 +319,20 @@ pub(crate) struct Shared {
 }
 
 struct SharedInner {
-    client: redis::Client,
+    /// Where to connect, and with which TLS configuration.
+    target: Target,
+    /// Database, user and password, sent when a connection is made.
+    login: redis::RedisConnectionInfo,
     url: String,
     timeout: Duration,
     keys: Keys,
-    connection: Mutex<Option<ConnectionManager>>,
+    /// Seals the access token (absent without credentials: no token).
+    sealer: Option<Sealer>,
+    /// The connection while Redis answers; dropped when a command fails,
+    /// and made again (by the next call or the probe).
+    connection: Mutex<Option<MultiplexedConnection>>,
+    /// One connection attempt at a time.
+    connecting: tokio::sync::Mutex<()>,
     /// Whether Redis is in use (false while it is unreachable).
     up: AtomicBool,
     /// Whether a background probe is running.
@@ -322,30 +363,28 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Checks the URL (no connection is made until the first call).
+    /// Checks the URL and the transport (no connection is made until the
+    /// first call); `tls_roots` are the client's extra roots for `rediss://`.
     pub(crate) fn new(
         settings: &RedisSettings,
         credentials: Option<&LwaCredentials>,
+        tls_roots: &[Vec<u8>],
     ) -> Result<Self, ConfigError> {
         let shown = redact_url(&settings.url);
-        let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
-            ConfigError::new(
-                "redis_url",
-                format!(
-                    "{shown} is not a Redis URL (expected redis:// or rediss://): {:?}",
-                    e.kind()
-                ),
-            )
-        })?;
+        let (target, login) = Target::parse(settings, &shown, tls_roots)?;
         if settings.timeout.is_zero() {
             return Err(ConfigError::new("redis.timeout", "must be more than zero"));
         }
+        let keys = Keys::new(&settings.key_prefix, credentials);
         let inner = SharedInner {
-            client,
+            target,
+            login,
             url: shown,
             timeout: settings.timeout,
-            keys: Keys::new(&settings.key_prefix, credentials),
+            sealer: credentials.map(|c| Sealer::new(c.client_secret.expose())),
+            keys,
             connection: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             up: AtomicBool::new(true),
             probing: AtomicBool::new(false),
             outages: AtomicU64::new(0),
@@ -386,14 +425,17 @@ impl Shared {
         max_wait: Duration,
     ) -> Option<Duration> {
         let start = Instant::now();
-        let deadline = start.checked_add(max_wait).unwrap_or(start);
+        // Saturating: `max_wait` may be `Duration::MAX` ("no limit"). It
+        // once fell back to `start` here, so every wait was cut to nothing
+        // and shared pacing was off (issue 20 item 6).
+        let deadline = crate::runtime::time::after(start, max_wait);
         let key = self.bucket_key(op);
         let fallback_us = ANCHOR_FALLBACK.as_micros() as i64;
         loop {
             let (kind, wait_us, since): (i64, i64, i64) = {
                 let mut invocation = self.inner.acquire.key(&key);
                 invocation.arg(rate).arg(burst).arg(fallback_us);
-                let mut connection = self.connection()?;
+                let mut connection = self.connection().await?;
                 self.bounded(invocation.invoke_async(&mut connection))
                     .await?
             };
@@ -406,7 +448,7 @@ impl Shared {
                     return Some(start.elapsed());
                 }
                 2 => {
-                    let ready = Instant::now() + wait;
+                    let ready = crate::runtime::time::after(Instant::now(), wait);
                     if ready > deadline {
                         tracing::warn!(
                             operation = op.id,
@@ -450,7 +492,7 @@ impl Shared {
             let key = this.bucket_key(op);
             let mut invocation = this.inner.anchor.key(&key);
             invocation.arg(since);
-            if let Some(mut connection) = this.connection() {
+            if let Some(mut connection) = this.connection().await {
                 let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
             }
         });
@@ -464,7 +506,7 @@ impl Shared {
             let key = this.bucket_key(op);
             let mut invocation = this.inner.set_rate.key(&key);
             invocation.arg(rate).arg(burst);
-            if let Some(mut connection) = this.connection() {
+            if let Some(mut connection) = this.connection().await {
                 let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
             }
         });
@@ -510,7 +552,7 @@ impl Shared {
                 Some(None) => {}
             }
             let taken: Option<Option<String>> = {
-                let Some(mut connection) = self.connection() else {
+                let Some(mut connection) = self.connection().await else {
                     break;
                 };
                 let command = redis::cmd("SET")
@@ -518,7 +560,7 @@ impl Shared {
                     .arg(&lock_id)
                     .arg("NX")
                     .arg("PX")
-                    .arg(lock_ttl.as_millis().max(1) as u64)
+                    .arg(lock_ttl.min(MAX_LOCK_TTL).as_millis().max(1) as u64)
                     .to_owned();
                 self.bounded(command.query_async(&mut connection)).await
             };
@@ -558,19 +600,29 @@ impl Shared {
 
     /// `Some(None)`: no token in Redis; `None`: Redis unusable.
     async fn read_token(&self) -> Option<Option<(AccessToken, Duration)>> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let invocation = self.inner.read_token.key(&self.inner.keys.token);
         let found: Vec<redis::Value> = self
             .bounded(invocation.invoke_async(&mut connection))
             .await?;
-        let (token, ttl_ms) = match found.as_slice() {
-            [redis::Value::BulkString(token), redis::Value::Int(ttl_ms)] => {
-                (String::from_utf8_lossy(token).into_owned(), *ttl_ms)
-            }
+        let (sealed, ttl_ms) = match found.as_slice() {
+            [redis::Value::BulkString(sealed), redis::Value::Int(ttl_ms)] => (sealed, *ttl_ms),
             _ => return Some(None),
         };
-        // A token that cannot be a header is treated as none (one is fetched).
-        let Some(token) = AccessToken::from_shared(token) else {
+        // A value that does not open (an older plain-text token, another
+        // application's, altered) or is no header value counts as no token:
+        // one is fetched and stored over it. Its content is never logged.
+        let opened = self
+            .inner
+            .sealer
+            .as_ref()
+            .and_then(|sealer| sealer.open(&self.inner.keys.token, sealed))
+            .and_then(AccessToken::from_shared);
+        let Some(token) = opened else {
+            tracing::debug!(
+                "the access token stored in Redis does not open with this application's key \
+                 (older format, another application's, or altered): fetching a new one"
+            );
             return Some(None);
         };
         if ttl_ms <= 0 {
@@ -588,12 +640,16 @@ impl Shared {
         if ttl < Duration::from_millis(1) {
             return;
         }
-        let Some(mut connection) = self.connection() else {
+        let Some(sealer) = &self.inner.sealer else {
+            return;
+        };
+        let sealed = sealer.seal(&self.inner.keys.token, token.expose());
+        let Some(mut connection) = self.connection().await else {
             return;
         };
         let command = redis::cmd("SET")
             .arg(&self.inner.keys.token)
-            .arg(token.expose())
+            .arg(sealed)
             .arg("PX")
             .arg(ttl.as_millis() as u64)
             .to_owned();
@@ -601,7 +657,7 @@ impl Shared {
     }
 
     async fn release_lock(&self, lock_id: &str) {
-        let Some(mut connection) = self.connection() else {
+        let Some(mut connection) = self.connection().await else {
             return;
         };
         let mut invocation = self
@@ -613,24 +669,44 @@ impl Shared {
     }
 
     async fn delete_token(&self, token: &AccessToken) {
-        let Some(mut connection) = self.connection() else {
+        let Some(mut connection) = self.connection().await else {
             return;
         };
+        let Some(sealer) = &self.inner.sealer else {
+            return;
+        };
+        // Sealing is deterministic: the stored value of this token.
         let mut invocation = self.inner.compare_and_delete.key(&self.inner.keys.token);
-        invocation.arg(token.expose());
+        invocation.arg(sealer.seal(&self.inner.keys.token, token.expose()));
         let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
     }
 
     // ---- connection and fallback --------------------------------------
 
-    /// The connection, or `None` while Redis is unreachable. Created on
-    /// first use (inside the runtime); it reconnects by itself.
-    fn connection(&self) -> Option<ConnectionManager> {
+    /// The connection, or `None` while Redis is unreachable. Made on first
+    /// use (within the timeout), and again after a failure.
+    async fn connection(&self) -> Option<MultiplexedConnection> {
         if !self.is_up() {
             self.probe();
             return None;
         }
-        self.inner.connection_manager()
+        if let Some(connection) = lock(&self.inner.connection).clone() {
+            return Some(connection);
+        }
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(connection) = lock(&self.inner.connection).clone() {
+            return Some(connection);
+        }
+        match self.inner.connect().await {
+            Ok(connection) => {
+                *lock(&self.inner.connection) = Some(connection.clone());
+                Some(connection)
+            }
+            Err(why) => {
+                self.down(&why);
+                None
+            }
+        }
     }
 
     /// Runs one Redis command within the timeout; a failure switches the
@@ -650,6 +726,8 @@ impl Shared {
     }
 
     fn down(&self, why: &str) {
+        // Made again by the probe: a dropped connection is not reused.
+        *lock(&self.inner.connection) = None;
         if self.inner.up.swap(false, Ordering::Relaxed) {
             let before = self.inner.outages.fetch_add(1, Ordering::Relaxed);
             lock(&self.inner.bursts).clear();
@@ -679,7 +757,7 @@ impl Shared {
             loop {
                 tokio::time::sleep(PROBE_INTERVAL).await;
                 let Some(inner) = weak.upgrade() else { return };
-                let Some(mut connection) = inner.connection_manager() else {
+                let Ok(mut connection) = inner.connect().await else {
                     continue;
                 };
                 let ping = redis::cmd("PING").to_owned();
@@ -689,6 +767,7 @@ impl Shared {
                 )
                 .await;
                 if let Ok(Ok(_)) = answered {
+                    *lock(&inner.connection) = Some(connection);
                     inner.probing.store(false, Ordering::Relaxed);
                     inner.up.store(true, Ordering::Relaxed);
                     if inner.outages.load(Ordering::Relaxed) <= 1 {
@@ -704,24 +783,228 @@ impl Shared {
 }
 
 impl SharedInner {
-    fn connection_manager(&self) -> Option<ConnectionManager> {
-        let mut connection = lock(&self.connection);
-        if connection.is_none() {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(Some(self.timeout))
-                .set_number_of_retries(1)
-                .set_min_delay(Duration::from_millis(10))
-                .set_max_delay(PROBE_INTERVAL);
-            match ConnectionManager::new_lazy_with_config(self.client.clone(), config) {
-                Ok(manager) => *connection = Some(manager),
-                Err(e) => {
-                    tracing::warn!(redis = %self.url, error = ?e.kind(), "Redis connection not set up");
-                    return None;
+    /// A new connection within the timeout: TCP (or a Unix socket), TLS
+    /// for `rediss://` with the client's own configuration, then redis-rs
+    /// on top (login, database). The error says why, without secrets.
+    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+        let open = async {
+            let stream: Pin<Box<dyn Stream>> = match &self.target {
+                Target::Tcp { host, port, tls } => {
+                    let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))
+                        .await
+                        .map_err(|e| format!("connect: {}", e.kind()))?;
+                    let _ = tcp.set_nodelay(true);
+                    match tls {
+                        None => Box::pin(tcp),
+                        Some((config, name)) => Box::pin(
+                            tokio_rustls::TlsConnector::from(Arc::clone(config))
+                                .connect(name.clone(), tcp)
+                                .await
+                                .map_err(|e| format!("TLS: {e}"))?,
+                        ),
+                    }
+                }
+                #[cfg(unix)]
+                Target::Unix(path) => Box::pin(
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| format!("connect: {}", e.kind()))?,
+                ),
+            };
+            // Each command is bounded by `Shared::bounded`.
+            let config = AsyncConnectionConfig::new().set_response_timeout(None);
+            let (connection, driver) =
+                MultiplexedConnection::new_with_config(&self.login, stream, config)
+                    .await
+                    .map_err(|e| format!("{:?}", e.kind()))?;
+            tokio::spawn(driver);
+            Ok(connection)
+        };
+        match tokio::time::timeout(self.timeout, open).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no connection within {:?}", self.timeout)),
+        }
+    }
+}
+
+/// What a Redis connection runs over.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send> Stream for T {}
+
+/// Where Redis is, and how to reach it.
+enum Target {
+    Tcp {
+        host: String,
+        port: u16,
+        /// For `rediss://`: the client's TLS configuration and the name the
+        /// certificate must have.
+        tls: Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+    },
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+impl Target {
+    /// Reads the URL with redis-rs (`rediss://` as `redis://`, since the
+    /// TLS is ours), refuses plain text off loopback unless allowed, and
+    /// makes the TLS configuration.
+    fn parse(
+        settings: &RedisSettings,
+        shown: &str,
+        tls_roots: &[Vec<u8>],
+    ) -> Result<(Self, redis::RedisConnectionInfo), ConfigError> {
+        let url = settings.url.trim();
+        let (plain, tls) = match url.split_once("://") {
+            Some(("rediss", rest)) => (format!("redis://{rest}"), true),
+            Some(("valkeys", rest)) => (format!("valkey://{rest}"), true),
+            _ => (url.to_owned(), false),
+        };
+        let not_redis = |why: String| {
+            ConfigError::new(
+                "redis_url",
+                format!("{shown} is not a Redis URL (expected redis:// or rediss://): {why}"),
+            )
+        };
+        if tls && plain.ends_with("#insecure") {
+            return Err(ConfigError::new(
+                "redis_url",
+                format!(
+                    "{shown} asks for TLS without certificate checks (#insecure), which this \
+                     client does not do; trust the server's CA with tls_root_certificate"
+                ),
+            ));
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(plain.as_str())
+            .map_err(|e| not_redis(format!("{:?}", e.kind())))?;
+        let login = info.redis_settings().clone();
+        let target = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if !tls && !settings.allow_insecure && !crate::config::is_loopback_host(host) {
+                    return Err(ConfigError::new(
+                        "redis_url",
+                        format!(
+                            "{shown} is plain-text Redis to a non-loopback host: the Redis \
+                             password, access tokens and rate-limit state would travel \
+                             unencrypted; use rediss://, or opt in with \
+                             RedisSettings::allow_insecure(true) \
+                             (SP_API_REDIS_ALLOW_INSECURE=true)"
+                        ),
+                    ));
+                }
+                let tls = if tls {
+                    let mut config = crate::config::tls_config(tls_roots)?;
+                    // Redis speaks no ALPN protocol (the HTTP one is for reqwest).
+                    config.alpn_protocols.clear();
+                    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                        .map_err(|_| not_redis(format!("{host:?} is not a TLS server name")))?;
+                    Some((Arc::new(config), name))
+                } else {
+                    None
+                };
+                Target::Tcp {
+                    host: host.to_owned(),
+                    port: *port,
+                    tls,
                 }
             }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => Target::Unix(path.clone()),
+            _ => return Err(not_redis("unsupported address".to_owned())),
+        };
+        Ok((target, login))
+    }
+}
+
+/// Seals access tokens for Redis: XChaCha20-Poly1305 under a key derived
+/// from the client secret, the Redis key name as associated data.
+///
+/// The nonce is derived from the key name and the token (HMAC-SHA256 under
+/// a second derived key), so a token always seals to the same value: the
+/// compare-and-delete of a refused token (`COMPARE_AND_DELETE`) compares
+/// the stored value with the sealed token, without opening it in Lua. Two
+/// equal values then reveal that they hold the same token, nothing more
+/// (the construction is SIV's; every token is distinct anyway).
+struct Sealer {
+    aead: chacha20poly1305::XChaCha20Poly1305,
+    nonce_key: [u8; 32],
+}
+
+/// Prefix of a sealed value: the format's version.
+const SEALED_PREFIX: &str = "v1.";
+
+impl Sealer {
+    fn new(client_secret: &str) -> Self {
+        use chacha20poly1305::KeyInit;
+        let hkdf = hkdf::Hkdf::<Sha256>::new(None, client_secret.as_bytes());
+        let mut okm = [0u8; 64];
+        // 64 bytes is far below HKDF-SHA256's limit (255 x 32): never fails.
+        let _ = hkdf.expand(TOKEN_SEAL_INFO.as_bytes(), &mut okm);
+        let (key, nonce_key) = okm.split_at(32);
+        let mut nonce = [0u8; 32];
+        nonce.copy_from_slice(nonce_key);
+        Self {
+            aead: chacha20poly1305::XChaCha20Poly1305::new(key.into()),
+            nonce_key: nonce,
         }
-        connection.clone()
+    }
+
+    fn nonce(&self, key_name: &str, token: &str) -> chacha20poly1305::XNonce {
+        use hkdf::hmac::{Hmac, Mac};
+        // Any key length is valid for HMAC.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(key_name.as_bytes());
+        mac.update(&[0]);
+        mac.update(token.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        *chacha20poly1305::XNonce::from_slice(&tag[..24])
+    }
+
+    /// `v1.` and the base64 of nonce and ciphertext.
+    fn seal(&self, key_name: &str, token: &str) -> String {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead, Payload};
+        let nonce = self.nonce(key_name, token);
+        let payload = Payload {
+            msg: token.as_bytes(),
+            aad: key_name.as_bytes(),
+        };
+        // Encryption fails only past ChaCha20's 256 GiB message limit.
+        let sealed = self.aead.encrypt(&nonce, payload).unwrap_or_default();
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+        )
+    }
+
+    /// The token, if `sealed` was sealed by this application for `key_name`.
+    fn open(&self, key_name: &str, sealed: &[u8]) -> Option<String> {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead, Payload};
+        let encoded = sealed.strip_prefix(SEALED_PREFIX.as_bytes())?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded)
+            .ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let payload = Payload {
+            msg: ciphertext,
+            aad: key_name.as_bytes(),
+        };
+        let plain = self
+            .aead
+            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), payload)
+            .ok()?;
+        String::from_utf8(plain).ok()
     }
 }
 
@@ -765,6 +1048,30 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_token_opens_only_under_its_key_name_and_client_secret() {
+        let sealer = Sealer::new("amzn1.oa2-cs.v1.secret");
+        let sealed = sealer.seal("p:{a}:token:x", "Atza|bearer-token");
+        assert!(sealed.starts_with("v1."), "{sealed}");
+        assert!(!sealed.contains("bearer"), "{sealed}");
+        // Deterministic: the compare-and-delete finds the stored value.
+        assert_eq!(sealed, sealer.seal("p:{a}:token:x", "Atza|bearer-token"));
+        assert_ne!(sealed, sealer.seal("p:{b}:token:x", "Atza|bearer-token"));
+        assert_eq!(
+            sealer.open("p:{a}:token:x", sealed.as_bytes()).as_deref(),
+            Some("Atza|bearer-token")
+        );
+        assert_eq!(sealer.open("p:{b}:token:x", sealed.as_bytes()), None);
+        let other = Sealer::new("amzn1.oa2-cs.v1.other");
+        assert_eq!(other.open("p:{a}:token:x", sealed.as_bytes()), None);
+        for bad in ["Atza|bearer-token", "v1.", "v1.!!", "v1.AAAA", ""] {
+            assert_eq!(sealer.open("p:{a}:token:x", bad.as_bytes()), None, "{bad}");
+        }
+        let mut altered = sealed.into_bytes();
+        altered[10] ^= 1;
+        assert_eq!(sealer.open("p:{a}:token:x", &altered), None);
+    }
+
+    #[test]
     fn the_url_password_never_shows() {
         let settings = RedisSettings::new("redis://user:hunter2hunter2@cache.example:6380/2");
         let text = format!("{settings:?}");
@@ -772,7 +1079,8 @@ mod tests {
         assert!(text.contains("cache.example:6380"), "{text}");
         let socket = RedisSettings::new("redis+unix:///run/redis.sock?pass=hunter2hunter2");
         assert!(!format!("{socket:?}").contains("hunter2"), "{socket:?}");
-        let err = Shared::new(&RedisSettings::new("http://:hunter2hunter2@x"), None).unwrap_err();
+        let err =
+            Shared::new(&RedisSettings::new("http://:hunter2hunter2@x"), None, &[]).unwrap_err();
         assert_eq!(err.setting, "redis_url");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }

@@ -13,6 +13,7 @@ use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Value, json};
 use spapi_shipping::auth::{LwaCredentials, Secret};
 use spapi_shipping::operations;
+use spapi_shipping::rate_limit::RateLimitSettings;
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::shared::RedisSettings;
 use spapi_shipping::{Client, ClientBuilder, Error};
@@ -271,7 +272,12 @@ async fn a_refused_token_is_deleted_only_while_it_is_still_the_shared_one() {
         .arg(&token_keys[0])
         .query(&mut connection)
         .unwrap();
-    assert_eq!(stored, "Atza|second");
+    // Sealed (issue 20 item 5): Redis never holds the bearer token itself.
+    assert!(stored.starts_with("v1."), "{stored}");
+    assert!(
+        !stored.contains("second") && !stored.contains("Atza"),
+        "{stored}"
+    );
     let ttl_ms: i64 = redis::cmd("PTTL")
         .arg(&token_keys[0])
         .query(&mut connection)
@@ -401,4 +407,276 @@ async fn a_redis_that_never_answers_costs_one_timeout_then_nothing() {
     assert_eq!(client.rate_limiter().redis_outages(), 1);
     assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
     drop(held);
+}
+
+// ---- issue 20 items 5 and 6 ----------------------------------------------
+
+/// The token key of `prefix` (there is one seller per prefix in these tests).
+fn token_key(url: &str, prefix: &str) -> String {
+    let found: Vec<String> = keys(url, &format!("{prefix}:*:token:*"))
+        .into_iter()
+        .filter(|k| !k.ends_with(":lock"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+fn get(url: &str, key: &str) -> String {
+    redis::cmd("GET")
+        .arg(key)
+        .query(&mut sync_connection(url))
+        .unwrap()
+}
+
+fn set(url: &str, key: &str, value: &str) {
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(600_000)
+        .query(&mut sync_connection(url))
+        .unwrap();
+}
+
+/// getTracking answering 200, recording the access token of each request.
+async fn tracking_recording_tokens(server: &MockServer) -> Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let body = tracking_example();
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |req: &HttpMockRequest| {
+                let token = req
+                    .headers()
+                    .get("x-amz-access-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record.lock().unwrap().push(token);
+                json_response(200, &body, &[])
+            });
+        })
+        .await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_sealed_in_redis_and_a_value_that_does_not_open_is_refetched() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(
+        &server,
+        &[
+            "Atza|sealed-1",
+            "Atza|sealed-2",
+            "Atza|sealed-3",
+            "Atza|sealed-4",
+        ],
+    )
+    .await;
+    let seen = tracking_recording_tokens(&server).await;
+    let prefix = unique_prefix("sealed");
+    // Each "process" is a new client: nothing cached but what Redis holds.
+    let process = || builder(&server, &url, &prefix).build().unwrap();
+
+    track(&process()).await.unwrap();
+    let key = token_key(&url, &prefix);
+    let stored = get(&url, &key);
+    assert!(stored.starts_with("v1."), "{stored}");
+    assert!(
+        !stored.contains("sealed-1") && !stored.contains("Atza"),
+        "{stored}"
+    );
+    // Another process opens it: still one LWA call between them.
+    track(&process()).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+
+    // Altered (one character of the ciphertext): refetched, and stored over.
+    let mut altered = stored.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    set(&url, &key, std::str::from_utf8(&altered).unwrap());
+    track(&process()).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+    assert!(get(&url, &key).starts_with("v1."));
+    assert_ne!(get(&url, &key), stored);
+
+    // The old plain-text format, or a token planted by whoever can write to
+    // Redis: never sent to Amazon.
+    set(&url, &key, "Atza|planted");
+    track(&process()).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 3);
+
+    // Sealed by another application (another client secret): does not open.
+    let other_app = Client::builder()
+        .endpoint(server.base_url())
+        .token_url(server.url("/auth/o2/token"))
+        .credentials(LwaCredentials::new(
+            APP_ID,
+            Secret::new("amzn1.oa2-cs.v1.another-secret"),
+            Secret::new(REFRESH_TOKEN),
+        ))
+        .redis(RedisSettings::new(&url).with_key_prefix(&prefix))
+        .build()
+        .unwrap();
+    set(&url, &key, "garbage");
+    track(&other_app).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 4);
+    track(&process()).await.unwrap();
+    assert_eq!(
+        lwa_calls.load(Ordering::SeqCst),
+        5,
+        "the other app's token did not open"
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|t| t.starts_with("Atza|sealed-")),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sealed_token_moved_to_another_sellers_key_does_not_open() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(
+        &server,
+        &["Atza|seller-a", "Atza|seller-b", "Atza|seller-b2"],
+    )
+    .await;
+    let seen = tracking_recording_tokens(&server).await;
+    let prefix = unique_prefix("moved");
+    let seller = |refresh: &'static str| {
+        Client::builder()
+            .endpoint(server.base_url())
+            .token_url(server.url("/auth/o2/token"))
+            .credentials(LwaCredentials::new(
+                APP_ID,
+                Secret::new("amzn1.oa2-cs.v1.fleet-secret"),
+                Secret::new(refresh),
+            ))
+            .redis(RedisSettings::new(&url).with_key_prefix(&prefix))
+            .build()
+            .unwrap()
+    };
+    track(&seller("Atzr|seller-a")).await.unwrap();
+    let key_a = keys(&url, &format!("{prefix}:*:token:*"))
+        .into_iter()
+        .find(|k| !k.ends_with(":lock"))
+        .unwrap();
+    track(&seller("Atzr|seller-b")).await.unwrap();
+    let key_b = keys(&url, &format!("{prefix}:*:token:*"))
+        .into_iter()
+        .find(|k| !k.ends_with(":lock") && *k != key_a)
+        .unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+    // Seller A's sealed token copied under seller B's key.
+    set(&url, &key_b, &get(&url, &key_a));
+    track(&seller("Atzr|seller-b")).await.unwrap();
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 3);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, ["Atza|seller-a", "Atza|seller-b", "Atza|seller-b2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_pacing_holds_with_max_wait_duration_max() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|no-limit"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("max-wait-max");
+    let no_limit = || {
+        builder(&server, &url, &prefix)
+            .rate_limit(RateLimitSettings::default().with_max_wait(Duration::MAX))
+            .build()
+            .unwrap()
+    };
+    let clients = [no_limit(), no_limit()];
+    // As in `two_clients_draw_on_one_bucket_and_fetch_one_token`: one shared
+    // burst of 100, then 50 at 80/s. `Duration::MAX` once cut every wait to
+    // nothing, so the 150 went out at once.
+    let took = concurrent_calls(&clients, 150).await;
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_timeout_of_duration_max_means_no_limit() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|no-limit"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("redis-timeout-max");
+    let settings = RedisSettings::new(&url)
+        .with_key_prefix(&prefix)
+        .with_timeout(Duration::MAX);
+    // The token refresh's bound (and its lock's time to live) too.
+    let client = builder(&server, &url, &prefix)
+        .redis(settings)
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    }
+    assert!(client.rate_limiter().is_shared());
+    assert_eq!(client.rate_limiter().redis_outages(), 0);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert!(get(&url, &token_key(&url, &prefix)).starts_with("v1."));
+}
+
+/// `rediss://` with the client's own TLS configuration (its provider and
+/// roots): a self-signed server trusted through `tls_root_certificate`
+/// works; without that root the certificate is refused and the client
+/// paces locally (never fails a call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rediss_follows_the_clients_tls_roots() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let Some(redis_server) = RedisServer::start_tls(
+        &certified.cert.pem(),
+        &certified.signing_key.serialize_pem(),
+    ) else {
+        return;
+    };
+    let url = redis_server.tls_url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|over-tls"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("tls");
+    let trusting = || {
+        builder(&server, &url, &prefix)
+            .tls_root_certificate(certified.cert.der().to_vec())
+            .build()
+            .unwrap()
+    };
+    let clients = [trusting(), trusting()];
+    concurrent_calls(&clients, 20).await;
+    assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+    assert_eq!(clients[0].rate_limiter().redis_outages(), 0);
+    assert_eq!(
+        lwa_calls.load(Ordering::SeqCst),
+        1,
+        "one token through TLS Redis"
+    );
+    let plain = redis_server.url();
+    assert!(get(&plain, &token_key(&plain, &prefix)).starts_with("v1."));
+
+    let untrusting = builder(&server, &url, &unique_prefix("tls-untrusted"))
+        .build()
+        .unwrap();
+    assert_eq!(track(&untrusting).await.unwrap(), "23AA47DE2B3B6");
+    assert!(!untrusting.rate_limiter().is_shared());
+    assert_eq!(untrusting.rate_limiter().redis_outages(), 1);
 }

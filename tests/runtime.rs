@@ -802,3 +802,100 @@ async fn a_field_of_the_wrong_type_is_undecodable_with_its_path() {
     );
     assert_eq!(u.operation.as_deref(), Some("getTracking"));
 }
+
+// ---- Duration::MAX as "no limit" (issue 20 item 6) ----------------------
+
+/// getTracking answering 503 once, then 200: every call below goes through
+/// the token, the rate limiter, an attempt, a retry decision and a backoff.
+async fn tracking_failing_once(server: &MockServer) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let ok = example("getTracking", "200");
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |_req: &HttpMockRequest| {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    json_response(503, &json!({"errors": [{"code": "ServiceUnavailable"}]}))
+                } else {
+                    json_response(200, &ok)
+                }
+            });
+        })
+        .await;
+    count
+}
+
+/// Three calls through a client configured by `configure` all succeed
+/// (the first after one retry), with one token request.
+async fn three_calls_succeed(configure: impl FnOnce(ClientBuilder) -> ClientBuilder) {
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|no-limit"]).await;
+    let api_calls = tracking_failing_once(&server).await;
+    let client = configure(builder(&server)).build().unwrap();
+    for _ in 0..3 {
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            client
+                .get_tracking()
+                .tracking_id("23AA47DE2B3B6")
+                .carrier_id("AMZN_UK")
+                .send(),
+        )
+        .await
+        .expect("the call ends")
+        .expect("the call succeeds");
+        let tracking_id = response.into_inner().payload.unwrap().tracking_id;
+        assert_eq!(tracking_id.unwrap().to_string(), "23AA47DE2B3B6");
+    }
+    assert_eq!(api_calls.load(Ordering::SeqCst), 4);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn timeout_duration_max_means_no_limit() {
+    // Also the default call deadline (max_elapsed + timeout) and the token
+    // refresh's bound.
+    three_calls_succeed(|b| b.timeout(Duration::MAX)).await;
+}
+
+#[tokio::test]
+async fn connect_timeout_duration_max_means_no_limit() {
+    three_calls_succeed(|b| b.connect_timeout(Duration::MAX)).await;
+}
+
+#[tokio::test]
+async fn call_deadline_duration_max_means_no_limit() {
+    three_calls_succeed(|b| b.call_deadline(Duration::MAX)).await;
+    three_calls_succeed(|b| b.call_deadline(Duration::MAX).timeout(Duration::MAX)).await;
+}
+
+#[tokio::test]
+async fn rate_limit_max_wait_duration_max_means_no_limit() {
+    use spapi_shipping::rate_limit::RateLimitSettings;
+    three_calls_succeed(|b| {
+        b.rate_limit(RateLimitSettings::default().with_max_wait(Duration::MAX))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_durations_duration_max_mean_no_limit() {
+    three_calls_succeed(|b| b.retry(fast_retries().with_max_elapsed(Duration::MAX))).await;
+    // A backoff is the smaller of the two: either may be unbounded.
+    three_calls_succeed(|b| b.retry(fast_retries().with_initial_backoff(Duration::MAX))).await;
+    three_calls_succeed(|b| b.retry(fast_retries().with_max_backoff(Duration::MAX))).await;
+}
+
+#[tokio::test]
+async fn every_duration_at_duration_max_together() {
+    use spapi_shipping::rate_limit::RateLimitSettings;
+    three_calls_succeed(|b| {
+        b.timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX)
+            .call_deadline(Duration::MAX)
+            .rate_limit(RateLimitSettings::default().with_max_wait(Duration::MAX))
+            .retry(fast_retries().with_max_elapsed(Duration::MAX))
+    })
+    .await;
+}

@@ -343,17 +343,22 @@ impl CachedToken {
     /// [`is_fresh`](Self::is_fresh) holds exactly that long.
     #[cfg(feature = "redis")]
     fn read(token: AccessToken, fresh_for: Duration, buffer: Duration) -> Self {
+        // `is_fresh` takes `buffer.min(lifetime / 2)` off `expires_at`: with
+        // a lifetime of twice the (bounded) buffer that is exactly `buffer`,
+        // even for `Duration::MAX` ("as early as possible"), which no sum
+        // here may overflow with.
+        let buffer = buffer.min(Duration::from_secs(MAX_LIFETIME_SECS));
         Self {
             token,
-            expires_at: Instant::now() + fresh_for + buffer,
-            lifetime: (fresh_for + buffer) * 2,
+            expires_at: Instant::now() + fresh_for.min(super::time::FAR_FUTURE) + buffer,
+            lifetime: buffer * 2,
         }
     }
 
     /// Fresh until `buffer` before expiry; the buffer is capped at half the lifetime so
     /// a token that lives shorter than the buffer is still reused for a while.
     fn is_fresh(&self, now: Instant, buffer: Duration) -> bool {
-        now + buffer.min(self.lifetime / 2) < self.expires_at
+        super::time::after(now, buffer.min(self.lifetime / 2)) < self.expires_at
     }
 }
 
@@ -424,19 +429,26 @@ impl TokenProvider {
     /// concurrent caller. Must run inside a Tokio runtime (the request runs on a spawned
     /// task, so dropping this future never strands the other callers).
     pub async fn access_token(&self) -> Result<AccessToken, AuthError> {
-        loop {
-            let mut flight = match self.cached_or_flight() {
-                Ok(token) => return Ok(token),
-                Err(flight) => flight,
-            };
-            if let Ok(outcome) = flight.wait_for(Option::is_some).await
-                && let Some(result) = outcome.as_ref()
-            {
-                return result.clone();
-            }
-            // The refresh task ended without an outcome (panic, runtime shutdown): start over.
-            self.inner.forget_flight(&flight);
+        let mut flight = match self.cached_or_flight() {
+            Ok(token) => return Ok(token),
+            Err(flight) => flight,
+        };
+        if let Ok(outcome) = flight.wait_for(Option::is_some).await
+            && let Some(result) = outcome.as_ref()
+        {
+            return result.clone();
         }
+        // The refresh task ended without an outcome (a panic, the runtime
+        // shutting down). Starting over at once would spin if it fails the
+        // same way every time: the call's retry policy decides (a transient
+        // failure, retried after its backoff).
+        self.inner.forget_flight(&flight);
+        Err(AuthError::Transport {
+            message: "the token refresh ended without an outcome (its task panicked or the \
+                      runtime is shutting down)"
+                .to_owned(),
+            timeout: false,
+        })
     }
 
     /// The cached token when it is fresh, without waiting (the usual case:
@@ -1055,6 +1067,38 @@ mod tests {
         tokio::time::resume();
         provider.access_token().await.unwrap();
         assert_eq!(provider.requests_sent(), 2, "refetched in the second half");
+    }
+
+    /// Issue 20 item 6: `Duration::MAX` is "no limit" (refresh timeout) and
+    /// "as early as possible" (refresh buffer: half the lifetime), never a panic.
+    #[tokio::test]
+    async fn duration_max_timeout_and_refresh_buffer_work() {
+        let server = MockServer::start_async().await;
+        mock_token(&server, ACCESS_TOKEN, 3600).await;
+        let provider = provider(&server)
+            .with_timeout(Duration::MAX)
+            .with_refresh_buffer(Duration::MAX);
+        assert_eq!(
+            provider.access_token().await.unwrap().expose(),
+            ACCESS_TOKEN
+        );
+        assert_eq!(
+            provider.access_token().await.unwrap().expose(),
+            ACCESS_TOKEN
+        );
+        assert_eq!(provider.requests_sent(), 1, "reused for half its life");
+        #[cfg(feature = "redis")]
+        {
+            // A token read from Redis, cached for its time to live there.
+            let read = CachedToken::read(
+                AccessToken::new(ACCESS_TOKEN.to_owned()).unwrap(),
+                Duration::from_secs(100),
+                Duration::MAX,
+            );
+            let now = Instant::now();
+            assert!(read.is_fresh(now, Duration::MAX));
+            assert!(!read.is_fresh(now + Duration::from_secs(101), Duration::MAX));
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

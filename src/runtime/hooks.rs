@@ -387,7 +387,7 @@ impl<'a> Call<'a> {
             op,
             class: retry::class_of(op.id),
             started,
-            deadline: started + client.inner().runtime.call_deadline,
+            deadline: super::time::after(started, client.inner().runtime.call_deadline),
             stage: CallStage::Token,
             attempt: 0,
             sent: 0,
@@ -729,8 +729,9 @@ impl<'a> Call<'a> {
         let wait = policy.backoff(self.attempt);
         let now = tokio::time::Instant::now();
         let took = self.sent_at.map_or(Duration::ZERO, |at| now - at);
-        let retry =
-            self.started.elapsed() + wait < policy.max_elapsed && now + wait + took < self.deadline;
+        // Saturating: any of these may be `Duration::MAX` ("no limit").
+        let retry = self.started.elapsed().saturating_add(wait) < policy.max_elapsed
+            && super::time::after(now, wait.saturating_add(took)) < self.deadline;
         if retry && failure == Failure::MaybeProcessed {
             self.maybe_applied = true;
         }

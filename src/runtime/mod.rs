@@ -14,5 +14,6 @@ pub(crate) mod query;
 pub mod rate_limit;
 pub(crate) mod raw_body;
 pub mod retry;
+pub(crate) mod time;
 pub(crate) mod url;
 pub mod validate;

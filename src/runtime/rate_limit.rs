@@ -312,9 +312,7 @@ impl RateLimiter {
             }
         }
         let start = Instant::now();
-        let deadline = start
-            .checked_add(self.settings.max_wait)
-            .unwrap_or(start + MAX_INTERVAL);
+        let deadline = super::time::after(start, self.settings.max_wait);
         // `max_wait` ends a wait by sending early; the call's deadline, when
         // it comes first, by giving up.
         let cut = bound.filter(|b| *b < deadline);

@@ -21,6 +21,8 @@ fn in_ci() -> bool {
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// With TLS: its port, and the PEM certificate and key files.
+    tls: Option<(u16, std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl RedisServer {
@@ -31,9 +33,40 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let mut server = Self { child: None, port };
-        match server.spawn() {
-            Ok(()) => Some(server),
+        let server = Self {
+            child: None,
+            port,
+            tls: None,
+        };
+        server.start_or_skip()
+    }
+
+    /// Like [`start`](Self::start), also serving TLS (`tls_url`) with this
+    /// certificate and key (PEM); the plain port stays for the test's own
+    /// checks.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port")
+                .port()
+        };
+        let dir = std::env::temp_dir().join(format!("spapi-redis-tls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        let server = Self {
+            child: None,
+            port: free(),
+            tls: Some((free(), cert, key)),
+        };
+        server.start_or_skip()
+    }
+
+    fn start_or_skip(mut self) -> Option<Self> {
+        match self.spawn() {
+            Ok(()) => Some(self),
             Err(e) if !in_ci() => {
                 eprintln!("redis-server not available ({e}): test not run (it runs in CI)");
                 None
@@ -47,6 +80,18 @@ impl RedisServer {
         let child = Command::new(binary)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(self.tls.iter().flat_map(|(port, cert, key)| {
+                [
+                    "--tls-port".to_owned(),
+                    port.to_string(),
+                    "--tls-cert-file".to_owned(),
+                    cert.display().to_string(),
+                    "--tls-key-file".to_owned(),
+                    key.display().to_string(),
+                    "--tls-auth-clients".to_owned(),
+                    "no".to_owned(),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -57,6 +102,12 @@ impl RedisServer {
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://localhost:<tls port>` (a server started with `start_tls`).
+    pub fn tls_url(&self) -> String {
+        let (port, _, _) = self.tls.as_ref().expect("started with start_tls");
+        format!("rediss://localhost:{port}")
     }
 
     /// Kills the server (all its data is gone, like a restart without
