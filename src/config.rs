@@ -136,13 +136,15 @@ impl ClientBuilder {
     /// Time limit of one attempt, from sending to the whole body (default 30 s).
     /// It also bounds one LWA token refresh, which every waiting call shares
     /// ([`TokenProvider::with_timeout`]), even through a caller's own
-    /// [`http_client`](Self::http_client).
+    /// [`http_client`](Self::http_client). `Duration::MAX` means no limit
+    /// (as does every duration setting).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Time limit for establishing a connection (default 10 s).
+    /// Time limit for establishing a connection (default 10 s;
+    /// `Duration::MAX`: none).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -259,15 +261,17 @@ impl ClientBuilder {
     /// still run one full attempt). Past it the call ends with
     /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded); no
     /// retry starts that could not finish before it, judged by how long the
-    /// last attempt took.
+    /// last attempt took. `Duration::MAX` means no limit.
     pub fn call_deadline(mut self, deadline: Duration) -> Self {
         self.call_deadline = Some(deadline);
         self
     }
 
     /// Shares each seller's rate limits and access token with every process
-    /// using the same Redis (feature `redis`): `redis://host:6379`,
-    /// `rediss://` for TLS, a password in the URL. See [`crate::shared`].
+    /// using the same Redis (feature `redis`): `rediss://host:6380` (TLS,
+    /// with this client's provider and roots), `redis://` to loopback only
+    /// unless [`RedisSettings::allow_insecure`](crate::shared::RedisSettings::allow_insecure),
+    /// a password in the URL. See [`crate::shared`].
     #[cfg(feature = "redis")]
     pub fn redis_url(self, url: impl Into<String>) -> Self {
         self.redis(crate::shared::RedisSettings::new(url))

@@ -74,6 +74,7 @@ pub struct RateLimitSettings {
     /// answer decides (a 429 is retried within the retry budget), so the
     /// client's own estimate never fails a call, and a deep queue of
     /// callers or a stuck burst cannot hold one for longer than this.
+    /// `Duration::MAX`: no cap (every call waits for its slot).
     pub max_wait: Duration,
 }
 
