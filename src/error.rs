@@ -678,7 +678,14 @@ fn api_error(
     }
 }
 
-fn transport(source: reqwest::Error, call: CallState) -> Error {
+fn transport(mut source: reqwest::Error, call: CallState) -> Error {
+    // reqwest's message ends with the request's URL: a password in the
+    // endpoint (a proxy's `user:password@`) would be printed (issue 20).
+    if let Some(url) = source.url_mut()
+        && url.password().is_some()
+    {
+        let _ = url.set_password(Some("***"));
+    }
     let operation = Some(call.operation.to_owned());
     let attempts = call.attempts.max(1);
     let idempotency_key = call.idempotency_key;

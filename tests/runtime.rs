@@ -899,3 +899,35 @@ async fn every_duration_at_duration_max_together() {
     })
     .await;
 }
+
+/// Issue 20 item 5: reqwest's transport errors quote the request's URL; a
+/// password in the endpoint (a proxy's) is never shown.
+#[tokio::test]
+async fn a_password_in_the_endpoint_never_shows_in_a_transport_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = Client::builder()
+        .endpoint(format!("http://proxy:hunter2pass@127.0.0.1:{port}"))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let error = client
+        .get_tracking()
+        .tracking_id("23AA47DE2B3B6")
+        .carrier_id("AMZN_UK")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains("hunter2pass"), "{text}");
+    // reqwest leaves the user info out of the URL it quotes (it sends it
+    // as Basic auth); `Error` would hide a password reqwest showed.
+    let source = std::error::Error::source(&error).unwrap().to_string();
+    assert!(
+        source.contains(&format!("http://127.0.0.1:{port}/shipping/v2/tracking")),
+        "{source}"
+    );
+}

@@ -508,7 +508,10 @@ impl fmt::Debug for TokenProvider {
         let state = self.inner.lock();
         f.debug_struct("TokenProvider")
             .field("client_id", &self.inner.credentials.client_id)
-            .field("token_url", &self.inner.token_url.as_str())
+            .field(
+                "token_url",
+                &crate::config::redact_url(self.inner.token_url.as_str()),
+            )
             .field("refresh_buffer", &self.refresh_buffer)
             .field("timeout", &self.timeout)
             .field("token_cached", &state.cached.is_some())
@@ -614,7 +617,7 @@ impl Inner {
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             client_id = %self.credentials.client_id,
-            token_url = %self.token_url,
+            token_url = %crate::config::redact_url(self.token_url.as_str()),
             "requesting LWA access token"
         );
         let response = self
@@ -701,10 +704,14 @@ impl Inner {
     /// A scrubber for our secrets.
     fn scrubber(&self) -> Scrubber {
         let credentials = &self.credentials;
-        Scrubber::new(vec![
+        let mut secrets = vec![
             credentials.client_secret.expose().to_owned(),
             credentials.refresh_token.expose().to_owned(),
-        ])
+        ];
+        // reqwest's errors quote the URL: a password in the token URL (a
+        // proxy's `user:password@`) is a secret too (issue 20).
+        secrets.extend(self.token_url.password().map(str::to_owned));
+        Scrubber::new(secrets)
     }
 }
 
@@ -1538,6 +1545,37 @@ mod tests {
         assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
         assert!(error.to_string().starts_with("LWA token request failed: "));
         assert_eq!(provider.requests_sent(), 1);
+    }
+
+    /// Issue 20 item 5: a password in the token URL (a proxy's) is never
+    /// shown, in errors, logs or `Debug`.
+    #[tokio::test]
+    async fn a_password_in_the_token_url_never_shows() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("http://proxy:hunter2pass@127.0.0.1:{port}{TOKEN_PATH}")
+            .parse()
+            .unwrap();
+        let provider = TokenProvider::new(credentials(), url, http().build().unwrap());
+        assert!(
+            format!("{provider:?}").contains(&format!(
+                "token_url: \"http://proxy:***@127.0.0.1:{port}{TOKEN_PATH}\""
+            )),
+            "{provider:?}"
+        );
+        let error = provider.access_token().await.unwrap_err();
+        let AuthError::Transport { message, .. } = &error else {
+            panic!("expected Transport, got {error:?}");
+        };
+        assert!(!message.contains("hunter2pass"), "{message}");
+        // reqwest sends the user info as Basic auth and leaves it out of the
+        // URL its errors quote; the scrubber would hide it otherwise.
+        assert!(
+            message.contains(&format!("http://127.0.0.1:{port}{TOKEN_PATH}")),
+            "{message}"
+        );
     }
 
     #[tokio::test]
