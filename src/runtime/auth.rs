@@ -1487,6 +1487,59 @@ mod tests {
 
     /// Issue 11, finding 4: one hung LWA connection held every caller
     /// waiting on the shared refresh for as long as the HTTP client let it.
+    /// Issue 20 item 6: a refresh task that ends without an outcome (here
+    /// its runtime shuts down; under `aws-lc-rs` + `redis` it used to be a
+    /// panic) gives its waiters a transient error, for the call's backoff,
+    /// rather than starting another refresh at once (a spin when every
+    /// refresh ends that way).
+    #[test]
+    fn a_refresh_that_ends_without_an_outcome_is_a_transient_error() {
+        let server = MockServer::start();
+        server.mock(|when, then| {
+            token_request(when);
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, 3600))
+                .delay(Duration::from_secs(10));
+        });
+        let provider = provider(&server);
+        let doomed = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let waiting = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // The refresh starts on `doomed`; a caller on `waiting` waits for it.
+        doomed.block_on(async {
+            let started = tokio::time::timeout(Duration::from_millis(50), provider.access_token());
+            assert!(started.await.is_err(), "the refresh hangs");
+        });
+        let waiter = {
+            let provider = provider.clone();
+            waiting.spawn(async move { provider.access_token().await })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        drop(doomed);
+        let outcome = waiting
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), waiter).await })
+            .expect("the waiter ends")
+            .unwrap();
+        let error = outcome.unwrap_err();
+        assert!(
+            matches!(error, AuthError::Transport { timeout: false, .. }),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+        assert_eq!(
+            provider.requests_sent(),
+            1,
+            "no refresh started again at once"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hung_refresh_ends_at_the_providers_own_timeout_for_every_waiter() {
         let server = MockServer::start_async().await;
