@@ -418,7 +418,7 @@ impl ClientBuilder {
                 ));
             }
         }
-        let base = match (&self.endpoint, region) {
+        let mut base = match (&self.endpoint, region) {
             (Some(endpoint), _) => {
                 let url = parse_url("endpoint", endpoint)?;
                 check_transport("endpoint", &url, self.allow_insecure_http)?;
@@ -433,6 +433,7 @@ impl ClientBuilder {
             }
         };
         self.check_bounds()?;
+        let endpoint_auth = Self::endpoint_basic_auth(&mut base);
         let own_client = self.http.is_none();
         let http = match self.http.clone() {
             Some(http) => http,
@@ -509,9 +510,36 @@ impl ClientBuilder {
             corrections_logged: Default::default(),
             attempt_timeout: own_client.then_some(self.timeout),
             urls: Default::default(),
+            endpoint_auth,
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))
+    }
+
+    /// Takes `user:password@` out of the endpoint (the generated `Client`'s
+    /// `Debug` shows its base URL) and turns it into the `Authorization:
+    /// Basic` header reqwest would have made of it.
+    fn endpoint_basic_auth(base: &mut reqwest::Url) -> Option<HeaderValue> {
+        if base.username().is_empty() && base.password().is_none() {
+            return None;
+        }
+        use base64::Engine as _;
+        let decode = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let credentials = format!(
+            "{}:{}",
+            decode(base.username()),
+            decode(base.password().unwrap_or_default())
+        );
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let mut header = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+        header.set_sensitive(true);
+        Some(header)
     }
 
     #[cfg(feature = "redis")]
@@ -1231,6 +1259,37 @@ mod tests {
             err.to_string().contains("http://lwa:***@10.0.0.5/"),
             "{err}"
         );
+    }
+
+    /// The generated `Client`'s `Debug` shows its base URL: an endpoint's
+    /// password is kept out of it, and sent as reqwest would (Basic).
+    #[tokio::test]
+    async fn an_endpoint_password_is_sent_as_basic_auth_and_never_shown() {
+        let server = httpmock::MockServer::start_async().await;
+        // "shop:p@ss word" in Basic.
+        let seen = server
+            .mock_async(|when, then| {
+                when.path("/shipping/v2/tracking")
+                    .header("authorization", "Basic c2hvcDpwQHNzIHdvcmQ=");
+                then.status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"payload":{"trackingId":"1","alternateLegTrackingId":"","eventHistory":[],"promisedDeliveryDate":"2024-01-01T00:00:00Z","summary":{"status":"InTransit"}}}"#);
+            })
+            .await;
+        let port = server.port();
+        let client = Client::builder()
+            .endpoint(format!("http://shop:p%40ss%20word@127.0.0.1:{port}"))
+            .build()
+            .unwrap();
+        assert_eq!(client.baseurl(), &format!("http://127.0.0.1:{port}"));
+        assert!(!format!("{client:?}").contains("p%40ss"), "{client:?}");
+        let _ = client
+            .get_tracking()
+            .tracking_id("1")
+            .carrier_id("AMZN_UK")
+            .send()
+            .await;
+        seen.assert_async().await;
     }
 
     #[test]

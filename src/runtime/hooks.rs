@@ -74,6 +74,10 @@ pub(crate) struct Runtime {
         std::sync::Mutex<std::collections::HashSet<(&'static str, String)>>,
     /// The base and operation URLs, parsed once (`runtime::url`).
     pub(crate) urls: crate::runtime::url::Urls,
+    /// `Authorization: Basic` from the endpoint's `user:password@` (a
+    /// proxy's), which is kept out of the base URL so that no `Debug`,
+    /// log or error shows it (issue 20); sent as reqwest would have sent it.
+    pub(crate) endpoint_auth: Option<HeaderValue>,
 }
 
 impl Default for Runtime {
@@ -94,6 +98,7 @@ impl Default for Runtime {
             amazon_default_unlogged: AtomicBool::new(true),
             corrections_logged: Default::default(),
             urls: Default::default(),
+            endpoint_auth: None,
         }
     }
 }
@@ -158,6 +163,11 @@ impl ClientHooks<Inner> for Client {
         }
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
+        if let Some(auth) = &rt.endpoint_auth {
+            headers
+                .entry(reqwest::header::AUTHORIZATION)
+                .or_insert_with(|| auth.clone());
+        }
         // The per-call header parameter, when set, wins over the default.
         if !headers.contains_key(&BUSINESS_ID_HEADER) {
             match &rt.business_id {
