@@ -315,6 +315,9 @@ where
 {
     let orders = index(orders)?;
     register(journal, &orders).await?;
+    // Temporary files of a worker killed mid-write (labels carry names and
+    // addresses): best effort, an hour old at least.
+    let _ = documents::remove_stale_temp_files(&options.labels, Duration::from_secs(3600));
     let total = orders.len();
     let mut summary = Summary::default();
     let mut report = |outcome: Outcome, summary: &mut Summary| {
