@@ -300,6 +300,7 @@ impl LabelDocument {
 /// its rename, once older than `older_than` (no write takes that long, so a
 /// live writer's file is never touched). Returns how many were removed; a
 /// missing `dir` has none.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
 pub(crate) fn remove_stale_temp_files(
     dir: &Path,
     older_than: std::time::Duration,
