@@ -109,6 +109,12 @@ impl Inner {
         &self.runtime
     }
 
+    /// How many clients (clones) share this runtime: 1 when only an `App`
+    /// holds a seller's client.
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.runtime)
+    }
+
     /// The rate limiter shared by this client's clones.
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.runtime.limiter
