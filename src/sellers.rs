@@ -9,8 +9,10 @@
 //! its state (the access-token cache and one rate-limit bucket per
 //! operation used) is made on its first call and dropped once idle: not
 //! handed out for [`AppBuilder::idle_after`], no client of it held
-//! elsewhere, no fresh token, and every bucket full again at its usage plan
-//! (a new bucket is then the same bucket, so pacing is never weakened).
+//! elsewhere, no token refresh running, no open breaker (see below), and
+//! every bucket full again at its usage plan (a new bucket is then the same
+//! bucket, so pacing is never weakened). A seller that comes back after
+//! that costs one LWA request.
 //!
 //! Each seller's client has every guarantee of a client from
 //! [`Client::builder`]: the same hooks, retries, idempotency keys, one

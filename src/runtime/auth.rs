@@ -478,17 +478,11 @@ impl TokenProvider {
         });
     }
 
-    /// Whether nothing is worth keeping: no token fresh for `idle_for` more,
-    /// no refresh running, no open breaker (an `App` then drops the seller's
-    /// state).
+    /// Whether the provider may be dropped (an idle seller of an `App`):
+    /// no refresh running and no open breaker, which must outlive idleness.
     pub(crate) fn is_idle(&self) -> bool {
         let state = self.inner.lock();
-        state.in_flight.is_none()
-            && state.tripped.is_none()
-            && state
-                .cached
-                .as_ref()
-                .is_none_or(|cached| !cached.is_fresh(Instant::now(), self.refresh_buffer))
+        state.in_flight.is_none() && state.tripped.is_none()
     }
 
     /// Refresh this long before `expires_in` runs out (default 60 s), so a token does
