@@ -40,6 +40,8 @@ pub struct ClientBuilder {
     /// `http` is an `App`'s pool, made from these settings (so the
     /// attempt timeout is known, as for the client's own).
     pooled: bool,
+    /// An `App`'s bound on attempts in flight over its pool.
+    connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for ClientBuilder {
@@ -66,6 +68,7 @@ impl Default for ClientBuilder {
             redis: None,
             tls_roots: Vec::new(),
             pooled: false,
+            connections: None,
         }
     }
 }
@@ -484,6 +487,7 @@ impl ClientBuilder {
             corrections_logged: Default::default(),
             attempt_timeout: own_client.then_some(self.timeout),
             urls: Default::default(),
+            connections: self.connections.clone(),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))
@@ -511,9 +515,14 @@ impl ClientBuilder {
 
     /// Sends through an [`App`](crate::App)'s pool, made by
     /// [`own_http`](Self::own_http) from these settings.
-    pub(crate) fn pooled_http(mut self, http: reqwest::Client) -> Self {
+    pub(crate) fn pooled_http(
+        mut self,
+        http: reqwest::Client,
+        connections: std::sync::Arc<tokio::sync::Semaphore>,
+    ) -> Self {
         self.http = Some(http);
         self.pooled = true;
+        self.connections = Some(connections);
         self
     }
 

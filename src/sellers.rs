@@ -42,6 +42,8 @@ use crate::{Client, ClientBuilder};
 const SHARDS: usize = 32;
 /// Default of [`AppBuilder::revoked_retry_after`].
 const DEFAULT_REVOKED_RETRY: Duration = Duration::from_secs(5 * 60);
+/// Default of [`AppBuilder::max_connections`].
+const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// Default of [`AppBuilder::idle_after`].
 const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(10 * 60);
 
@@ -158,6 +160,7 @@ pub struct AppBuilder {
     client_secret: Option<Secret>,
     revoked_retry_after: Duration,
     idle_after: Duration,
+    max_connections: usize,
 }
 
 impl App {
@@ -169,6 +172,7 @@ impl App {
             client_secret: None,
             revoked_retry_after: DEFAULT_REVOKED_RETRY,
             idle_after: DEFAULT_IDLE_AFTER,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -438,6 +442,17 @@ impl AppBuilder {
         self
     }
 
+    /// At most this many API requests in flight over the application's
+    /// pool, all sellers together (default 64), so it never opens more
+    /// connections to Amazon's host: a request waits for a slot (within its
+    /// call deadline) after its rate-limit slot. Not applied with a given
+    /// [`http_client`](ClientBuilder::http_client). LWA requests go to
+    /// another host and are not counted.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
     /// Checks the settings (by building one client from them) and makes the
     /// application's HTTP client.
     pub fn build(self) -> Result<App, ConfigError> {
@@ -457,9 +472,13 @@ impl AppBuilder {
         }
         let region = parts.region;
         let mut template = self.settings;
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("max_connections", "must be at least 1"));
+        }
+        let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         if !parts.has_http {
             let http = template.own_http()?;
-            template = template.pooled_http(http);
+            template = template.pooled_http(http, connections);
         }
         // Every setting checked once, here, rather than at a seller's first call.
         let probe = LwaCredentials::new(client_id.as_str(), client_secret.clone(), "Atzr|probe");
