@@ -82,8 +82,11 @@ struct AppInner {
     /// The next automatic sweep, in seconds from `epoch`.
     next_sweep: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
-    shards: Box<[Mutex<HashMap<Box<str>, Entry>>]>,
+    shards: Box<[Mutex<Shard>]>,
 }
+
+/// One shard of the registry: sellers by key.
+type Shard = HashMap<Box<str>, Entry>;
 
 /// A registered seller.
 struct Entry {
@@ -359,7 +362,7 @@ impl App {
         Ok(())
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         let hash = self.inner.hasher.hash_one(key);
         lock(&self.inner.shards[(hash as usize) % SHARDS])
     }
