@@ -520,6 +520,32 @@ impl RateLimiter {
         f(bucket)
     }
 
+    /// Drops every bucket that is full again at its usage plan's rate (a
+    /// new bucket would be the same one, so pacing is not weakened), and
+    /// says whether none is left: an `App` then drops the seller's state.
+    /// A bucket still refilling, holding reservations, waiting for its
+    /// burst's first answer or following a rate Amazon reported is kept.
+    pub(crate) fn shed_full(&self) -> bool {
+        let now = Instant::now();
+        let factor = self.settings.safety_factor;
+        let mut buckets = self.lock();
+        let mut left = false;
+        for (slot, op) in buckets.iter_mut().zip(crate::operations::OPERATIONS) {
+            let Some(bucket) = slot else { continue };
+            bucket.settle(now);
+            let full = bucket.unanchored_since.is_none()
+                && bucket.at <= now
+                && bucket.tokens >= bucket.burst - EPSILON
+                && bucket.rate == op.rate * factor;
+            if full {
+                *slot = None;
+            } else {
+                left = true;
+            }
+        }
+        !left
+    }
+
     /// Every update leaves the map consistent, so a panic elsewhere while
     /// holding the lock does not make the state unusable.
     fn lock(&self) -> MutexGuard<'_, Vec<Option<Bucket>>> {
