@@ -26,7 +26,26 @@
 //! Redis down, slow or restarted never fails a call: every Redis command is
 //! bounded by a short timeout; on the first failure the client warns once,
 //! uses its local limiter and token cache, probes Redis in the background
-//! and returns to shared mode when it answers.
+//! and returns to shared mode when it answers. Keeping the fleet's pace
+//! through those faults (issue 20):
+//!
+//! - the local buckets a fallback starts with are empty, and refill at this
+//!   process's share of the plan: one over the processes that acquired
+//!   within the last 10 s, as Redis counted them at the last acquire (a
+//!   sorted set per seller); N processes falling back together send the
+//!   plan's pace, not N bursts into a bucket the fleet just drained;
+//! - a bucket this process used within the last 50 s and now finds missing
+//!   was lost (an emptied or failed-over Redis: a key lives at least a
+//!   minute past its last use), and is recreated empty, not full;
+//! - the probe runs a script that writes in the seller's slot, not a PING,
+//!   so a Redis that answers PING but refuses the scripts (Cluster `MOVED`,
+//!   `READONLY` after a failover, `OOM`, an ACL user without scripting)
+//!   keeps the client in local mode instead of flapping every probe;
+//! - while a burst waits for its first answer, one task per process and
+//!   operation polls Redis; the others wait for it;
+//! - the token refresh lock lives 1 s and its holder renews it every third
+//!   of that while LWA answers, so a holder killed mid-refresh costs the
+//!   fleet about a second, not the LWA timeout.
 //!
 //! Redis then holds bearer tokens (each valid for an hour): protect it like
 //! any credential store (a password, TLS with `rediss://`, no public port).

@@ -448,7 +448,10 @@ async fn a_refresh_lock_left_by_a_dead_holder_costs_the_fleet_about_a_second() {
     });
     let asked = Instant::now();
     while lwa.load(Ordering::SeqCst) == 0 {
-        assert!(asked.elapsed() < Duration::from_secs(5), "the holder never logged in");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the holder never logged in"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
