@@ -103,9 +103,7 @@ async fn throughput() -> bool {
         // would be after a quiet minute.
         let sandbox = Sandbox::start().await;
         let dir = scratch(&format!("throughput-{run}"));
-        let journal = SqliteJournal::open(dir.join("journal.sqlite"))
-            .await
-            .unwrap();
+        let journal = bench_journal(&dir).await;
         let options = Options::new(dir.join("labels")).concurrency(64);
         let started = Instant::now();
         let summary = batch::run(

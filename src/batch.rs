@@ -315,6 +315,9 @@ where
 {
     let orders = index(orders)?;
     register(journal, &orders).await?;
+    // Temporary files of a worker killed mid-write (labels carry names and
+    // addresses): best effort, an hour old at least.
+    let _ = documents::remove_stale_temp_files(&options.labels, Duration::from_secs(3600));
     let total = orders.len();
     let mut summary = Summary::default();
     let mut report = |outcome: Outcome, summary: &mut Summary| {
@@ -348,10 +351,13 @@ where
         in_flight: Mutex::new(HashSet::new()),
     });
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&context)));
+    let claim_batch = (options.concurrency / 4).max(1);
     let mut tasks = JoinSet::new();
     let result = loop {
         let room = options.concurrency.saturating_sub(tasks.len());
-        if room > 0 && !left.is_empty() {
+        // Claimed in batches (a quarter of the concurrency at a time), not
+        // one per finished order: a claim is a journal transaction.
+        if room > 0 && !left.is_empty() && (tasks.is_empty() || room >= claim_batch) {
             let among: Vec<String> = left.iter().cloned().collect();
             let claimed = match journal
                 .claim(&options.worker, Some(&among), options.lease, room)
@@ -562,8 +568,16 @@ impl<J: Journal> Context<J> {
             }
         };
         self.lock().remove(&reference);
-        // Best effort: an expired lease frees it as well.
-        let _ = self.journal.release(&self.options.worker, &reference).await;
+        // A shipment left open (to retry, resend or save later) is handed
+        // back at once; a closed one is never claimed again, so its lease
+        // needs no round trip. Best effort: an expired lease frees it too.
+        let closed = matches!(
+            &outcome,
+            Outcome::Done { .. } | Outcome::Ambiguous(_) | Outcome::Elsewhere { .. }
+        ) || matches!(&outcome, Outcome::Failed(s) if s.stage == Stage::Failed);
+        if !closed {
+            let _ = self.journal.release(&self.options.worker, &reference).await;
+        }
         outcome
     }
 

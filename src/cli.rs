@@ -1195,11 +1195,12 @@ mod tests {
     fn every_operation_is_a_kebab_case_subcommand() {
         let cmd = command(&StdinBodies::default());
         let names: Vec<&str> = cmd.get_subcommands().map(Command::get_name).collect();
-        let extra = if cfg!(feature = "mock") { 2 } else { 1 };
+        let extra =
+            1 + usize::from(cfg!(feature = "mock")) + usize::from(cfg!(feature = "journal"));
         assert_eq!(
             names.len(),
             crate::operations::OPERATIONS.len() + extra,
-            "and buy (and sandbox)"
+            "and buy (and sandbox, and batch)"
         );
         for op in crate::operations::OPERATIONS {
             assert!(names.contains(&kebab_case(op.name).as_str()), "{}", op.id);

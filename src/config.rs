@@ -37,6 +37,11 @@ pub struct ClientBuilder {
     #[cfg(feature = "redis")]
     redis: Option<crate::shared::RedisSettings>,
     tls_roots: Vec<Vec<u8>>,
+    /// `http` is an `App`'s pool, made from these settings (so the
+    /// attempt timeout is known, as for the client's own).
+    pooled: bool,
+    /// An `App`'s bound on attempts in flight over its pool.
+    connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for ClientBuilder {
@@ -62,6 +67,8 @@ impl Default for ClientBuilder {
             #[cfg(feature = "redis")]
             redis: None,
             tls_roots: Vec::new(),
+            pooled: false,
+            connections: None,
         }
     }
 }
@@ -434,24 +441,10 @@ impl ClientBuilder {
         };
         self.check_bounds()?;
         let endpoint_auth = Self::endpoint_basic_auth(&mut base);
-        let own_client = self.http.is_none();
+        let own_client = self.http.is_none() || self.pooled;
         let http = match self.http.clone() {
             Some(http) => http,
-            // Never follow a redirect: it would resend the token, key and
-            // body (or the LWA secrets) to whatever host `Location` names.
-            // gzip: `Accept-Encoding: gzip` on every request (Amazon then
-            // answers compressed and chunked: a large getRates of 88,865
-            // bytes comes as 5,020, issue 18) and bodies
-            // decoded while streaming; reqwest drops the compressed
-            // `Content-Length`, so the body cap (decode::read_body) counts
-            // decoded bytes.
-            None => gzip(reqwest::Client::builder())
-                .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| ConfigError::new("http_client", e.to_string()))?,
+            None => self.own_http()?,
         };
         let tokens = match self.credentials.clone() {
             Some(credentials) => {
@@ -511,6 +504,7 @@ impl ClientBuilder {
             attempt_timeout: own_client.then_some(self.timeout),
             urls: Default::default(),
             endpoint_auth,
+            connections: self.connections.clone(),
         };
         let base = base.as_str().trim_end_matches('/').to_owned();
         Ok(Client::new_with_client(&base, http, Inner::new(runtime)))
@@ -540,6 +534,54 @@ impl ClientBuilder {
         let mut header = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
         header.set_sensitive(true);
         Some(header)
+    }
+
+    /// The `reqwest::Client` these settings make when no `http_client` is
+    /// given (one per client; one per [`App`](crate::App)).
+    pub(crate) fn own_http(&self) -> Result<reqwest::Client, ConfigError> {
+        // Never follow a redirect: it would resend the token, key and
+        // body (or the LWA secrets) to whatever host `Location` names.
+        // gzip: `Accept-Encoding: gzip` on every request (Amazon then
+        // answers compressed and chunked: a large getRates of 88,865
+        // bytes comes as 5,020, issue 18) and bodies
+        // decoded while streaming; reqwest drops the compressed
+        // `Content-Length`, so the body cap (decode::read_body) counts
+        // decoded bytes.
+        gzip(reqwest::Client::builder())
+            .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError::new("http_client", e.to_string()))
+    }
+
+    /// Sends through an [`App`](crate::App)'s pool, made by
+    /// [`own_http`](Self::own_http) from these settings.
+    pub(crate) fn pooled_http(
+        mut self,
+        http: reqwest::Client,
+        connections: std::sync::Arc<tokio::sync::Semaphore>,
+    ) -> Self {
+        self.http = Some(http);
+        self.pooled = true;
+        self.connections = Some(connections);
+        self
+    }
+
+    /// The settings an [`App`](crate::App) checks at build.
+    pub(crate) fn app_parts(&self) -> AppParts {
+        AppParts {
+            region: self.region.or(self.business_id.map(Region::of_business)),
+            has_credentials: self.credentials.is_some(),
+            has_http: self.http.is_some(),
+        }
+    }
+
+    /// With these credentials (a seller's, in an [`App`](crate::App)).
+    pub(crate) fn with_credentials(mut self, credentials: LwaCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     #[cfg(feature = "redis")]
@@ -599,6 +641,13 @@ impl ClientBuilder {
         }
         Ok(())
     }
+}
+
+/// What an [`App`](crate::App) reads from its [`ClientBuilder`].
+pub(crate) struct AppParts {
+    pub(crate) region: Option<Region>,
+    pub(crate) has_credentials: bool,
+    pub(crate) has_http: bool,
 }
 
 impl ConfigError {

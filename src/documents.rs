@@ -295,6 +295,41 @@ impl LabelDocument {
     }
 }
 
+/// Removes temporary files of [`save_all`] and
+/// [`LabelDocument::save_in_with`] left in `dir` by a writer killed before
+/// its rename, once older than `older_than` (no write takes that long, so a
+/// live writer's file is never touched). Returns how many were removed; a
+/// missing `dir` has none.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+pub(crate) fn remove_stale_temp_files(
+    dir: &Path,
+    older_than: std::time::Duration,
+) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".tmp")) {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age >= older_than) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// A name no other writer, in this process or another, is using.
 fn temp_name(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -1001,6 +1036,31 @@ mod tests {
             entries,
             [std::ffi::OsString::from("ASUSDI-45343854-label.png")],
             "no temp file left"
+        );
+    }
+
+    #[test]
+    fn stale_temp_files_of_a_killed_writer_are_removed_and_labels_kept() {
+        let tmp = TempDir::new("stale");
+        let doc = label(Some("P1"), None);
+        let kept = doc.save_in(&tmp.0).unwrap();
+        let stale = tmp.0.join(temp_name("P1-label.png"));
+        std::fs::write(&stale, b"half a label").unwrap();
+        // Younger than the limit: a live writer's, kept.
+        assert_eq!(
+            remove_stale_temp_files(&tmp.0, std::time::Duration::from_secs(3600)).unwrap(),
+            0
+        );
+        assert!(stale.exists());
+        assert_eq!(
+            remove_stale_temp_files(&tmp.0, std::time::Duration::ZERO).unwrap(),
+            1
+        );
+        assert!(!stale.exists());
+        assert_eq!(std::fs::read(&kept).unwrap(), PNG);
+        assert_eq!(
+            remove_stale_temp_files(&tmp.0.join("missing"), std::time::Duration::ZERO).unwrap(),
+            0
         );
     }
 

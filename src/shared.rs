@@ -26,7 +26,26 @@
 //! Redis down, slow or restarted never fails a call: every Redis command is
 //! bounded by a short timeout; on the first failure the client warns once,
 //! uses its local limiter and token cache, probes Redis in the background
-//! and returns to shared mode when it answers.
+//! and returns to shared mode when it answers. Keeping the fleet's pace
+//! through those faults (issue 20):
+//!
+//! - the local buckets a fallback starts with are empty, and refill at this
+//!   process's share of the plan: one over the processes that acquired
+//!   within the last 10 s, as Redis counted them at the last acquire (a
+//!   sorted set per seller); N processes falling back together send the
+//!   plan's pace, not N bursts into a bucket the fleet just drained;
+//! - a bucket this process used within the last 50 s and now finds missing
+//!   was lost (an emptied or failed-over Redis: a key lives at least a
+//!   minute past its last use), and is recreated empty, not full;
+//! - the probe runs a script that writes in the seller's slot, not a PING,
+//!   so a Redis that answers PING but refuses the scripts (Cluster `MOVED`,
+//!   `READONLY` after a failover, `OOM`, an ACL user without scripting)
+//!   keeps the client in local mode instead of flapping every probe;
+//! - while a burst waits for its first answer, one task per process and
+//!   operation polls Redis; the others wait for it;
+//! - the token refresh lock lives 1 s and its holder renews it every third
+//!   of that while LWA answers, so a holder killed mid-refresh costs the
+//!   fleet about a second, not the LWA timeout.
 //!
 //! Security (issue 20 item 5):
 //!
@@ -87,10 +106,20 @@ const ANSWER_POLL: Duration = Duration::from_millis(5);
 /// How often a process waiting for another one's token refresh looks for it.
 const TOKEN_POLL: Duration = Duration::from_millis(25);
 
-/// Longest the token refresh lock is held: the refresh timeout may be
-/// `Duration::MAX` ("no limit"), which Redis would refuse as an expiry. A
-/// refresh that takes longer lets one more process refresh, never a stall.
-const MAX_LOCK_TTL: Duration = Duration::from_secs(60);
+/// How long the token refresh lock lives without its holder renewing it:
+/// a holder that dies (killed mid-refresh) costs the fleet this, not the
+/// LWA timeout (issue 20). The holder renews it every third of this.
+const LOCK_TTL: Duration = Duration::from_secs(1);
+
+/// A process counts as one of the fleet drawing on a seller's buckets for
+/// this long after its last acquire (the fallback's share of the plan).
+const FLEET_WINDOW_US: i64 = 10_000_000;
+
+/// A bucket this process used within this long and now finds missing was
+/// lost (an emptied or failed-over Redis), not expired (its key lives at
+/// least a minute past its last use): it is recreated empty, so the fleet
+/// does not take a burst Amazon has not refilled.
+const KNOWN_FOR: Duration = Duration::from_secs(50);
 
 /// The HKDF-SHA256 `info` of the key that seals access tokens in Redis
 /// (the input key material is the application's LWA client secret, no
@@ -187,6 +216,11 @@ struct Keys {
     bucket_base: String,
     token: String,
     token_lock: String,
+    /// The processes drawing on the seller's buckets (a sorted set).
+    fleet: String,
+    /// What the probe writes: in the seller's slot, through a script, so
+    /// it answers only when the client's own commands would work.
+    probe: String,
 }
 
 impl Keys {
@@ -204,6 +238,8 @@ impl Keys {
             bucket_base: format!("{seller}:rl:{app}:"),
             token: format!("{seller}:token:{token}"),
             token_lock: format!("{seller}:token:{token}:lock"),
+            fleet: format!("{seller}:fleet:{app}"),
+            probe: format!("{seller}:probe"),
         }
     }
 }
@@ -213,11 +249,15 @@ impl Keys {
 /// the fleet's clocks need not agree). Numbers are written with `%.17g`:
 /// Redis would format a Lua number with 14 digits, losing microseconds.
 ///
-/// KEYS[1] bucket; ARGV rate (per second, used when the bucket has none
-/// stored), burst, anchor fallback (µs). Returns {kind, wait µs, since}:
-/// kind 0 = a token was there, 1 = wait for the burst's first answer
-/// (`since` names the burst), 2 = reserved `wait` µs from now; `since` is
-/// also returned with kind 0 while the burst is unanswered (0 otherwise).
+/// KEYS[1] bucket, KEYS[2] the fleet's members; ARGV rate (per second,
+/// used when the bucket has none stored), burst, anchor fallback (µs),
+/// known (1: this process used the bucket lately, so a missing one was lost
+/// and is recreated empty rather than full), member (this process), fleet
+/// window (µs). Returns {kind, wait µs, since, fleet}: kind 0 = a token was
+/// there, 1 = wait for the burst's first answer (`since` names the burst),
+/// 2 = reserved `wait` µs from now; `since` is also returned with kind 0
+/// while the burst is unanswered (0 otherwise); `fleet` = processes that
+/// acquired within the window.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -226,7 +266,10 @@ local fallback = tonumber(ARGV[3])
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
 local tokens, at, rate, since = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
 if rate == nil or rate <= 0 then rate = tonumber(ARGV[1]) end
-if tokens == nil or at == nil then tokens = burst; at = now; since = nil end
+if tokens == nil or at == nil then
+  if ARGV[4] == '1' then tokens = 0 else tokens = burst end
+  at = now; since = nil
+end
 if tokens > burst then tokens = burst end
 if since ~= nil and now >= since + fallback then
   if since + fallback > at then at = since + fallback end
@@ -261,7 +304,10 @@ else
 end
 local idle = math.max(at - now, 0) + burst / rate * 1000000
 redis.call('PEXPIRE', KEYS[1], math.ceil(idle / 1000) + 60000)
-return {kind, math.floor(wait), math.floor(reply)}
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
+redis.call('PEXPIRE', KEYS[2], 60000)
+return {kind, math.floor(wait), math.floor(reply), redis.call('ZCARD', KEYS[2])}
 ";
 
 /// The first answer to the burst `since` (ARGV[1]) came back: count refill
@@ -302,6 +348,22 @@ return 1
 /// holder, or the token that Amazon refused (a newer one is kept).
 const COMPARE_AND_DELETE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// What the background probe runs: a script that writes in the seller's
+/// slot, so a Redis that answers PING but refuses what the client needs
+/// (scripts, writes: Cluster `MOVED`, `READONLY` after a failover, `OOM`,
+/// an ACL user without scripting) is not taken as back.
+const PROBE: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)
+return 1
+";
+
+/// Extends KEYS[1]'s life to ARGV[2] ms if it still holds ARGV[1]: the
+/// refresh lock, renewed by its holder only.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 ";
 
@@ -351,6 +413,36 @@ struct SharedInner {
     set_rate: Script,
     compare_and_delete: Script,
     read_token: Script,
+    probe: Script,
+    renew: Script,
+    /// This process in the fleet's member set.
+    member: String,
+    /// Processes drawing on the seller's buckets at the last acquire (at
+    /// least 1): on falling back, each paces at its share of the plan.
+    fleet: AtomicU64,
+    /// When this process last took from each bucket.
+    used: Mutex<HashMap<&'static str, Instant>>,
+    /// Per operation, one task of this process polls for a burst's first
+    /// answer; the others wait for it instead of polling Redis too.
+    gates: Mutex<HashMap<&'static str, Arc<Gate>>>,
+}
+
+/// The single poller of one operation's unanswered burst, in one process.
+#[derive(Default)]
+struct Gate {
+    polling: AtomicBool,
+    done: tokio::sync::Notify,
+}
+
+/// Held by the task that polls for a gate; dropping it (the answer came,
+/// or the caller went away) lets the waiters try again at once.
+struct Lead(Arc<Gate>);
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        self.0.polling.store(false, Ordering::Release);
+        self.0.done.notify_waiters();
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -395,6 +487,12 @@ impl Shared {
             set_rate: Script::new(SET_RATE),
             compare_and_delete: Script::new(COMPARE_AND_DELETE),
             read_token: Script::new(READ_TOKEN),
+            probe: Script::new(PROBE),
+            renew: Script::new(RENEW),
+            member: uuid::Uuid::new_v4().simple().to_string(),
+            fleet: AtomicU64::new(1),
+            used: Mutex::default(),
+            gates: Mutex::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -410,6 +508,13 @@ impl Shared {
     /// How many times Redis has become unreachable.
     pub(crate) fn outages(&self) -> u64 {
         self.inner.outages.load(Ordering::Relaxed)
+    }
+
+    /// This process's share of the seller's plan while Redis is away: one
+    /// over the processes that drew on it lately (as Redis last counted
+    /// them), so a fleet falling back together keeps the plan's pace.
+    pub(crate) fn fleet_share(&self) -> f64 {
+        1.0 / self.inner.fleet.load(Ordering::Relaxed).max(1) as f64
     }
 
     // ---- rate limiting -------------------------------------------------
@@ -431,15 +536,32 @@ impl Shared {
         let deadline = crate::runtime::time::after(start, max_wait);
         let key = self.bucket_key(op);
         let fallback_us = ANCHOR_FALLBACK.as_micros() as i64;
+        let known = lock(&self.inner.used)
+            .get(op.id)
+            .is_some_and(|at| at.elapsed() < KNOWN_FOR);
+        let mut lead: Option<Lead> = None;
         loop {
-            let (kind, wait_us, since): (i64, i64, i64) = {
+            let (kind, wait_us, since, fleet): (i64, i64, i64, u64) = {
                 let mut invocation = self.inner.acquire.key(&key);
-                invocation.arg(rate).arg(burst).arg(fallback_us);
+                invocation
+                    .key(&self.inner.keys.fleet)
+                    .arg(rate)
+                    .arg(burst)
+                    .arg(fallback_us)
+                    .arg(u8::from(known))
+                    .arg(&self.inner.member)
+                    .arg(FLEET_WINDOW_US);
                 let mut connection = self.connection().await?;
                 self.bounded(invocation.invoke_async(&mut connection))
                     .await?
             };
+            self.inner.fleet.store(fleet.max(1), Ordering::Relaxed);
             let wait = Duration::from_micros(wait_us.max(0) as u64);
+            if kind != 1 {
+                // Wakes this process's other waiters, if this task polled.
+                drop(lead.take());
+                lock(&self.inner.used).insert(op.id, Instant::now());
+            }
             match kind {
                 0 => {
                     if since != 0 {
@@ -465,12 +587,30 @@ impl Shared {
                     if now >= deadline {
                         return Some(start.elapsed());
                     }
+                    // One task per process polls Redis for the answer; the
+                    // rest wait for it (or for the burst's fallback time).
                     let until =
                         (now + wait.clamp(Duration::from_micros(1), ANSWER_POLL)).min(deadline);
-                    tokio::time::sleep_until(until).await;
+                    if lead.is_some() {
+                        tokio::time::sleep_until(until).await;
+                        continue;
+                    }
+                    let gate = self.gate(op);
+                    if gate.polling.swap(true, Ordering::AcqRel) {
+                        let done = gate.done.notified();
+                        let latest = (now + wait.max(Duration::from_micros(1))).min(deadline);
+                        let _ = tokio::time::timeout_at(latest, done).await;
+                    } else {
+                        lead = Some(Lead(gate));
+                        tokio::time::sleep_until(until).await;
+                    }
                 }
             }
         }
+    }
+
+    fn gate(&self, op: &'static Operation) -> Arc<Gate> {
+        Arc::clone(lock(&self.inner.gates).entry(op.id).or_default())
     }
 
     /// A request of `op` released at `sent_at` was answered (or failed):
@@ -560,14 +700,14 @@ impl Shared {
                     .arg(&lock_id)
                     .arg("NX")
                     .arg("PX")
-                    .arg(lock_ttl.min(MAX_LOCK_TTL).as_millis().max(1) as u64)
+                    .arg(lock_ttl.min(LOCK_TTL).as_millis().max(1) as u64)
                     .to_owned();
                 self.bounded(command.query_async(&mut connection)).await
             };
             match taken {
                 None => break,
                 Some(Some(_)) => {
-                    let fetched = fetch.await;
+                    let fetched = self.holding_lock(&lock_id, lock_ttl, fetch).await;
                     if let Some((token, ttl)) = shareable(&fetched) {
                         self.store_token(&token, ttl).await;
                     }
@@ -587,6 +727,32 @@ impl Shared {
             }
         }
         SharedToken::Fetched(fetch.await)
+    }
+
+    /// Runs `fetch` while renewing the refresh lock `lock_id` every third
+    /// of its life, so the lock outlives a slow LWA but not its holder.
+    async fn holding_lock<F: Future>(
+        &self,
+        lock_id: &str,
+        lock_ttl: Duration,
+        fetch: F,
+    ) -> F::Output {
+        let ttl = lock_ttl.min(LOCK_TTL);
+        let every = (ttl / 3).max(Duration::from_millis(1));
+        tokio::pin!(fetch);
+        loop {
+            tokio::select! {
+                fetched = &mut fetch => return fetched,
+                () = tokio::time::sleep(every) => {
+                    if let Some(mut connection) = self.connection().await {
+                        let mut invocation = self.inner.renew.key(&self.inner.keys.token_lock);
+                        invocation.arg(lock_id).arg(ttl.as_millis().max(1) as u64);
+                        let _: Option<i64> =
+                            self.bounded(invocation.invoke_async(&mut connection)).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Amazon refused `token`: delete it from Redis if it is still the
@@ -746,8 +912,9 @@ impl Shared {
         self.probe();
     }
 
-    /// Starts the background probe unless one runs: it pings Redis until it
-    /// answers, then switches back to shared mode.
+    /// Starts the background probe unless one runs: it runs a script that
+    /// writes in the seller's slot (what the client needs, not a PING) until
+    /// it succeeds, then switches back to shared mode.
     fn probe(&self) {
         if self.inner.probing.swap(true, Ordering::Relaxed) {
             return;
@@ -760,12 +927,11 @@ impl Shared {
                 let Ok(mut connection) = inner.connect().await else {
                     continue;
                 };
-                let ping = redis::cmd("PING").to_owned();
-                let answered = tokio::time::timeout(
-                    inner.timeout,
-                    ping.query_async::<String>(&mut connection),
-                )
-                .await;
+                let mut probe = inner.probe.key(&inner.keys.probe);
+                probe.arg(&inner.member);
+                let answered =
+                    tokio::time::timeout(inner.timeout, probe.invoke_async::<i64>(&mut connection))
+                        .await;
                 if let Ok(Ok(_)) = answered {
                     *lock(&inner.connection) = Some(connection);
                     inner.probing.store(false, Ordering::Relaxed);

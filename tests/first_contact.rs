@@ -329,8 +329,9 @@ async fn verbose_logs_the_call_span_and_never_a_secret() {
             assert!(!out.contains(secret), "{flag}: {secret} in {out}");
         }
     }
-    // Refused credentials: the error is logged and printed, the token not.
-    let wrong = "Atzr|wrong-refresh-token-987";
+    // Refused credentials (the sandbox refuses a token not of the form
+    // `Atzr|...`): the error is logged and printed, the token not.
+    let wrong = "wrong-refresh-token-987";
     let mut args = vec!["-vv"];
     args.extend_from_slice(ACCESS_POINTS);
     let env = env_with(wrong);

@@ -409,6 +409,174 @@ async fn a_redis_that_never_answers_costs_one_timeout_then_nothing() {
     drop(held);
 }
 
+/// LWA answering after `delay`, counting requests.
+async fn slow_lwa(server: &MockServer, delay: Duration) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("POST").path("/auth/o2/token");
+            then.respond_with(move |_req: &HttpMockRequest| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                json_response(
+                    200,
+                    &json!({"access_token": "Atza|slow", "token_type": "bearer", "expires_in": 3600}),
+                    &[],
+                )
+            });
+        })
+        .await;
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_lock_left_by_a_dead_holder_costs_the_fleet_about_a_second() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa = slow_lwa(&server, Duration::from_millis(1500)).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("dead-lock");
+    let holder = builder(&server, &url, &prefix).build().unwrap();
+    let other = builder(&server, &url, &prefix).build().unwrap();
+    // The holder takes the refresh lock, then dies mid-login: its runtime
+    // (its process, as far as it knows) stops; nothing releases the lock
+    // and nothing renews it.
+    let holder_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    holder_runtime.spawn(async move {
+        let _ = track(&holder).await;
+    });
+    let asked = Instant::now();
+    while lwa.load(Ordering::SeqCst) == 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the holder never logged in"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::task::spawn_blocking(move || holder_runtime.shutdown_background())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    track(&other).await.unwrap();
+    let took = start.elapsed();
+    // The lock's 1 s (from its last renewal) plus the other's own 1.5 s
+    // login; the LWA timeout (30 s) before the lock lived a renewal.
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?} after the holder died"
+    );
+    assert_eq!(
+        lwa.load(Ordering::SeqCst),
+        2,
+        "the dead holder's login, then the other's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_holder_renews_the_refresh_lock_through_a_slow_login() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    // LWA takes 2.5 s: longer than the lock's 1 s life without renewal.
+    let count = slow_lwa(&server, Duration::from_millis(2500)).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("slow-lwa");
+    let first = builder(&server, &url, &prefix).build().unwrap();
+    let second = builder(&server, &url, &prefix).build().unwrap();
+    let one = tokio::spawn(async move { track(&first).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let two = tokio::spawn(async move { track(&second).await });
+    one.await.unwrap().unwrap();
+    two.await.unwrap().unwrap();
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the second waited for the first's token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_that_answers_ping_but_refuses_scripts_is_not_taken_back_every_probe() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    // An ACL user that may do everything but run scripts.
+    let user = format!("noscript{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sync_connection(&url);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .arg("-@scripting")
+        .query(&mut connection)
+        .unwrap();
+    let limited = url.replacen("redis://", &format!("redis://{user}:pw@"), 1);
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|local"]).await;
+    tracking(&server, &[]).await;
+    let client = builder(&server, &limited, &unique_prefix("noscript"))
+        .build()
+        .unwrap();
+    // 2.5 s of calls: five probe intervals. PING answers all along.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        track(&client).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let limiter = client.rate_limiter();
+    assert!(!limiter.is_shared());
+    assert_eq!(
+        limiter.redis_outages(),
+        1,
+        "one outage, not a flap between modes every probe"
+    );
+    let _: () = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query(&mut connection)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_emptied_redis_hands_out_no_fresh_burst_to_a_client_that_knew_the_bucket() {
+    let Some(mut redis_server) = RedisServer::start() else {
+        return;
+    };
+    let url = redis_server.url();
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|one"]).await;
+    tracking(&server, &[]).await;
+    let client = builder(&server, &url, &unique_prefix("flush"))
+        .build()
+        .unwrap();
+    let burst = operations::find("getTracking").unwrap().burst as usize;
+    // The burst, spent.
+    concurrent_calls(std::slice::from_ref(&client), burst).await;
+    // Redis restarts empty (no persistence).
+    redis_server.restart();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // 40 more calls: a fresh bucket would send them at once; the known one
+    // is recreated empty and paces them at 80/s (about half a second).
+    let took = concurrent_calls(std::slice::from_ref(&client), 40).await;
+    assert!(
+        took >= Duration::from_millis(300),
+        "40 calls after the restart took {took:?}: a fresh burst"
+    );
+}
+
 // ---- issue 20 items 5 and 6 ----------------------------------------------
 
 /// The token key of `prefix` (there is one seller per prefix in these tests).

@@ -23,6 +23,13 @@ use tokio::net::{TcpListener, TcpStream};
 
 const PROCESSES: usize = 4;
 const CALLS: usize = 100;
+/// Calls per process in the fault run (issue 20): long enough that Redis
+/// fails mid-run, after the burst.
+const FAULT_CALLS: usize = 300;
+/// When Redis is paused (`CLIENT PAUSE`, as a fork or failover does), for
+/// how long, and then emptied (`FLUSHALL`, a restart without persistence).
+const FAULT_AT: std::time::Duration = std::time::Duration::from_millis(2000);
+const PAUSE_MS: u64 = 800;
 const TASKS: usize = 10;
 const PLAN_RATE: f64 = 80.0;
 const PLAN_BURST: f64 = 100.0;
@@ -38,7 +45,17 @@ fn main() {
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let shared = runtime.block_on(fleet(Some(&url)));
+    if let Some(server) = redis_support::RedisServer::start() {
+        // A server of its own: the faults must not touch other tests' keys.
+        let faulted = runtime.block_on(fleet(Some(&server.url()), FAULT_CALLS, Some(server.port)));
+        println!("with Redis paused {PAUSE_MS} ms then emptied: {faulted}");
+        assert_eq!(faulted.failed, 0, "{faulted}");
+        assert!(
+            faulted.throttled <= 20,
+            "the fleet keeps its pace through Redis faults: {faulted}"
+        );
+    }
+    let shared = runtime.block_on(fleet(Some(&url), CALLS, None));
     println!("with Redis:    {shared}");
     assert_eq!(shared.failed, 0, "{shared}");
     assert!(shared.throttled <= 3, "at most a handful of 429s: {shared}");
@@ -48,7 +65,7 @@ fn main() {
     // is loose: a loaded CI machine slows the processes themselves).
     assert!(shared.rate >= PLAN_RATE * 0.5, "{shared}");
 
-    let alone = runtime.block_on(fleet(None));
+    let alone = runtime.block_on(fleet(None, CALLS, None));
     println!("without Redis: {alone}");
     assert!(
         alone.throttled > 20,
@@ -80,7 +97,9 @@ impl std::fmt::Display for Fleet {
     }
 }
 
-async fn fleet(redis_url: Option<&str>) -> Fleet {
+/// Runs the fleet; with `fault` (a Redis port), pauses that Redis
+/// [`PAUSE_MS`] at [`FAULT_AT`] and empties it right after.
+async fn fleet(redis_url: Option<&str>, calls: usize, fault: Option<u16>) -> Fleet {
     let server = StrictServer::start().await;
     let prefix = redis_support::unique_prefix("fleet");
     let children: Vec<_> = (0..PROCESSES)
@@ -90,11 +109,19 @@ async fn fleet(redis_url: Option<&str>) -> Fleet {
                 .arg(&server.base)
                 .arg(redis_url.unwrap_or("-"))
                 .arg(&prefix)
+                .arg(calls.to_string())
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("start a worker process")
         })
         .collect();
+    if let Some(port) = fault {
+        tokio::time::sleep(FAULT_AT).await;
+        let paused = redis_support::command(port, &format!("CLIENT PAUSE {PAUSE_MS} ALL"));
+        assert_eq!(paused, "+OK");
+        tokio::time::sleep(std::time::Duration::from_millis(PAUSE_MS)).await;
+        assert_eq!(redis_support::command(port, "FLUSHALL"), "+OK");
+    }
     let (mut ok, mut failed) = (0, 0);
     for child in children {
         let output = tokio::task::spawn_blocking(move || child.wait_with_output())
@@ -129,9 +156,10 @@ async fn fleet(redis_url: Option<&str>) -> Fleet {
 /// One worker process: `CALLS` getTracking calls from `TASKS` tasks through
 /// one client; prints "<ok> <failed>".
 fn worker(args: &[String]) {
-    let [base, redis_url, prefix] = args else {
-        panic!("worker <base> <redis-url|-> <prefix>")
+    let [base, redis_url, prefix, calls] = args else {
+        panic!("worker <base> <redis-url|-> <prefix> <calls>")
     };
+    let calls: usize = calls.parse().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,7 +192,7 @@ fn worker(args: &[String]) {
                 let (client, next) = (client.clone(), next.clone());
                 tokio::spawn(async move {
                     let (mut ok, mut failed) = (0, 0);
-                    while next.fetch_add(1, Ordering::SeqCst) < CALLS {
+                    while next.fetch_add(1, Ordering::SeqCst) < calls {
                         let result = client
                             .get_tracking()
                             .tracking_id("23AA47DE2B3B6")

@@ -479,6 +479,8 @@ async fn bad_tokens_and_wrong_credentials_are_rejected_like_amazon() {
     }
     assert_eq!(sandbox.executed("getRates"), 0);
 
+    // Any `Atzr|` token is a seller's until revoked.
+    sandbox.revoke("Atzr|revoked");
     let wrong = [
         (
             LwaCredentials::new(Sandbox::CLIENT_ID, "wrong-secret", Sandbox::REFRESH_TOKEN),

@@ -140,8 +140,65 @@ impl Sandbox {
     pub const CLIENT_ID: &'static str = "amzn1.application-oa2-client.sandbox";
     /// The LWA client secret the sandbox accepts.
     pub const CLIENT_SECRET: &'static str = "sandbox-secret";
-    /// The refresh token the sandbox accepts.
+    /// The sandbox's own seller's refresh token. Any other token of the
+    /// form `Atzr|...` is accepted too, as another seller's (see
+    /// [`seller_refresh_token`](Self::seller_refresh_token)), until
+    /// [`revoke`](Self::revoke)d; anything else is refused with `invalid_grant`.
     pub const REFRESH_TOKEN: &'static str = "Atzr|sandbox-refresh";
+
+    /// A refresh token the sandbox accepts as the seller `name`'s
+    /// (`Atzr|sandbox-seller-<name>`): for trying many sellers offline
+    /// ([`App`](crate::App)).
+    pub fn seller_refresh_token(name: &str) -> String {
+        format!("Atzr|sandbox-seller-{name}")
+    }
+
+    /// Revokes a refresh token, as a seller who removes the application
+    /// does: LWA refuses it from now on with `invalid_grant`, and the
+    /// access tokens issued for it are refused by the API.
+    pub fn revoke(&self, refresh_token: &str) {
+        let mut state = lock(&self.state);
+        state.revoked.insert(refresh_token.to_owned());
+        let issued: Vec<String> = state
+            .issued_to
+            .iter()
+            .filter(|(_, seller)| *seller == refresh_token)
+            .map(|(access, _)| access.clone())
+            .collect();
+        for access in issued {
+            state.tokens.remove(&access);
+            state.issued_to.remove(&access);
+        }
+    }
+
+    /// Accepts a [`revoke`](Self::revoke)d refresh token again (the seller
+    /// authorised the application again).
+    pub fn reinstate(&self, refresh_token: &str) {
+        lock(&self.state).revoked.remove(refresh_token);
+    }
+
+    /// How many token requests LWA received for this refresh token,
+    /// refused ones included.
+    pub fn token_requests(&self, refresh_token: &str) -> usize {
+        lock(&self.state)
+            .token_requests
+            .get(refresh_token)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// An [`App`](crate::App) builder pointed at the sandbox (endpoint,
+    /// token URL and the application's credentials); each seller's refresh
+    /// token is given to [`App::seller`](crate::App::seller).
+    pub fn app_builder(&self) -> crate::AppBuilder {
+        crate::App::builder()
+            .app_credentials(Self::CLIENT_ID, Self::CLIENT_SECRET)
+            .settings(
+                Client::builder()
+                    .endpoint(self.base_url())
+                    .token_url(self.token_url()),
+            )
+    }
 
     /// Starts the server (on 127.0.0.1, a free port) and registers every
     /// operation and the token endpoint.
@@ -397,7 +454,17 @@ fn token(state: &Mutex<State>, req: &HttpMockRequest) -> HttpMockResponse {
     {
         return oauth_error("invalid_client", "Client authentication failed");
     }
-    if field("refresh_token") != Some(Sandbox::REFRESH_TOKEN) {
+    let refresh_token = field("refresh_token").unwrap_or_default();
+    let mut state = lock(state);
+    *state
+        .token_requests
+        .entry(refresh_token.to_owned())
+        .or_default() += 1;
+    // Any `Atzr|` token is a seller's, unless revoked.
+    if !refresh_token.starts_with("Atzr|")
+        || refresh_token.len() <= "Atzr|".len()
+        || state.revoked.contains(refresh_token)
+    {
         return oauth_error(
             "invalid_grant",
             "The request has an invalid grant parameter : refresh_token",
@@ -405,7 +472,11 @@ fn token(state: &Mutex<State>, req: &HttpMockRequest) -> HttpMockResponse {
     }
     let access_token = format!("Atza|sandbox-{}", uuid::Uuid::new_v4());
     let expiry = Utc::now() + Duration::seconds(TOKEN_LIFETIME_SECS);
-    lock(state).tokens.insert(access_token.clone(), expiry);
+    state.tokens.insert(access_token.clone(), expiry);
+    state
+        .issued_to
+        .insert(access_token.clone(), refresh_token.to_owned());
+    drop(state);
     let body = json!({
         "access_token": access_token,
         "token_type": "bearer",

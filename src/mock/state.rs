@@ -38,6 +38,12 @@ pub(crate) struct State {
     pub(crate) claims: HashMap<String, String>,
     /// NDR feedback received: (tracking id, action).
     pub(crate) ndr_feedback: Vec<(String, String)>,
+    /// The refresh token each access token was issued for (its seller).
+    pub(crate) issued_to: HashMap<String, String>,
+    /// Token requests received per refresh token, refused ones included.
+    pub(crate) token_requests: HashMap<String, usize>,
+    /// Refresh tokens revoked by `Sandbox::revoke`.
+    pub(crate) revoked: HashSet<String>,
     /// Source of numeric ids (shipment ids, tracking numbers, claim ids).
     sequence: u64,
 }
@@ -56,6 +62,9 @@ impl State {
             forms: Vec::new(),
             claims: HashMap::new(),
             ndr_feedback: Vec::new(),
+            issued_to: HashMap::new(),
+            token_requests: HashMap::new(),
+            revoked: HashSet::new(),
             // Different sandboxes hand out different ids.
             sequence: fastrand::u64(1_000_000..9_000_000) * 1_000,
         }

@@ -27,6 +27,8 @@ const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(60);
 const BODY_PREFIX_LEN: usize = 256;
 /// Caps an absurd `expires_in` so the expiry instant cannot overflow (LWA says 3600).
 const MAX_LIFETIME_SECS: u64 = 24 * 60 * 60;
+/// The longest breaker interval (a `Duration::MAX` interval saturates here).
+const MAX_BREAKER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// What a secret looks like wherever it would otherwise be shown.
 const REDACTED: &str = "***";
 /// Largest LWA answer read (a token answer is under 2 KiB; an OAuth error or
@@ -213,6 +215,22 @@ pub enum AuthError {
         /// line 1 column 97`).
         reason: String,
     },
+    /// LWA refused this seller's refresh token (`invalid_grant`: the seller
+    /// revoked the application, or the token is wrong), so calls for the
+    /// seller fail at once, without asking LWA, until `retry_in` has
+    /// passed; then one call tries again (see
+    /// [`AppBuilder::revoked_retry_after`](crate::AppBuilder::revoked_retry_after)).
+    /// Only sellers of an [`App`](crate::App) get it; the other sellers are
+    /// not affected.
+    SellerRevoked {
+        /// The seller's key, as given to [`App::seller`](crate::App::seller)
+        /// (never the refresh token).
+        seller: String,
+        /// LWA's explanation from the refusal, if it gave one (secrets scrubbed).
+        error_description: Option<String>,
+        /// How long until the next call asks LWA again.
+        retry_in: Duration,
+    },
 }
 
 impl fmt::Display for AuthError {
@@ -275,6 +293,21 @@ impl fmt::Display for AuthError {
                 f,
                 "{PREFIX}: HTTP {status} answer is not a valid token answer ({reason}); body not shown, it may hold a token"
             ),
+            Self::SellerRevoked {
+                seller,
+                error_description,
+                retry_in,
+            } => {
+                write!(f, "{PREFIX}: seller {seller:?}: invalid_grant")?;
+                if let Some(description) = error_description {
+                    write!(f, " ({description})")?;
+                }
+                write!(
+                    f,
+                    "; the seller's refresh token was refused, calls for it fail without asking LWA for {}s more",
+                    retry_in.as_secs_f64().ceil()
+                )
+            }
         }
     }
 }
@@ -291,7 +324,10 @@ impl AuthError {
                 *status == 429 || *status >= 500
             }
             // A misdirected, oversized or garbled answer is not a passing failure.
-            Self::Redirect { .. } | Self::TooLarge { .. } | Self::Malformed { .. } => false,
+            Self::Redirect { .. }
+            | Self::TooLarge { .. }
+            | Self::Malformed { .. }
+            | Self::SellerRevoked { .. } => false,
         }
     }
 }
@@ -319,6 +355,21 @@ struct Inner {
     /// The fleet's token in Redis (feature `redis`), set once when built.
     #[cfg(feature = "redis")]
     shared: std::sync::OnceLock<crate::shared::Shared>,
+    /// A seller's breaker (sellers of an `App`), set once when built.
+    breaker: std::sync::OnceLock<Breaker>,
+}
+
+/// After LWA refuses a seller's refresh token (`invalid_grant`), calls fail
+/// at once with [`AuthError::SellerRevoked`] until `interval` has passed.
+struct Breaker {
+    seller: Box<str>,
+    interval: Duration,
+}
+
+/// The refusal a tripped breaker answers with until `until`.
+struct Tripped {
+    until: Instant,
+    error_description: Option<String>,
 }
 
 /// The outcome of a refresh as published to its waiters: `None` while it runs.
@@ -329,6 +380,9 @@ struct State {
     cached: Option<CachedToken>,
     /// Present while a refresh runs; callers clone it to wait for the outcome.
     in_flight: Option<watch::Receiver<Outcome>>,
+    /// Set while a seller's breaker is open (boxed: rare, and a seller's
+    /// state stays small).
+    tripped: Option<Box<Tripped>>,
 }
 
 struct CachedToken {
@@ -393,6 +447,7 @@ impl TokenProvider {
             state: Mutex::new(State::default()),
             #[cfg(feature = "redis")]
             shared: std::sync::OnceLock::new(),
+            breaker: std::sync::OnceLock::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -418,6 +473,23 @@ impl TokenProvider {
         self
     }
 
+    /// Names this provider's seller and opens a breaker on `invalid_grant`:
+    /// calls then fail at once with [`AuthError::SellerRevoked`] until
+    /// `interval` has passed, when one refresh tries again (an `App`'s sellers).
+    pub(crate) fn set_breaker(&self, seller: &str, interval: Duration) {
+        let _ = self.inner.breaker.set(Breaker {
+            seller: seller.into(),
+            interval,
+        });
+    }
+
+    /// Whether the provider may be dropped (an idle seller of an `App`):
+    /// no refresh running and no open breaker, which must outlive idleness.
+    pub(crate) fn is_idle(&self) -> bool {
+        let state = self.inner.lock();
+        state.in_flight.is_none() && state.tripped.is_none()
+    }
+
     /// Refresh this long before `expires_in` runs out (default 60 s), so a token does
     /// not expire between being handed out and reaching Amazon.
     pub fn with_refresh_buffer(mut self, buffer: Duration) -> Self {
@@ -431,7 +503,8 @@ impl TokenProvider {
     pub async fn access_token(&self) -> Result<AccessToken, AuthError> {
         let mut flight = match self.cached_or_flight() {
             Ok(token) => return Ok(token),
-            Err(flight) => flight,
+            Err(Wait::Refused(error)) => return Err(error),
+            Err(Wait::Flight(flight)) => flight,
         };
         if let Ok(outcome) = flight.wait_for(Option::is_some).await
             && let Some(result) = outcome.as_ref()
@@ -483,8 +556,9 @@ impl TokenProvider {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// The fresh cached token, or a receiver for the refresh in flight (started if none).
-    fn cached_or_flight(&self) -> Result<AccessToken, watch::Receiver<Outcome>> {
+    /// The fresh cached token, or a receiver for the refresh in flight
+    /// (started if none), or the open breaker's refusal.
+    fn cached_or_flight(&self) -> Result<AccessToken, Wait> {
         let now = Instant::now();
         let mut state = self.inner.lock();
         if let Some(cached) = &state.cached
@@ -493,13 +567,41 @@ impl TokenProvider {
             return Ok(cached.token.clone());
         }
         if let Some(flight) = &state.in_flight {
-            return Err(flight.clone());
+            return Err(Wait::Flight(flight.clone()));
+        }
+        if let Some(tripped) = &state.tripped {
+            if now < tripped.until
+                && let Some(breaker) = self.inner.breaker.get()
+            {
+                return Err(Wait::Refused(breaker.refusal(tripped, now)));
+            }
+            // The interval has passed: this call's refresh is the one try.
+            state.tripped = None;
         }
         let (sender, flight) = watch::channel(None);
         state.in_flight = Some(flight.clone());
         drop(state);
         tokio::spawn(Arc::clone(&self.inner).refresh(sender, self.timeout, self.refresh_buffer));
-        Err(flight)
+        Err(Wait::Flight(flight))
+    }
+}
+
+/// Why [`TokenProvider::cached_or_flight`] has no token for now.
+enum Wait {
+    /// A refresh runs: its outcome comes on this channel.
+    Flight(watch::Receiver<Outcome>),
+    /// The seller's breaker is open.
+    Refused(AuthError),
+}
+
+impl Breaker {
+    /// The typed error of an open breaker.
+    fn refusal(&self, tripped: &Tripped, now: Instant) -> AuthError {
+        AuthError::SellerRevoked {
+            seller: self.seller.to_string(),
+            error_description: tripped.error_description.clone(),
+            retry_in: tripped.until.saturating_duration_since(now),
+        }
     }
 }
 
@@ -581,6 +683,7 @@ impl Inner {
                 Ok(token)
             }
             Err(error) => {
+                let error = self.trip(error);
                 tracing::warn!(%error, "LWA access token refresh failed");
                 self.finish_flight(None);
                 Err(error)
@@ -588,6 +691,35 @@ impl Inner {
         };
         // After `finish_flight`, so a caller that finds no flight finds the new token.
         sender.send_replace(Some(outcome));
+    }
+
+    /// A seller's `invalid_grant` opens its breaker and becomes
+    /// [`AuthError::SellerRevoked`]; any other error is returned as it is.
+    fn trip(&self, error: AuthError) -> AuthError {
+        let Some(breaker) = self.breaker.get() else {
+            return error;
+        };
+        let AuthError::Lwa {
+            error: code,
+            error_description,
+            ..
+        } = &error
+        else {
+            return error;
+        };
+        if code != "invalid_grant" {
+            return error;
+        }
+        let now = Instant::now();
+        let tripped = Tripped {
+            until: now
+                .checked_add(breaker.interval)
+                .unwrap_or(now + MAX_BREAKER),
+            error_description: error_description.clone(),
+        };
+        let refusal = breaker.refusal(&tripped, now);
+        self.lock().tripped = Some(Box::new(tripped));
+        refusal
     }
 
     /// Caches a success and clears the flight (no other flight can start while it is set).

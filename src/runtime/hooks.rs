@@ -78,6 +78,9 @@ pub(crate) struct Runtime {
     /// proxy's), which is kept out of the base URL so that no `Debug`,
     /// log or error shows it (issue 20); sent as reqwest would have sent it.
     pub(crate) endpoint_auth: Option<HeaderValue>,
+    /// An `App`'s bound on attempts in flight over its one pool, so it
+    /// opens at most that many connections to a host; `None`: unbounded.
+    pub(crate) connections: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for Runtime {
@@ -99,6 +102,7 @@ impl Default for Runtime {
             corrections_logged: Default::default(),
             urls: Default::default(),
             endpoint_auth: None,
+            connections: None,
         }
     }
 }
@@ -112,6 +116,12 @@ impl Inner {
 
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// How many clients (clones) share this runtime: 1 when only an `App`
+    /// holds a seller's client.
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.runtime)
     }
 
     /// The rate limiter shared by this client's clones.
@@ -515,6 +525,19 @@ impl<'a> Call<'a> {
                 }
                 None => Some(self.deadline),
             };
+            // An `App`'s pool: at most so many attempts in flight, each
+            // holding its connection until its body is read.
+            let permit = match &self.rt.connections {
+                None => None,
+                Some(limit) => {
+                    match tokio::time::timeout_at(self.deadline, Arc::clone(limit).acquire_owned())
+                        .await
+                    {
+                        Ok(permit) => permit.ok(),
+                        Err(_) => return self.deadline_passed(),
+                    }
+                }
+            };
             let execute = self.client.client().execute(request);
             let result = match timer {
                 None => execute.await,
@@ -531,6 +554,7 @@ impl<'a> Call<'a> {
                     Next::Done(done) => return done,
                     Next::RetryNow => continue,
                     Next::RetryAfter(wait) => {
+                        drop(permit);
                         self.backoff(wait).await;
                         continue;
                     }
@@ -542,6 +566,8 @@ impl<'a> Call<'a> {
                 Ok(read) => read,
                 Err(wait) => {
                     tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
+                    drop(response);
+                    drop(permit);
                     self.backoff(wait).await;
                     continue;
                 }
@@ -576,6 +602,7 @@ impl<'a> Call<'a> {
                     })))
                 }
             };
+            drop(permit);
             match next {
                 Next::Done(done) => return done,
                 Next::RetryNow => {}

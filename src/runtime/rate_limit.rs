@@ -132,6 +132,11 @@ struct Bucket {
     unanchored_since: Option<Instant>,
     /// Wakes callers waiting for that answer.
     anchored: Arc<Notify>,
+    /// The part of the plan this process may use: 1, or while a shared
+    /// (Redis) fleet falls back to local buckets, one over the fleet's size.
+    share: f64,
+    /// The Redis outage this bucket was last seeded for (feature `redis`).
+    outage: u64,
 }
 
 /// When a caller may send.
@@ -157,6 +162,30 @@ impl Bucket {
             at: now,
             unanchored_since: None,
             anchored: Arc::default(),
+            share: 1.0,
+            outage: 0,
+        }
+    }
+
+    /// The refill rate and size this process may use.
+    fn rate_here(&self) -> f64 {
+        self.rate * self.share
+    }
+
+    fn burst_here(&self) -> f64 {
+        (self.burst * self.share).max(1.0)
+    }
+
+    /// Starts local pacing after the shared buckets became unreachable:
+    /// empty (the fleet may just have drained Amazon's bucket, so no burst
+    /// of its own) and at `share` of the plan.
+    fn fall_back(&mut self, share: f64, outage: u64, now: Instant) {
+        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        self.outage = outage;
+        self.tokens = 0.0;
+        self.at = self.at.max(now);
+        if self.unanchored_since.take().is_some() {
+            self.anchored.notify_waiters();
         }
     }
 
@@ -164,8 +193,8 @@ impl Bucket {
     /// or while the current burst has had no answer.
     fn settle(&mut self, now: Instant) {
         if self.unanchored_since.is_none() && now > self.at {
-            let refill = (now - self.at).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + refill).min(self.burst);
+            let refill = (now - self.at).as_secs_f64() * self.rate_here();
+            self.tokens = (self.tokens + refill).min(self.burst_here());
             self.at = now;
         }
     }
@@ -178,7 +207,7 @@ impl Bucket {
     fn reserve(&mut self, now: Instant) -> Slot {
         self.settle(now);
         if self.tokens >= 1.0 - EPSILON {
-            if self.unanchored_since.is_none() && self.tokens >= self.burst - EPSILON {
+            if self.unanchored_since.is_none() && self.tokens >= self.burst_here() - EPSILON {
                 self.unanchored_since = Some(now);
             }
             self.tokens = (self.tokens - 1.0).max(0.0);
@@ -190,7 +219,7 @@ impl Bucket {
         let missing = 1.0 - self.tokens;
         // Never panics: a rate so small (or so odd) that the interval is not
         // a representable `Duration` counts as the longest interval.
-        let interval = Duration::try_from_secs_f64(missing / self.rate)
+        let interval = Duration::try_from_secs_f64(missing / self.rate_here())
             .unwrap_or(MAX_INTERVAL)
             .min(MAX_INTERVAL);
         self.at = self.at.checked_add(interval).unwrap_or(self.at);
@@ -311,6 +340,14 @@ impl RateLimiter {
             if let Some(waited) = waited {
                 return Some(waited);
             }
+            // Redis is away: local pacing, seeded once per outage.
+            let outage = shared.outages();
+            let now = Instant::now();
+            self.with_bucket(op, now, |bucket| {
+                if bucket.outage != outage {
+                    bucket.fall_back(shared.fleet_share(), outage, now);
+                }
+            });
         }
         let start = Instant::now();
         let deadline = super::time::after(start, self.settings.max_wait);
@@ -480,6 +517,32 @@ impl RateLimiter {
         let factor = self.settings.safety_factor;
         let bucket = buckets[op.index].get_or_insert_with(|| Bucket::full(op, factor, now));
         f(bucket)
+    }
+
+    /// Drops every bucket that is full again at its usage plan's rate (a
+    /// new bucket would be the same one, so pacing is not weakened), and
+    /// says whether none is left: an `App` then drops the seller's state.
+    /// A bucket still refilling, holding reservations, waiting for its
+    /// burst's first answer or following a rate Amazon reported is kept.
+    pub(crate) fn shed_full(&self) -> bool {
+        let now = Instant::now();
+        let factor = self.settings.safety_factor;
+        let mut buckets = self.lock();
+        let mut left = false;
+        for (slot, op) in buckets.iter_mut().zip(crate::operations::OPERATIONS) {
+            let Some(bucket) = slot else { continue };
+            bucket.settle(now);
+            let full = bucket.unanchored_since.is_none()
+                && bucket.at <= now
+                && bucket.tokens >= bucket.burst - EPSILON
+                && bucket.rate == op.rate * factor;
+            if full {
+                *slot = None;
+            } else {
+                left = true;
+            }
+        }
+        !left
     }
 
     /// Every update leaves the map consistent, so a panic elsewhere while

@@ -174,3 +174,19 @@ pub fn redis() -> Option<(String, Option<RedisServer>)> {
 pub fn unique_prefix(test: &str) -> String {
     format!("spapi-test:{test}:{}", uuid::Uuid::new_v4())
 }
+
+/// Sends one inline command (`CLIENT PAUSE 800 ALL`, `FLUSHALL`) to the
+/// server on `port` and returns its first line of answer.
+pub fn command(port: u16, line: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("redis-server accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while stream.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+        answer.push(byte[0]);
+    }
+    String::from_utf8_lossy(&answer).trim_end().to_owned()
+}
