@@ -277,3 +277,40 @@ async fn settings_are_checked_when_the_app_is_built() {
     assert!(!shown.contains("app-secret-value"), "{shown}");
     assert!(!shown.contains("secret-refresh"), "{shown}");
 }
+
+/// Issue 20 item 6: the App's durations take `Duration::MAX` ("never"):
+/// calls go on, a revoked seller stays refused without asking LWA again,
+/// and no idle state is dropped.
+#[tokio::test]
+async fn the_apps_durations_accept_duration_max() {
+    let sandbox = Sandbox::start().await;
+    let app = sandbox
+        .app_builder()
+        .revoked_retry_after(Duration::MAX)
+        .idle_after(Duration::MAX)
+        .build()
+        .unwrap();
+    let client = app.seller("open", token("open")).unwrap();
+    for _ in 0..3 {
+        call(&client).await.unwrap();
+    }
+    sandbox.revoke(&token("gone"));
+    let revoked = app.seller("shop-gone", token("gone")).unwrap();
+    for _ in 0..3 {
+        let err = call(&revoked).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Auth {
+                    source: AuthError::SellerRevoked { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert_eq!(sandbox.token_requests(&token("gone")), 1);
+    drop(client);
+    assert_eq!(app.shed_idle(), 0);
+    assert_eq!(sandbox.token_requests(&token("open")), 1);
+}
