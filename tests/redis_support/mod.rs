@@ -129,6 +129,11 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some((_, cert, _)) = &self.tls
+            && let Some(dir) = cert.parent()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
