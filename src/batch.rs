@@ -102,7 +102,9 @@ pub struct Options {
     /// Orders in flight at once; the client's rate limiter paces the calls
     /// within each operation's usage plan. Default 64.
     pub concurrency: usize,
-    /// How long a claim lasts without news from its worker. Default 60 s.
+    /// How long a claim lasts without news from its worker (renewed every
+    /// third of it while the worker lives): how long a re-run after a crash,
+    /// or another worker, waits for a dead worker's orders. Default 15 s.
     pub lease: Duration,
     /// This worker's name in the journal. Default: host, process id and a
     /// random suffix.
@@ -121,7 +123,7 @@ impl Options {
             labels: labels.into(),
             save: SaveOptions::default().owner_only(true),
             concurrency: 64,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(15),
             worker: default_worker(),
             max_charge: None,
             poll: Duration::from_millis(500),
@@ -352,6 +354,7 @@ where
     });
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&context)));
     let claim_batch = (options.concurrency / 4).max(1);
+    let mut waiting_told = false;
     let mut tasks = JoinSet::new();
     let result = loop {
         let room = options.concurrency.saturating_sub(tasks.len());
@@ -393,7 +396,17 @@ where
                     }
                     break Ok(());
                 }
-                Ok(_) => tokio::time::sleep(options.poll).await,
+                Ok(held) => {
+                    if !waiting_told {
+                        waiting_told = true;
+                        tracing::info!(
+                            orders = held.len(),
+                            "waiting for orders another worker holds (a stopped worker's lease expires within {:?})",
+                            options.lease
+                        );
+                    }
+                    tokio::time::sleep(options.poll).await;
+                }
                 Err(e) => break Err(e.into()),
             }
             continue;

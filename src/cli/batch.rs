@@ -120,7 +120,7 @@ pub(super) fn command() -> Command {
                         .long("lease")
                         .value_name("SECONDS")
                         .value_parser(clap::value_parser!(u64).range(1..))
-                        .default_value("60")
+                        .default_value("15")
                         .help("How long another worker waits before taking over the orders of a worker that stopped"),
                 )
         )

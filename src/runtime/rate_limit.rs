@@ -136,6 +136,7 @@ struct Bucket {
     /// (Redis) fleet falls back to local buckets, one over the fleet's size.
     share: f64,
     /// The Redis outage this bucket was last seeded for (feature `redis`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     outage: u64,
 }
 
@@ -179,6 +180,7 @@ impl Bucket {
     /// Starts local pacing after the shared buckets became unreachable:
     /// empty (the fleet may just have drained Amazon's bucket, so no burst
     /// of its own) and at `share` of the plan.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     fn fall_back(&mut self, share: f64, outage: u64, now: Instant) {
         self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
         self.outage = outage;
