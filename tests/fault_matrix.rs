@@ -485,8 +485,9 @@ fn matrix() -> Vec<Scenario> {
                     LwaFault::Status(503)
                 }
             },
-            // 1 token, then attempts 2 to 4 each ask LWA again.
-            lwa_requests: 4,
+            // 1 token; the renewal asks LWA, and as the renewal uses up no
+            // retry, the 3 retries ask again: 1 + 1 + 3 (issue 20 item 7).
+            lwa_requests: 5,
             ..scenario(Auth, "token expired, LWA 503 on renewal", |_| Fault::Ok)
         }
         .cells([

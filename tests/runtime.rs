@@ -225,6 +225,43 @@ async fn an_expired_token_is_renewed_and_the_request_sent_once_more() {
 }
 
 #[tokio::test]
+async fn renewing_an_expired_token_does_not_use_up_a_retry() {
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|stale", "Atza|fresh"]).await;
+    let api_calls = Arc::new(AtomicUsize::new(0));
+    let seen = api_calls.clone();
+    // The stale token's 403, then a 503 (one retry allowed), then a 200.
+    server
+        .mock_async(move |when, then| {
+            when.method("GET").path(TRACKING_PATH);
+            then.respond_with(move |_req: &HttpMockRequest| {
+                match seen.fetch_add(1, Ordering::SeqCst) {
+                    0 => json_response(
+                        403,
+                        &json!({"errors": [{"code": "Unauthorized",
+                        "message": "Access to requested resource is denied.",
+                        "details": "The access token you provided has expired."}]}),
+                    ),
+                    1 => json_response(
+                        503,
+                        &json!({"errors": [{"code": "ServiceUnavailable", "message": "busy"}]}),
+                    ),
+                    _ => json_response(200, &example("getTracking", "200")),
+                }
+            });
+        })
+        .await;
+    let client = builder(&server)
+        .retry(fast_retries().with_max_attempts(2))
+        .build()
+        .unwrap();
+
+    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+    assert_eq!(api_calls.load(Ordering::SeqCst), 3, "403, 503, then 200");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn a_403_that_is_not_about_the_token_is_an_api_error_without_retry() {
     let server = MockServer::start_async().await;
     let lwa_calls = lwa(&server, &["Atza|token"]).await;

@@ -37,7 +37,7 @@ pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn
 /// Build it with [`Client::builder`](crate::Client::builder); the default
 /// has no credentials (no auth header), no default business id, Amazon's
 /// usage plans as rate limits, and the default [`RetryPolicy`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Inner {
     runtime: Arc<Runtime>,
 }
@@ -81,30 +81,6 @@ pub(crate) struct Runtime {
     /// An `App`'s bound on attempts in flight over its one pool, so it
     /// opens at most that many connections to a host; `None`: unbounded.
     pub(crate) connections: Option<Arc<tokio::sync::Semaphore>>,
-}
-
-impl Default for Runtime {
-    fn default() -> Self {
-        Self {
-            tokens: None,
-            limiter: RateLimiter::new(RateLimitSettings::default()),
-            retry: RetryPolicy::default(),
-            business_id: None,
-            region: None,
-            user_agent: HeaderValue::from_str(&crate::config::user_agent(None))
-                .expect("the default user agent is a valid header"),
-            idempotency_keys: true,
-            validation: Validation::Enforce,
-            max_response_body: crate::decode::DEFAULT_RESPONSE_BODY_CAP,
-            call_deadline: RetryPolicy::default().max_elapsed + Duration::from_secs(30),
-            attempt_timeout: None,
-            amazon_default_unlogged: AtomicBool::new(true),
-            corrections_logged: Default::default(),
-            urls: Default::default(),
-            endpoint_auth: None,
-            connections: None,
-        }
-    }
 }
 
 impl Inner {
@@ -757,13 +733,13 @@ impl<'a> Call<'a> {
     /// not knowing whether it applied).
     fn retry_wait(&mut self, failure: Failure) -> Option<Duration> {
         let policy = &self.rt.retry;
-        if self.last_try
-            || !retry::may_retry(self.class, failure)
-            || self.attempt >= policy.max_attempts
-        {
+        // The resend after a token-expired 403 is not a retry: it does not
+        // count against `max_attempts` or grow the backoff.
+        let tries = self.attempt.saturating_sub(u32::from(self.renewed_token));
+        if self.last_try || !retry::may_retry(self.class, failure) || tries >= policy.max_attempts {
             return None;
         }
-        let wait = policy.backoff(self.attempt);
+        let wait = policy.backoff(tries);
         let now = tokio::time::Instant::now();
         let took = self.sent_at.map_or(Duration::ZERO, |at| now - at);
         // Saturating: any of these may be `Duration::MAX` ("no limit").

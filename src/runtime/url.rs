@@ -90,7 +90,14 @@ mod tests {
             .tls_backend_preconfigured(crate::config::tls_config(&[]).unwrap())
             .build()
             .unwrap();
-        crate::Client::new_with_client(base, http, crate::runtime::hooks::Inner::default())
+        // The runtime of a default client: the one set of defaults.
+        let inner = crate::Client::builder()
+            .region(crate::Region::Europe)
+            .build()
+            .unwrap()
+            .inner
+            .clone();
+        crate::Client::new_with_client(base, http, inner)
     }
 
     /// What progenitor's `format!` + parse gives.
