@@ -18,7 +18,7 @@ use crate::decode::{Buffered, Head, rebuild};
 use crate::decode::{CappedBodyError, read_body};
 use crate::error::{CallStage, HookFailure};
 use crate::operations::{self, Operation};
-use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::rate_limit::RateLimiter;
 use crate::region::Region;
 use crate::retry::{self, Failure, OperationClass, RetryPolicy};
 use crate::runtime::call;
