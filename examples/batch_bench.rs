@@ -16,9 +16,11 @@
 //! cargo run --release --features journal,mock --example batch_bench [throughput|journal]
 //! ```
 
+#[path = "../tests/batch_support/mod.rs"]
+mod batch_support;
+
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use spapi_shipping::batch::{self, Options, Order};
 use spapi_shipping::journal::{Journal, NewShipment, SqliteJournal, Stage};
 use spapi_shipping::mock::Sandbox;
@@ -26,31 +28,12 @@ use spapi_shipping::operations;
 use spapi_shipping::purchase::Wishes;
 use spapi_shipping::types::DocumentFormat;
 
+use batch_support::{TempDir, rates_request};
+
 const ORDERS: usize = 1_000;
 const TARGET: f64 = 1.15;
 const REPS: usize = 3;
 const JOURNAL_SHIPMENTS: usize = 300;
-
-fn rates_request(reference: &str) -> Value {
-    let address = |name: &str, city: &str, postal: &str| {
-        json!({
-            "name": name, "addressLine1": "1 Mill Lane", "city": city,
-            "stateOrRegion": "Yorkshire", "postalCode": postal, "countryCode": "GB",
-        })
-    };
-    json!({
-        "shipFrom": address("Despatch", "Leeds", "LS11 5QE"),
-        "shipTo": address("E. Whitcombe", "Harrogate", "HG3 1QT"),
-        "packages": [{
-            "packageClientReferenceId": reference,
-            "dimensions": { "length": 30, "width": 20, "height": 10, "unit": "CENTIMETER" },
-            "weight": { "value": 1.2, "unit": "KILOGRAM" },
-            "insuredValue": { "value": 25, "unit": "GBP" },
-            "items": [{ "quantity": 1, "description": "Teapot" }],
-        }],
-        "channelDetails": { "channelType": "EXTERNAL" },
-    })
-}
 
 fn orders(n: usize, run: usize) -> Vec<Order> {
     (1..=n)
@@ -60,13 +43,6 @@ fn orders(n: usize, run: usize) -> Vec<Order> {
             Order::from_request(request, Wishes::new().format(DocumentFormat::Png)).unwrap()
         })
         .collect()
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("spapi-batch-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
@@ -102,8 +78,9 @@ async fn throughput() -> bool {
         // A fresh sandbox and client each time: full buckets, as Amazon's
         // would be after a quiet minute.
         let sandbox = Sandbox::start().await;
-        let dir = scratch(&format!("throughput-{run}"));
-        let journal = bench_journal(&dir).await;
+        let scratch = TempDir::new(&format!("bench-throughput-{run}"));
+        let dir = &scratch.0;
+        let journal = bench_journal(dir).await;
         let options = Options::new(dir.join("labels")).concurrency(64);
         let started = Instant::now();
         let summary = batch::run(
@@ -120,7 +97,6 @@ async fn throughput() -> bool {
         assert_eq!(sandbox.executed("purchaseShipment"), ORDERS);
         seconds.push(took);
         ratios.push(took / minimum);
-        let _ = std::fs::remove_dir_all(&dir);
     }
     let (ratio, low, high) = median(ratios);
     let (secs, ..) = median(seconds);
@@ -182,7 +158,8 @@ async fn journal_cost(name: &str, journal: &impl Journal) {
 }
 
 async fn journal() {
-    let dir = scratch("journal");
+    let scratch = TempDir::new("bench-journal");
+    let dir = &scratch.0;
     let sqlite = SqliteJournal::open(dir.join("journal.sqlite"))
         .await
         .unwrap();
@@ -194,7 +171,6 @@ async fn journal() {
         }
         Err(_) => println!("journal PostgreSQL: skipped (SPAPI_TEST_POSTGRES_URL unset)"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::main]

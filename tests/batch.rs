@@ -5,12 +5,13 @@
 //!
 //! Run with `cargo test --test batch`.
 
+mod batch_support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use spapi_shipping::batch::{self, Options, Order, Outcome};
 use spapi_shipping::journal::{
     Event, Journal, JournalError, NewShipment, Registered, Resolution, Shipment, SqliteJournal,
@@ -20,48 +21,7 @@ use spapi_shipping::mock::Sandbox;
 use spapi_shipping::purchase::Wishes;
 use spapi_shipping::types::DocumentFormat;
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "spapi-batch-{name}-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A getRates body for one parcel from Leeds to Harrogate, named `reference`.
-fn rates_request(reference: &str) -> Value {
-    let address = |name: &str, city: &str, postal: &str| {
-        json!({
-            "name": name, "addressLine1": "1 Mill Lane", "city": city,
-            "stateOrRegion": "Yorkshire", "postalCode": postal, "countryCode": "GB",
-        })
-    };
-    json!({
-        "shipFrom": address("Despatch", "Leeds", "LS11 5QE"),
-        "shipTo": address("E. Whitcombe", "Harrogate", "HG3 1QT"),
-        "packages": [{
-            "packageClientReferenceId": reference,
-            "dimensions": { "length": 30, "width": 20, "height": 10, "unit": "CENTIMETER" },
-            "weight": { "value": 1.2, "unit": "KILOGRAM" },
-            "insuredValue": { "value": 25, "unit": "GBP" },
-            "items": [{ "quantity": 1, "description": "Teapot" }],
-        }],
-        "channelDetails": { "channelType": "EXTERNAL" },
-    })
-}
+use batch_support::{TempDir, rates_request};
 
 fn orders(n: usize) -> Vec<Order> {
     (1..=n)
@@ -268,18 +228,25 @@ impl Journal for CrashAt {
     }
 }
 
-/// Runs one order with a journal that crashes at `at`, then resumes with
-/// the real journal (a new worker, after the dead one's lease expired).
-async fn crash_then_resume(at: &'static str, after: bool) -> (Sandbox, SqliteJournal, TempDir) {
+/// Runs one order with a journal that crashes at `at` (see [`CrashAt`]),
+/// and waits until the dead worker's lease has expired; the sandbox, the
+/// real journal and the directory (labels in `labels/`).
+async fn crash_at(at: &'static str, after: bool) -> (Sandbox, SqliteJournal, TempDir) {
     let sandbox = Sandbox::start().await;
     let dir = TempDir::new("crash");
-    let labels = dir.0.join("labels");
     let journal = journal(&dir).await;
     let crashing = CrashAt::new(&journal, at, after);
-    let short = options(&labels).lease(Duration::from_millis(200));
+    let short = options(&dir.0.join("labels")).lease(Duration::from_millis(200));
     let first = batch::run(&sandbox.client(), &crashing, orders(1), &short, |_| {}).await;
     assert!(crashing.crashed.load(Ordering::SeqCst), "{first:#?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
+    (sandbox, journal, dir)
+}
+
+/// [`crash_at`], then resumes with the real journal (a new worker).
+async fn crash_then_resume(at: &'static str, after: bool) -> (Sandbox, SqliteJournal, TempDir) {
+    let (sandbox, journal, dir) = crash_at(at, after).await;
+    let labels = dir.0.join("labels");
     let resumed = options(&labels).worker("second-worker");
     let summary = batch::run(&sandbox.client(), &journal, orders(1), &resumed, |_| {})
         .await
@@ -351,15 +318,9 @@ async fn a_missing_or_corrupt_label_is_fetched_again_and_nothing_is_rebought() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_refused_after_the_quote_expired_is_ambiguous_until_the_user_decides() {
-    let sandbox = Sandbox::start().await;
-    let dir = TempDir::new("ambiguous");
-    let labels = dir.0.join("labels");
-    let journal = journal(&dir).await;
     // Killed once the send was recorded: it may have reached Amazon.
-    let crashing = CrashAt::new(&journal, "sending purchase", true);
-    let short = options(&labels).lease(Duration::from_millis(200));
-    let _ = batch::run(&sandbox.client(), &crashing, orders(1), &short, |_| {}).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sandbox, journal, dir) = crash_at("sending purchase", true).await;
+    let labels = dir.0.join("labels");
     // The re-run comes after the quote died.
     sandbox.age_quotes(Duration::from_secs(11 * 60));
     let summary = batch::run(
@@ -427,14 +388,8 @@ async fn a_purchase_written_but_never_sent_and_then_refused_is_a_failure_not_amb
     // Killed after the purchase was written, before its send was recorded:
     // the journal proves it never left, so Amazon's refusal of the first
     // real send means nothing was bought.
-    let sandbox = Sandbox::start().await;
-    let dir = TempDir::new("unsent");
+    let (sandbox, journal, dir) = crash_at("sending purchase", false).await;
     let labels = dir.0.join("labels");
-    let journal = journal(&dir).await;
-    let crashing = CrashAt::new(&journal, "sending purchase", false);
-    let short = options(&labels).lease(Duration::from_millis(200));
-    let _ = batch::run(&sandbox.client(), &crashing, orders(1), &short, |_| {}).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     sandbox.age_quotes(Duration::from_secs(11 * 60));
     let summary = batch::run(
         &sandbox.client(),

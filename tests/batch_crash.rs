@@ -13,59 +13,20 @@
 //! The random moments come from a seed printed at the start; set
 //! `SPAPI_CRASH_SEED` to replay one. Run with `cargo test --test batch_crash`.
 
-use std::path::{Path, PathBuf};
+mod batch_support;
+
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use spapi_shipping::journal::{self, Journal as _, Stage, sha256_hex};
 use spapi_shipping::mock::Sandbox;
+
+use batch_support::{TempDir, rates_request};
 
 const ORDERS: usize = 300;
 /// The longest a single run may take before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-/// A fresh directory under the target directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "batch-crash-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn rates_request(reference: &str) -> Value {
-    let address = |name: &str, city: &str, postal: &str| {
-        json!({
-            "name": name, "addressLine1": "1 Mill Lane", "city": city,
-            "stateOrRegion": "Yorkshire", "postalCode": postal, "countryCode": "GB",
-        })
-    };
-    json!({
-        "shipFrom": address("Despatch", "Leeds", "LS11 5QE"),
-        "shipTo": address("E. Whitcombe", "Harrogate", "HG3 1QT"),
-        "packages": [{
-            "packageClientReferenceId": reference,
-            "dimensions": { "length": 30, "width": 20, "height": 10, "unit": "CENTIMETER" },
-            "weight": { "value": 1.2, "unit": "KILOGRAM" },
-            "insuredValue": { "value": 25, "unit": "GBP" },
-            "items": [{ "quantity": 1, "description": "Teapot" }],
-        }],
-        "channelDetails": { "channelType": "EXTERNAL" },
-    })
-}
 
 /// A batch on disk: the orders file, the labels directory, the journal.
 struct Batch {

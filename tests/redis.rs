@@ -45,6 +45,15 @@ fn json_response(status: u16, body: &Value, extra: &[(&str, &str)]) -> HttpMockR
 
 /// LWA answering `tokens` in turn (the last one repeats), counting requests.
 async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
+    lwa_after(server, tokens, Duration::ZERO).await
+}
+
+/// [`lwa`] answering each request after `delay`.
+async fn lwa_after(
+    server: &MockServer,
+    tokens: &'static [&'static str],
+    delay: Duration,
+) -> Arc<AtomicUsize> {
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
     server
@@ -52,6 +61,7 @@ async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<Atomic
             when.method("POST").path("/auth/o2/token");
             then.respond_with(move |_req: &HttpMockRequest| {
                 let n = seen.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
                 let token = tokens[n.min(tokens.len() - 1)];
                 json_response(
                     200,
@@ -409,34 +419,13 @@ async fn a_redis_that_never_answers_costs_one_timeout_then_nothing() {
     drop(held);
 }
 
-/// LWA answering after `delay`, counting requests.
-async fn slow_lwa(server: &MockServer, delay: Duration) -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    server
-        .mock_async(move |when, then| {
-            when.method("POST").path("/auth/o2/token");
-            then.respond_with(move |_req: &HttpMockRequest| {
-                seen.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(delay);
-                json_response(
-                    200,
-                    &json!({"access_token": "Atza|slow", "token_type": "bearer", "expires_in": 3600}),
-                    &[],
-                )
-            });
-        })
-        .await;
-    count
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_lock_left_by_a_dead_holder_costs_the_fleet_about_a_second() {
     let Some((url, _server)) = redis() else {
         return;
     };
     let server = MockServer::start_async().await;
-    let lwa = slow_lwa(&server, Duration::from_millis(1500)).await;
+    let lwa = lwa_after(&server, &["Atza|slow"], Duration::from_millis(1500)).await;
     tracking(&server, &[]).await;
     let prefix = unique_prefix("dead-lock");
     let holder = builder(&server, &url, &prefix).build().unwrap();
@@ -487,7 +476,7 @@ async fn a_live_holder_renews_the_refresh_lock_through_a_slow_login() {
     };
     let server = MockServer::start_async().await;
     // LWA takes 2.5 s: longer than the lock's 1 s life without renewal.
-    let count = slow_lwa(&server, Duration::from_millis(2500)).await;
+    let count = lwa_after(&server, &["Atza|slow"], Duration::from_millis(2500)).await;
     tracking(&server, &[]).await;
     let prefix = unique_prefix("slow-lwa");
     let first = builder(&server, &url, &prefix).build().unwrap();
@@ -565,12 +554,26 @@ async fn an_emptied_redis_hands_out_no_fresh_burst_to_a_client_that_knew_the_buc
     let burst = operations::find("getTracking").unwrap().burst as usize;
     // The burst, spent.
     concurrent_calls(std::slice::from_ref(&client), burst).await;
-    // Redis restarts empty (no persistence).
+    // Redis restarts empty (no persistence). The first call after it finds
+    // the connection gone and paces locally until the probe is back; the
+    // calls measured below must go through Redis, so wait for that.
     redis_server.restart();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    track(&client).await.unwrap();
+    let back = Instant::now();
+    while !client.rate_limiter().is_shared() {
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "Redis never taken back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // 40 more calls: a fresh bucket would send them at once; the known one
     // is recreated empty and paces them at 80/s (about half a second).
     let took = concurrent_calls(std::slice::from_ref(&client), 40).await;
+    assert!(
+        client.rate_limiter().is_shared(),
+        "paced by Redis, not locally"
+    );
     assert!(
         took >= Duration::from_millis(300),
         "40 calls after the restart took {took:?}: a fresh burst"
