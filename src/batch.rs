@@ -56,7 +56,7 @@ use crate::journal::{
     Answer, Failure, Journal, JournalError, NewShipment, PackageAnswer, PurchaseRecord,
     QuoteRecord, SavedDocument, Shipment, Stage, sha256_hex,
 };
-use crate::purchase::{PlanError, Quote, Wishes};
+use crate::purchase::{Quote, Wishes};
 use crate::types::{
     GetRatesRequest, PackageDocumentDetail, PurchaseShipmentRequest, PurchaseShipmentResult,
 };
@@ -194,8 +194,9 @@ pub enum Outcome {
     /// Bought, but its documents could not be saved: the next run fetches
     /// them again.
     NotSaved(Box<Shipment>),
-    /// Another worker holds it (its lease had not expired when this run
-    /// ended, or it took it over).
+    /// Another worker holds it: only in a summary of a run that ended on
+    /// a journal error (an order taken over by another worker is otherwise
+    /// followed until it closes, and reported as the journal has it).
     Elsewhere {
         /// The order reference.
         reference: String,
@@ -379,6 +380,10 @@ where
         }
         if let Some(joined) = tasks.try_join_next() {
             match joined {
+                // Lost to another worker: back among those to see through.
+                Ok(Outcome::Elsewhere { reference }) => {
+                    left.insert(reference);
+                }
                 Ok(outcome) => report(outcome, &mut summary),
                 Err(e) => break Err(BatchError::Journal(panicked(e))),
             }
@@ -386,21 +391,20 @@ where
         }
         if tasks.is_empty() {
             // Nothing claimable: done, or held by another worker.
-            match others_hold(journal, &left).await {
-                Ok(held) if held.is_empty() => {
+            match remaining(journal, &left).await {
+                Ok(rest) if !rest.iter().any(|s| s.stage.is_open()) => {
                     // What remains is closed now: report it as the journal has it.
-                    for shipment in journal.list().await? {
-                        if left.remove(&shipment.reference) {
-                            report(finished(shipment), &mut summary);
-                        }
+                    for shipment in rest {
+                        left.remove(&shipment.reference);
+                        report(finished(shipment), &mut summary);
                     }
                     break Ok(());
                 }
-                Ok(held) => {
+                Ok(rest) => {
                     if !waiting_told {
                         waiting_told = true;
                         tracing::info!(
-                            orders = held.len(),
+                            orders = rest.iter().filter(|s| s.stage.is_open()).count(),
                             "waiting for orders another worker holds (a stopped worker's lease expires within {:?})",
                             options.lease
                         );
@@ -412,6 +416,9 @@ where
             continue;
         }
         match tasks.join_next().await {
+            Some(Ok(Outcome::Elsewhere { reference })) => {
+                left.insert(reference);
+            }
             Some(Ok(outcome)) => report(outcome, &mut summary),
             Some(Err(e)) => break Err(BatchError::Journal(panicked(e))),
             None => {}
@@ -466,11 +473,12 @@ async fn register<J: Journal>(
     Ok(())
 }
 
-/// Open references among `left` that a live lease of another worker holds.
-async fn others_hold<J: Journal>(
+/// The shipments among `left` as the journal has them now (one read): any
+/// still open is held by another worker, since none was claimable.
+async fn remaining<J: Journal>(
     journal: &J,
     left: &HashSet<String>,
-) -> Result<Vec<String>, JournalError> {
+) -> Result<Vec<Shipment>, JournalError> {
     if left.is_empty() {
         return Ok(Vec::new());
     }
@@ -478,8 +486,7 @@ async fn others_hold<J: Journal>(
         .list()
         .await?
         .into_iter()
-        .filter(|s| s.stage.is_open() && left.contains(&s.reference))
-        .map(|s| s.reference)
+        .filter(|s| left.contains(&s.reference))
         .collect())
 }
 
@@ -640,7 +647,9 @@ impl<J: Journal> Context<J> {
         let quote = Quote::new(result);
         let planned = match quote.cheapest(wishes) {
             Ok(planned) => planned,
-            Err(e) => return Err(self.plan_failed(shipment, &e, request_id).await),
+            Err(e) => {
+                return Err(self.fail(shipment, "plan", e.to_string(), request_id).await);
+            }
         };
         let currency = planned
             .rate
@@ -912,15 +921,6 @@ impl<J: Journal> Context<J> {
             return Stop::Journal(e);
         }
         Stop::Outcome(Outcome::Failed(Box::new(shipment.clone())))
-    }
-
-    async fn plan_failed(
-        &self,
-        shipment: &mut Shipment,
-        e: &PlanError,
-        request_id: Option<String>,
-    ) -> Stop {
-        self.fail(shipment, "plan", e.to_string(), request_id).await
     }
 
     /// A purchase that failed: nothing bought only when Amazon refused the

@@ -798,8 +798,8 @@ impl Journal for PostgresJournal {
         super::reopen_in_place(&mut shipment);
         let stage = shipment.stage.as_str();
         tx.execute(
-            "UPDATE spapi_shipments SET stage = $1, data = $2::text::json, updated_at = now() \
-             WHERE reference = $3",
+            "UPDATE spapi_shipments SET stage = $1, data = $2::text::json, updated_at = now(), \
+             lease_owner = NULL, lease_until = NULL WHERE reference = $3",
             &[&stage, &encode(&shipment), &reference],
         )
         .await

@@ -425,6 +425,40 @@ impl Journal for SqliteJournal {
         resolution: Resolution,
         by: &str,
     ) -> Result<Shipment, JournalError> {
+        let wanted = reference.to_owned();
+        let rewritten = self
+            .rewrite(reference, by, move |shipment| {
+                super::resolve_in_place(shipment, &resolution).map(Some)
+            })
+            .await?;
+        rewritten.ok_or(JournalError::Unknown { reference: wanted })
+    }
+
+    async fn reopen(&self, reference: &str, why: &str) -> Result<(), JournalError> {
+        let why = why.to_owned();
+        self.rewrite(reference, "", move |shipment| {
+            if shipment.stage != Stage::Done {
+                return Ok(None);
+            }
+            super::reopen_in_place(shipment);
+            Ok(Some(why))
+        })
+        .await
+        .map(drop)
+    }
+}
+
+impl SqliteJournal {
+    /// Reads `reference` and lets `change` rewrite it in one transaction:
+    /// `Some(detail)` writes it back, lease cleared, with `detail` in its
+    /// history by `by`; `None` leaves it. `Ok(None)` when there is no such
+    /// shipment.
+    async fn rewrite(
+        &self,
+        reference: &str,
+        by: &str,
+        change: impl FnOnce(&mut Shipment) -> Result<Option<String>, JournalError> + Send + 'static,
+    ) -> Result<Option<Shipment>, JournalError> {
         let location = self.path.display().to_string();
         let reference = reference.to_owned();
         let by = by.to_owned();
@@ -442,10 +476,12 @@ impl Journal for SqliteJournal {
                 .optional()
                 .map_err(s)?;
             let Some(data) = data else {
-                return Err(JournalError::Unknown { reference });
+                return Ok(None);
             };
             let mut shipment = decode(&reference, &data)?;
-            let detail = super::resolve_in_place(&mut shipment, &resolution)?;
+            let Some(detail) = change(&mut shipment)? else {
+                return Ok(Some(shipment));
+            };
             tx.execute(
                 "UPDATE shipments SET stage = ?1, data = ?2, lease_owner = NULL, lease_until = 0, \
                  updated_at = ?3 WHERE reference = ?4",
@@ -467,53 +503,7 @@ impl Journal for SqliteJournal {
             )
             .map_err(s)?;
             tx.commit().map_err(s)?;
-            Ok(shipment)
-        })
-        .await
-    }
-
-    async fn reopen(&self, reference: &str, why: &str) -> Result<(), JournalError> {
-        let location = self.path.display().to_string();
-        let reference = reference.to_owned();
-        let why = why.to_owned();
-        self.with(move |connection| {
-            let s = |e| store(&location, e);
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(s)?;
-            let data: Option<String> = tx
-                .query_row(
-                    "SELECT data FROM shipments WHERE reference = ?1 AND stage = 'done'",
-                    [&reference],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(s)?;
-            let Some(data) = data else {
-                return Ok(());
-            };
-            let mut shipment = decode(&reference, &data)?;
-            super::reopen_in_place(&mut shipment);
-            tx.execute(
-                "UPDATE shipments SET stage = ?1, data = ?2, updated_at = ?3 WHERE reference = ?4",
-                params![
-                    shipment.stage.as_str(),
-                    encode(&shipment),
-                    shipment.updated_at.to_rfc3339(),
-                    reference
-                ],
-            )
-            .map_err(s)?;
-            event(
-                &tx,
-                &reference,
-                shipment.stage,
-                &why,
-                "",
-                shipment.updated_at,
-            )
-            .map_err(s)?;
-            tx.commit().map_err(s)
+            Ok(Some(shipment))
         })
         .await
     }
