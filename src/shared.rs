@@ -707,6 +707,13 @@ impl Shared {
             match taken {
                 None => break,
                 Some(Some(_)) => {
+                    // Checked again under the lock: the previous holder may
+                    // have stored a token and released the lock between our
+                    // read and our SET (seen in CI as a second LWA request).
+                    if let Some(Some(found)) = self.read_token().await {
+                        self.release_lock(&lock_id).await;
+                        return SharedToken::Read(found.0, found.1);
+                    }
                     let fetched = self.holding_lock(&lock_id, lock_ttl, fetch).await;
                     if let Some((token, ttl)) = shareable(&fetched) {
                         self.store_token(&token, ttl).await;

@@ -198,6 +198,32 @@ async fn two_clients_draw_on_one_bucket_and_fetch_one_token() {
     assert_eq!(lwa_calls.load(Ordering::SeqCst), 3);
 }
 
+/// Eight clients asking at once, round after round, fetch one token in
+/// each round. CI once saw a fleet fetch two: a process that read "no
+/// token" just before the holder stored one and released the lock could
+/// then take the free lock and fetch again, so the token is now read again
+/// under the lock. That interleaving is rare and this test does not force
+/// it; it checks the property over many rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_asking_at_once_fetch_one_token_between_them() {
+    let Some((url, _server)) = redis() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    // A slow LWA keeps the other clients polling the lock meanwhile.
+    let lwa_calls = lwa_after(&server, &["Atza|shared"], Duration::from_millis(30)).await;
+    tracking(&server, &[]).await;
+    const ROUNDS: usize = 10;
+    for round in 1..=ROUNDS {
+        let prefix = unique_prefix("asking-at-once");
+        let clients: Vec<Client> = (0..8)
+            .map(|_| builder(&server, &url, &prefix).build().unwrap())
+            .collect();
+        concurrent_calls(&clients, clients.len()).await;
+        assert_eq!(lwa_calls.load(Ordering::SeqCst), round, "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_rate_amazon_reports_to_one_process_paces_the_others() {
     let Some((url, _server)) = redis() else {

@@ -85,14 +85,18 @@ struct Fleet {
     /// request on (when the server's bucket starts refilling): at most the
     /// plan's 80 when the fleet never runs ahead of the server.
     rate: f64,
+    /// Times each process lost Redis (and worked locally meanwhile): tells
+    /// a failure of sharing from a Redis that was away.
+    outages: Vec<usize>,
 }
 
 impl std::fmt::Display for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} calls ok, {} failed, {} x 429, {} LWA requests, {:.1} req/s after the burst",
-            self.ok, self.failed, self.throttled, self.lwa, self.rate
+            "{} calls ok, {} failed, {} x 429, {} LWA requests, {:.1} req/s after the burst, \
+             Redis outages per process {:?}",
+            self.ok, self.failed, self.throttled, self.lwa, self.rate, self.outages
         )
     }
 }
@@ -122,7 +126,7 @@ async fn fleet(redis_url: Option<&str>, calls: usize, fault: Option<u16>) -> Fle
         tokio::time::sleep(std::time::Duration::from_millis(PAUSE_MS)).await;
         assert_eq!(redis_support::command(port, "FLUSHALL"), "+OK");
     }
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut outages) = (0, 0, Vec::new());
     for child in children {
         let output = tokio::task::spawn_blocking(move || child.wait_with_output())
             .await
@@ -135,6 +139,7 @@ async fn fleet(redis_url: Option<&str>, calls: usize, fault: Option<u16>) -> Fle
             .filter_map(|w| w.parse::<usize>().ok());
         ok += numbers.next().expect("ok count");
         failed += numbers.next().expect("failed count");
+        outages.push(numbers.next().expect("Redis outages"));
     }
     let accepted = server.accepted.lock().unwrap().clone();
     let burst = PLAN_BURST as usize;
@@ -150,11 +155,12 @@ async fn fleet(redis_url: Option<&str>, calls: usize, fault: Option<u16>) -> Fle
         throttled: server.throttled.load(Ordering::SeqCst),
         lwa: server.lwa.load(Ordering::SeqCst),
         rate,
+        outages,
     }
 }
 
 /// One worker process: `CALLS` getTracking calls from `TASKS` tasks through
-/// one client; prints "<ok> <failed>".
+/// one client; prints "<ok> <failed> <Redis outages>".
 fn worker(args: &[String]) {
     let [base, redis_url, prefix, calls] = args else {
         panic!("worker <base> <redis-url|-> <prefix> <calls>")
@@ -216,8 +222,9 @@ fn worker(args: &[String]) {
         }
         (ok, failed)
     });
+    let outages = client.rate_limiter().redis_outages();
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "{ok} {failed}").unwrap();
+    writeln!(stdout, "{ok} {failed} {outages}").unwrap();
 }
 
 /// Amazon's side: a strict token bucket (80/s, burst 100, full at the
