@@ -222,6 +222,49 @@ fn write(path: impl AsRef<Path>, contents: &str) {
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
+/// The `retry` and `already_done` columns from the spec's `x-spapi-retry`
+/// (spec/README.md, F5), as Rust expressions.
+fn retry_columns(id: &str, retry: &Value) -> (String, String) {
+    let class = match retry["class"].as_str() {
+        Some("safe") => "RetryClass::Safe",
+        Some("keyed") => "RetryClass::Keyed",
+        Some("unsafe") => "RetryClass::Unsafe",
+        other => panic!("{id}: x-spapi-retry class {other:?} is not safe, keyed or unsafe"),
+    };
+    let rule = &retry["alreadyDone"];
+    if rule.is_null() {
+        return (class.to_owned(), "None".to_owned());
+    }
+    let statuses: Vec<u16> = rule["statuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            s.as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or_else(|| panic!("{id}: alreadyDone status {s}"))
+        })
+        .collect();
+    let phrases: Vec<&str> = rule["phrases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            p.as_str()
+                .unwrap_or_else(|| panic!("{id}: alreadyDone phrase {p}"))
+        })
+        .collect();
+    assert!(
+        !statuses.is_empty() && !phrases.is_empty() && rule["success"].is_object(),
+        "{id}: alreadyDone needs statuses, phrases and a success body"
+    );
+    let already_done = format!(
+        "Some(AlreadyDone {{ statuses: &{statuses:?}, phrases: &{phrases:?}, success: {:?} }})",
+        rule["success"].to_string()
+    );
+    (class.to_owned(), already_done)
+}
+
 /// `pub const OPERATIONS: &[Operation]`, one entry per operation in spec order.
 fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[String]) -> String {
     let mut rows = String::new();
@@ -246,6 +289,7 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[St
                 .filter(|p| p["in"] == "query" && p["explode"] == false)
                 .map(|p| format!("{:?}", p["name"].as_str().unwrap_or_default()))
                 .collect();
+            let (retry, already_done) = retry_columns(id, &op["x-spapi-retry"]);
             let checks = param_checks::classify(spec, item, op, closed);
             classified += checks.presence.len() + checks.spec.len() + checks.guaranteed;
             let index = arms.lines().count();
@@ -253,7 +297,7 @@ fn operations_table(spec: &Value, names: &BTreeMap<String, String>, closed: &[St
                 .expect("writing to a String");
             writeln!(
                 rows,
-                "    Operation {{ index: {index}, id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}], required_lists: &{:?}, spec_checked_params: &{:?} }},",
+                "    Operation {{ index: {index}, id: {id:?}, name: {:?}, method: {:?}, path: {path:?}, rate: {rate:?}, burst: {burst:?}, comma_separated_query: &[{}], required_lists: &{:?}, spec_checked_params: &{:?}, retry: {retry}, already_done: {already_done} }},",
                 names[id],
                 method.to_uppercase(),
                 comma_separated.join(", "),

@@ -1,5 +1,8 @@
 //! Facts about each operation, derived from the spec at build time: its
-//! usage plan and the query parameters Amazon expects comma-separated.
+//! usage plan, the query parameters Amazon expects comma-separated, and
+//! when a failed call may be sent again.
+
+use super::retry::{AlreadyDone, RetryClass};
 
 /// One operation of Amazon Shipping API v2.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +36,11 @@ pub struct Operation {
     /// Query and header parameters with constraints the generated types do
     /// not express, checked against the spec at run time (none today).
     pub spec_checked_params: &'static [&'static str],
+    /// When a failed call may be sent again (`x-spapi-retry`, spec/README.md F5).
+    pub retry: RetryClass,
+    /// For a write that sets a state: how Amazon's refusal of a repeat as
+    /// already done is recognised, and the success reported instead.
+    pub already_done: Option<AlreadyDone>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

@@ -15,6 +15,11 @@ pub const USAGE_PLAN: &str = "x-amzn-usage-plan";
 pub const BUSINESS_ID_SCHEMA: &str = "ShippingBusinessId";
 /// The header that selects the Amazon shipping business.
 pub const BUSINESS_ID_HEADER: &str = "x-amzn-shipping-business-id";
+/// The vendor extension carrying an operation's retry class and its
+/// "already done" rule (F5).
+pub const RETRY: &str = "x-spapi-retry";
+/// The header Amazon deduplicates purchases by.
+const IDEMPOTENCY_HEADER: &str = "x-amzn-IdempotencyKey";
 
 /// Ids of all fixes, in the order they are applied; each is documented in
 /// `spec/README.md`.
@@ -23,6 +28,7 @@ pub const FIX_IDS: &[&str] = &[
     "F2-csv-on-scalars",
     "F3-usage-plan-extension",
     "F4-shared-business-id",
+    "F5-retry-class",
     "L2-state-or-region-optional",
     "E1-payload-wrapper",
     "E2-example-values",
@@ -40,6 +46,7 @@ pub fn apply_all(spec: &mut Value, dropped_csv: &[String]) -> Result<Vec<String>
     }
     usage_plans(spec, &mut log)?;
     shared_business_id(spec, &mut log)?;
+    retry_classes(spec, &mut log)?;
     optional_properties(
         spec,
         STATE_OR_REGION_OPTIONAL,
@@ -110,6 +117,104 @@ fn number(text: &str) -> Option<Value> {
         .ok()
         .filter(|f| *f > 0.0)
         .map(|f| json!(f))
+}
+
+/// F5: how each operation may be retried, a decision Amazon's model does
+/// not state. `safe`: reads (also those modelled as PUT or POST) and writes
+/// that set a state; `keyed`: purchases Amazon deduplicates by
+/// `x-amzn-IdempotencyKey`; `unsafe`: writes that may act twice. An
+/// operation missing here is an import error, so a new one gets a
+/// deliberate class.
+const RETRY_CLASSES: &[(&str, &str)] = &[
+    ("getRates", "safe"),
+    ("directPurchaseShipment", "keyed"),
+    ("purchaseShipment", "keyed"),
+    ("oneClickShipment", "unsafe"),
+    ("getTracking", "safe"),
+    ("getShipmentDocuments", "safe"),
+    ("cancelShipment", "safe"),
+    ("getAdditionalInputs", "safe"),
+    ("getCarrierAccountFormInputs", "safe"),
+    ("getCarrierAccounts", "safe"),
+    ("linkCarrierAccount", "safe"),
+    ("linkCarrierAccountPost", "unsafe"),
+    ("unlinkCarrierAccount", "safe"),
+    ("generateCollectionForm", "keyed"),
+    ("getCollectionFormHistory", "safe"),
+    ("getUnmanifestedShipments", "safe"),
+    ("getCollectionForm", "safe"),
+    ("getAccessPoints", "safe"),
+    ("submitNdrFeedback", "unsafe"),
+    ("createClaim", "unsafe"),
+];
+
+/// F5: the state-setting writes whose repeat Amazon may refuse although the
+/// state asked for holds: the statuses that may carry the refusal, the
+/// words that say it (in an error's `message` or `details`, any case) and
+/// the documented success body reported instead.
+fn already_done(operation_id: &str) -> Option<Value> {
+    let statuses = json!([400, 409]);
+    match operation_id {
+        "cancelShipment" => Some(json!({
+            "statuses": statuses,
+            "phrases": ["already cancelled", "already canceled", "already been cancelled", "already been canceled"],
+            "success": {"payload": {}},
+        })),
+        "unlinkCarrierAccount" => Some(json!({
+            "statuses": statuses,
+            "phrases": ["already unlinked", "already been unlinked", "not linked"],
+            "success": {"isUnlinked": true},
+        })),
+        _ => None,
+    }
+}
+
+/// F5: sets [`RETRY`] on every operation from [`RETRY_CLASSES`]; `keyed`
+/// must be exactly the operations declaring the idempotency header.
+fn retry_classes(spec: &mut Value, log: &mut Vec<String>) -> Result<(), JsonError> {
+    let mut count = 0;
+    for (path, method, op) in operations_mut(spec) {
+        let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        let at = crate::convert::pointer(&["paths", &path, &method]);
+        let class = RETRY_CLASSES
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, class)| *class)
+            .ok_or_else(|| {
+                JsonError::new(
+                    &at,
+                    format!("{id} has no retry class: add it to RETRY_CLASSES (F5)"),
+                )
+            })?;
+        let declares_key = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == IDEMPOTENCY_HEADER);
+        if declares_key != (class == "keyed") {
+            return Err(JsonError::new(
+                &at,
+                format!(
+                    "{id}: retry class {class} but the operation {} {IDEMPOTENCY_HEADER}",
+                    if declares_key {
+                        "declares"
+                    } else {
+                        "does not declare"
+                    }
+                ),
+            ));
+        }
+        let mut retry = json!({ "class": class });
+        if let Some(rule) = already_done(&id) {
+            retry["alreadyDone"] = rule;
+        }
+        op.as_object_mut()
+            .expect("operation is an object")
+            .insert(RETRY.into(), retry);
+        count += 1;
+    }
+    log.push(format!("F5-retry-class: {RETRY} set on {count} operations"));
+    Ok(())
 }
 
 /// F4: every operation repeats the same inline enum for the business-id
