@@ -213,14 +213,13 @@ impl RedisCluster {
         let dir =
             std::env::temp_dir().join(format!("spapi-redis-cluster-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ports = (0..3)
-            .map(|_| {
-                TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .expect("a free loopback port")
-                    .port()
-            })
-            .collect::<Vec<_>>();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = cluster_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
         let mut cluster = Self {
             children: ports.iter().map(|_| None).collect(),
             ports,
@@ -337,6 +336,22 @@ impl Drop for RedisCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A free loopback port for a cluster node: at most 55535, with the
+/// cluster bus port (10000 above it) free too. Redis refuses a cluster port
+/// whose bus port would pass 65535, and the kernel's ephemeral ports
+/// (`bind(0)`) reach 60999, so the candidates come from 20000..45000.
+fn cluster_port() -> u16 {
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    for _ in 0..200 {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let port = 20000 + random % 25000;
+        if free(port) && free(port + 10000) {
+            return port;
+        }
+    }
+    panic!("no free loopback port pair (port, port + 10000) for a cluster node");
 }
 
 /// Whether the node on `port` answers `CLUSTER INFO` with `cluster_state:ok`.
