@@ -30,8 +30,10 @@
 //! slot, following `MOVED` and `ASK` as the cluster reshards (redis-rs's
 //! cluster client). Sellers spread over the masters; each one's state lives
 //! on one. A master that is down costs its sellers the local fallback
-//! below until it (or its replica) serves the slot again; the probe runs
-//! on the seller's slot, so other masters answering does not count.
+//! below until it (or its replica) serves the slot again (and every
+//! seller, once a cluster requiring full slot coverage declares itself
+//! down); the probe runs on the seller's slot, so other masters answering
+//! does not count.
 //!
 //! Redis down, slow or restarted never fails a call: every Redis command is
 //! bounded by a short timeout; on the first failure the client warns once,
@@ -1096,8 +1098,9 @@ enum Target {
     },
     #[cfg(unix)]
     Unix(std::path::PathBuf),
-    /// A Redis Cluster, through redis-rs's cluster client (plain text).
-    Cluster(redis::cluster::ClusterClient),
+    /// A Redis Cluster, through redis-rs's cluster client (plain text;
+    /// boxed, being several times the size of the others).
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 impl Target {
@@ -1301,7 +1304,7 @@ impl Target {
         let client = builder
             .build()
             .map_err(|e| error(format!("not a usable cluster configuration: {e}")))?;
-        Ok((Target::Cluster(client), login))
+        Ok((Target::Cluster(Box::new(client)), login))
     }
 }
 
@@ -1430,11 +1433,13 @@ impl Call<'_> {
         command
     }
 
-    /// `EVALSHA`, and on `NOSCRIPT` (a new or restarted node) `EVAL` with
-    /// the text, which also caches it there. Both go where the first key
-    /// lives. Not redis-rs's own fallback, `SCRIPT LOAD`: on a cluster
-    /// that goes to every node and fails while any one is down, which
-    /// would cost the sellers of the healthy masters their shared state.
+    /// `EVALSHA`, and on `NOSCRIPT` (a new, restarted or flushed node)
+    /// `EVAL` with the text, which also caches it there: one more round
+    /// trip, to the node of the first key only. Not redis-rs's own
+    /// fallback, `SCRIPT LOAD` then `EVALSHA` again: on a cluster its
+    /// `SCRIPT LOAD` fans out to every node it holds a connection to
+    /// (replicas too) and needs all of them to answer, so a node that
+    /// is failing could cost sellers on healthy masters a fallback.
     async fn invoke_async<T: redis::FromRedisValue>(
         &self,
         connection: &mut impl redis::aio::ConnectionLike,

@@ -1012,6 +1012,47 @@ async fn on_a_cluster_two_clients_draw_on_one_bucket_and_fetch_one_token() {
     assert!(get(&format!("redis://{node}"), key).starts_with("v1."));
 }
 
+/// `RedisSettings::cluster` with a first seed that is down: the client
+/// reads the slot map from another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_seed_list_with_a_dead_seed_still_shares() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let seeds = std::iter::once(dead)
+        .chain(cluster_seeds(&url).iter().map(|n| format!("redis://{n}")))
+        .collect::<Vec<_>>();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|seeds"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-seeds");
+    let settings = RedisSettings::cluster(seeds).with_key_prefix(&prefix);
+    assert!(settings.is_cluster());
+    let clients = [
+        builder(&server, &url, &prefix)
+            .redis(settings.clone())
+            .build()
+            .unwrap(),
+        builder(&server, &url, &prefix)
+            .redis(settings)
+            .build()
+            .unwrap(),
+    ];
+    concurrent_calls(&clients, 20).await;
+    for client in &clients {
+        assert!(client.rate_limiter().is_shared());
+        assert_eq!(client.rate_limiter().redis_outages(), 0);
+    }
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cluster_keys(&url, &format!("{prefix}:*:getTracking")).len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_a_cluster_eight_clients_asking_at_once_fetch_one_token() {
     let Some((url, _cluster)) = cluster() else {
@@ -1099,6 +1140,69 @@ async fn a_cluster_master_down_costs_its_sellers_the_fallback_until_it_serves_ag
     assert_eq!(again, owner);
     assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
     drop(redis_cluster);
+}
+
+/// One master down: a seller on another master keeps sharing (the
+/// test's cluster serves the live masters' slots, without full coverage),
+/// at once and after the dead one is marked failed, even though its
+/// master has lost its scripts (`SCRIPT FLUSH`, as a restart does): they
+/// are sent again with `EVAL` to that node. The dead master's seller paces
+/// locally meanwhile; no call fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_one_master_down_the_sellers_of_the_others_keep_sharing() {
+    let Some(mut redis_cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = redis_cluster.url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|others"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-others");
+    // Sellers until two live on different masters.
+    let mut placed: Vec<(Client, String)> = Vec::new();
+    let mut sellers = 0;
+    for n in 0..12 {
+        sellers += 1;
+        let client = seller(&server, &url, &prefix, &format!("Atzr|cluster-seller-{n}"));
+        track(&client).await.unwrap();
+        let mine = cluster_keys(&url, &format!("{prefix}:*:getTracking"))
+            .into_iter()
+            .map(|(node, _)| node)
+            .find(|node| placed.iter().all(|(_, seen)| seen != node));
+        if let Some(node) = mine {
+            placed.push((client, node));
+        }
+        if placed.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(placed.len(), 2, "12 sellers on one master");
+    let (down, up) = (&placed[0], &placed[1]);
+    let seeds = cluster_seeds(&url);
+    redis_cluster.stop(seeds.iter().position(|n| *n == down.1).unwrap());
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut sync_connection(&format!("redis://{}", up.1)))
+        .unwrap();
+    // At once (the cluster still counts the master as up), then past the
+    // cluster's node timeout (2 s), when it is marked failed.
+    for wait in [Duration::ZERO, Duration::from_millis(2500)] {
+        tokio::time::sleep(wait).await;
+        for _ in 0..10 {
+            assert_eq!(track(&up.0).await.unwrap(), "23AA47DE2B3B6");
+            assert_eq!(track(&down.0).await.unwrap(), "23AA47DE2B3B6");
+        }
+        assert!(up.0.rate_limiter().is_shared(), "after {wait:?}");
+    }
+    assert!(up.0.rate_limiter().is_shared(), "the live master's seller");
+    assert_eq!(up.0.rate_limiter().redis_outages(), 0);
+    assert!(
+        !down.0.rate_limiter().is_shared(),
+        "the dead master's seller"
+    );
+    assert_eq!(down.0.rate_limiter().redis_outages(), 1);
+    // One token per seller, none fetched again: each client keeps its own.
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), sellers);
 }
 
 /// One node of a cluster named as a single server (`redis://`, not
