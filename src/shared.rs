@@ -23,6 +23,18 @@
 //! refresh token (never the token itself): the `{hash tag}` puts all of a
 //! seller's keys in one Redis Cluster slot, so each script touches one slot.
 //!
+//! Redis Cluster is spoken natively (issue 20 item 4): with
+//! `redis+cluster://host:port,host:port` or [`RedisSettings::cluster`] the
+//! client reads the cluster's slot map from any of those seed nodes and
+//! sends each seller's commands and scripts to the master of that seller's
+//! slot, following `MOVED` and `ASK` as the cluster reshards (redis-rs's
+//! cluster client). Sellers spread over the masters; each one's state lives
+//! on one. A master that is down costs its sellers the local fallback
+//! below until it (or its replica) serves the slot again (and every
+//! seller, once a cluster requiring full slot coverage declares itself
+//! down); the probe runs on the seller's slot, so other masters answering
+//! does not count.
+//!
 //! Redis down, slow or restarted never fails a call: every Redis command is
 //! bounded by a short timeout; on the first failure the client warns once,
 //! uses its local limiter and token cache, probes Redis in the background
@@ -78,7 +90,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionAddr, Script};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, Script, ToRedisArgs};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -130,24 +143,71 @@ pub const TOKEN_SEAL_INFO: &str = "spapi-shipping/redis-token-seal/v1";
 /// Where and how to reach Redis. The URL may carry a password
 /// (`redis://:password@host:6379/0`, `rediss://user:password@host`); `Debug`
 /// never shows it.
+///
+/// A Redis Cluster is named by its seed nodes, either in one URL
+/// (`redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000`, which
+/// `SP_API_REDIS_URL` accepts too) or with [`cluster`](Self::cluster).
+/// Cluster connections are plain text only (see [`cluster`](Self::cluster)).
 #[derive(Clone, PartialEq)]
 pub struct RedisSettings {
+    /// The server's URL; for a cluster made with [`cluster`](Self::cluster),
+    /// its first seed.
     url: String,
+    /// A cluster's other seeds (from [`cluster`](Self::cluster)).
+    seeds: Vec<String>,
+    /// Whether [`cluster`](Self::cluster) named the seeds (a
+    /// `redis+cluster://` URL says so itself).
+    cluster: bool,
     key_prefix: String,
     timeout: Duration,
     allow_insecure: bool,
 }
 
 impl RedisSettings {
-    /// Redis at `url` (`redis://` or `rediss://` for TLS), default prefix
-    /// and timeout.
+    /// Redis at `url`, default prefix and timeout: `redis://` (plain text),
+    /// `rediss://` (TLS), `redis+unix:///path` or `unix:///path` (a Unix
+    /// socket), or a Redis Cluster's seed nodes as
+    /// `redis+cluster://[user:password@]host:port,host:port[/db]`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            seeds: Vec::new(),
+            cluster: false,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_REDIS_TIMEOUT,
             allow_insecure: false,
         }
+    }
+
+    /// A Redis Cluster reached through these seed nodes (`redis://` URLs,
+    /// each with the same password if any): the client reads the slot map
+    /// from the first one that answers and then talks to each master that
+    /// holds a seller's slot, following `MOVED` as the cluster reshards.
+    /// One seed is enough; more let the client start while one is down.
+    ///
+    /// Plain text only: redis-rs's cluster client opens each node's
+    /// connection itself and takes no connector, so it cannot use this
+    /// client's TLS configuration (its provider and roots), and its own
+    /// TLS would take the process-wide rustls provider. `rediss://` seeds
+    /// are therefore refused (a [`ConfigError`] when the client is built);
+    /// plain seeds off loopback need [`allow_insecure`](Self::allow_insecure),
+    /// and without it every node the cluster announces must resolve to
+    /// loopback too. For TLS, use a managed service's single TLS endpoint
+    /// or a cluster-aware TLS proxy with [`new`](Self::new).
+    pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
+        let mut seeds = seeds.into_iter().map(Into::into);
+        let url = seeds.next().unwrap_or_default();
+        Self {
+            seeds: seeds.collect(),
+            cluster: true,
+            ..Self::new(url)
+        }
+    }
+
+    /// Whether these settings name a Redis Cluster
+    /// ([`cluster`](Self::cluster) or a `redis+cluster://` URL).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || cluster_hosts(&self.url).is_some()
     }
 
     /// Accept plain-text `redis://` to hosts other than loopback (default
@@ -187,6 +247,11 @@ impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
             .field("url", &redact_url(&self.url))
+            .field(
+                "seeds",
+                &self.seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>(),
+            )
+            .field("cluster", &self.is_cluster())
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("allow_insecure", &self.allow_insecure)
@@ -392,7 +457,7 @@ struct SharedInner {
     sealer: Option<Sealer>,
     /// The connection while Redis answers; dropped when a command fails,
     /// and made again (by the next call or the probe).
-    connection: Mutex<Option<MultiplexedConnection>>,
+    connection: Mutex<Option<Connection>>,
     /// One connection attempt at a time.
     connecting: tokio::sync::Mutex<()>,
     /// Whether Redis is in use (false while it is unreachable).
@@ -408,13 +473,13 @@ struct SharedInner {
     /// The last token this process saw refused: never taken from Redis
     /// again, even before the compare-and-delete has landed.
     refused: Mutex<Option<AccessToken>>,
-    acquire: Script,
-    anchor: Script,
-    set_rate: Script,
-    compare_and_delete: Script,
-    read_token: Script,
-    probe: Script,
-    renew: Script,
+    acquire: Lua,
+    anchor: Lua,
+    set_rate: Lua,
+    compare_and_delete: Lua,
+    read_token: Lua,
+    probe: Lua,
+    renew: Lua,
     /// This process in the fleet's member set.
     member: String,
     /// Processes drawing on the seller's buckets at the last acquire (at
@@ -462,7 +527,11 @@ impl Shared {
         credentials: Option<&LwaCredentials>,
         tls_roots: &[Vec<u8>],
     ) -> Result<Self, ConfigError> {
-        let shown = redact_url(&settings.url);
+        let shown = std::iter::once(&settings.url)
+            .chain(&settings.seeds)
+            .map(|url| redact_url(url))
+            .collect::<Vec<_>>()
+            .join(",");
         let (target, login) = Target::parse(settings, &shown, tls_roots)?;
         if settings.timeout.is_zero() {
             return Err(ConfigError::new("redis.timeout", "must be more than zero"));
@@ -482,13 +551,13 @@ impl Shared {
             outages: AtomicU64::new(0),
             bursts: Mutex::default(),
             refused: Mutex::default(),
-            acquire: Script::new(ACQUIRE),
-            anchor: Script::new(ANCHOR),
-            set_rate: Script::new(SET_RATE),
-            compare_and_delete: Script::new(COMPARE_AND_DELETE),
-            read_token: Script::new(READ_TOKEN),
-            probe: Script::new(PROBE),
-            renew: Script::new(RENEW),
+            acquire: Lua::new(ACQUIRE),
+            anchor: Lua::new(ANCHOR),
+            set_rate: Lua::new(SET_RATE),
+            compare_and_delete: Lua::new(COMPARE_AND_DELETE),
+            read_token: Lua::new(READ_TOKEN),
+            probe: Lua::new(PROBE),
+            renew: Lua::new(RENEW),
             member: uuid::Uuid::new_v4().simple().to_string(),
             fleet: AtomicU64::new(1),
             used: Mutex::default(),
@@ -858,7 +927,7 @@ impl Shared {
 
     /// The connection, or `None` while Redis is unreachable. Made on first
     /// use (within the timeout), and again after a failure.
-    async fn connection(&self) -> Option<MultiplexedConnection> {
+    async fn connection(&self) -> Option<Connection> {
         if !self.is_up() {
             self.probe();
             return None;
@@ -959,9 +1028,19 @@ impl SharedInner {
     /// A new connection within the timeout: TCP (or a Unix socket), TLS
     /// for `rediss://` with the client's own configuration, then redis-rs
     /// on top (login, database). The error says why, without secrets.
-    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+    async fn connect(&self) -> Result<Connection, String> {
         let open = async {
             let stream: Pin<Box<dyn Stream>> = match &self.target {
+                // The cluster client connects to the seeds, reads the slot
+                // map and opens each master's connection (bounded by the
+                // builder's connection timeout, and all of it by ours).
+                Target::Cluster(client) => {
+                    let connection = client
+                        .get_async_connection()
+                        .await
+                        .map_err(|e| format!("cluster: {:?}", e.kind()))?;
+                    return Ok(Connection::Cluster(connection));
+                }
                 Target::Tcp { host, port, tls } => {
                     let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))
                         .await
@@ -991,7 +1070,7 @@ impl SharedInner {
                     .await
                     .map_err(|e| format!("{:?}", e.kind()))?;
             tokio::spawn(driver);
-            Ok(connection)
+            Ok(Connection::Single(connection))
         };
         match tokio::time::timeout(self.timeout, open).await {
             Ok(result) => result,
@@ -1019,6 +1098,9 @@ enum Target {
     },
     #[cfg(unix)]
     Unix(std::path::PathBuf),
+    /// A Redis Cluster, through redis-rs's cluster client (plain text;
+    /// boxed, being several times the size of the others).
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 impl Target {
@@ -1030,6 +1112,9 @@ impl Target {
         shown: &str,
         tls_roots: &[Vec<u8>],
     ) -> Result<(Self, redis::RedisConnectionInfo), ConfigError> {
+        if let Some(seeds) = settings.cluster_seeds() {
+            return Self::parse_cluster(settings, shown, seeds);
+        }
         let url = settings.url.trim();
         let (plain, tls) = match url.split_once("://") {
             Some(("rediss", rest)) => (format!("redis://{rest}"), true),
@@ -1090,6 +1175,284 @@ impl Target {
             _ => return Err(not_redis("unsupported address".to_owned())),
         };
         Ok((target, login))
+    }
+}
+
+impl RedisSettings {
+    /// A cluster's seed URLs (`None` for a single server).
+    fn cluster_seeds(&self) -> Option<Vec<String>> {
+        if let Some(hosts) = cluster_hosts(&self.url) {
+            let mut seeds = hosts;
+            seeds.extend(self.seeds.iter().cloned());
+            return Some(seeds);
+        }
+        self.cluster.then(|| {
+            std::iter::once(&self.url)
+                .chain(&self.seeds)
+                .filter(|url| !url.trim().is_empty())
+                .cloned()
+                .collect()
+        })
+    }
+}
+
+/// The seeds of a `redis+cluster://[userinfo@]host:port,host:port[/db]`
+/// URL, each as a `redis://` URL with the userinfo and path (`rediss+`,
+/// `valkey+` and `valkeys+cluster` likewise, so that TLS is refused by
+/// name); `None` for any other URL.
+fn cluster_hosts(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let base = scheme
+        .to_ascii_lowercase()
+        .strip_suffix("+cluster")
+        .filter(|base| matches!(*base, "redis" | "rediss" | "valkey" | "valkeys"))?
+        .to_owned();
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+        None => (String::new(), authority),
+    };
+    Some(
+        hosts
+            .split(',')
+            .map(|host| format!("{base}://{userinfo}{}{path}", host.trim()))
+            .collect(),
+    )
+}
+
+impl Target {
+    /// A cluster's seeds: plain `redis://` (redis-rs's cluster client
+    /// takes no connector of ours, so TLS is refused rather than done with
+    /// another provider and other roots), loopback unless insecure is
+    /// allowed, and then every node it announces must resolve to loopback
+    /// too ([`LoopbackOnly`]).
+    fn parse_cluster(
+        settings: &RedisSettings,
+        shown: &str,
+        seeds: Vec<String>,
+    ) -> Result<(Self, redis::RedisConnectionInfo), ConfigError> {
+        let error = |why: String| ConfigError::new("redis_url", format!("{shown}: {why}"));
+        if seeds.is_empty() {
+            return Err(error(
+                "a Redis Cluster needs at least one seed node".to_owned(),
+            ));
+        }
+        let mut nodes = Vec::with_capacity(seeds.len());
+        for seed in &seeds {
+            let seed = seed.trim();
+            let scheme = seed
+                .split_once("://")
+                .map(|(scheme, _)| scheme.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("redis" | "valkey") => {}
+                Some("rediss" | "valkeys") => {
+                    return Err(error(
+                        "Redis Cluster over TLS is not supported: redis-rs's cluster client \
+                         opens each node's connection itself and cannot use this client's TLS \
+                         configuration (its crypto provider and roots); use redis+cluster:// \
+                         on a private network (RedisSettings::allow_insecure off loopback), or \
+                         one TLS endpoint (a managed service's or a cluster-aware proxy) with \
+                         rediss://"
+                            .to_owned(),
+                    ));
+                }
+                _ => {
+                    return Err(error(format!(
+                        "seed {} is not a redis:// URL (a cluster's nodes are reached over TCP)",
+                        redact_url(seed)
+                    )));
+                }
+            }
+            let node = redis::IntoConnectionInfo::into_connection_info(seed).map_err(|e| {
+                error(format!(
+                    "seed {} is not a Redis URL: {:?}",
+                    redact_url(seed),
+                    e.kind()
+                ))
+            })?;
+            let ConnectionAddr::Tcp(host, _) = node.addr() else {
+                return Err(error(format!(
+                    "seed {} is not a TCP address",
+                    redact_url(seed)
+                )));
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if !settings.allow_insecure && !crate::config::is_loopback_host(host) {
+                return Err(error(
+                    "plain-text Redis Cluster to a non-loopback host: the Redis password, \
+                     access tokens and rate-limit state would travel unencrypted (cluster \
+                     connections cannot use TLS here); opt in with \
+                     RedisSettings::allow_insecure(true) (SP_API_REDIS_ALLOW_INSECURE=true) \
+                     on a private network"
+                        .to_owned(),
+                ));
+            }
+            nodes.push(node);
+        }
+        let login = nodes[0].redis_settings().clone();
+        // Capped: an hour is "no bound" in practice, and redis-rs adds it
+        // to instants. Our own timeout bounds the whole connection anyway.
+        let connect = settings.timeout.min(Duration::from_secs(3600));
+        let mut builder =
+            redis::cluster::ClusterClientBuilder::new(nodes).connection_timeout(connect);
+        if !settings.allow_insecure {
+            builder = builder.async_dns_resolver(LoopbackOnly);
+        }
+        // Its errors name a mismatch between seeds (passwords, users,
+        // databases), never a password itself.
+        let client = builder
+            .build()
+            .map_err(|e| error(format!("not a usable cluster configuration: {e}")))?;
+        Ok((Target::Cluster(Box::new(client)), login))
+    }
+}
+
+/// Resolves a cluster node's name to its loopback addresses only: without
+/// [`RedisSettings::allow_insecure`], the nodes a loopback seed announces
+/// (in its slot map or in a `MOVED`) must not take the plain-text traffic
+/// off the machine either.
+struct LoopbackOnly;
+
+impl redis::io::AsyncDNSResolver for LoopbackOnly {
+    fn resolve<'a, 'b: 'a>(
+        &'a self,
+        host: &'b str,
+        port: u16,
+    ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = std::net::SocketAddr> + Send + 'a>> {
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+                .await?
+                .filter(|address| address.ip().is_loopback())
+                .collect();
+            if found.is_empty() {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "a cluster node off loopback, in plain text: refused without \
+                     RedisSettings::allow_insecure",
+                )));
+            }
+            Ok(Box::new(found.into_iter())
+                as Box<
+                    dyn Iterator<Item = std::net::SocketAddr> + Send + 'a,
+                >)
+        })
+    }
+}
+
+/// One connection to Redis, a single server or a cluster: the scripts and
+/// commands run on either alike (redis-rs routes a cluster's by their
+/// first key, all of a seller's being in one slot).
+#[derive(Clone)]
+enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// A Lua script the client runs: its text and SHA-1.
+struct Lua {
+    script: Script,
+    text: &'static str,
+}
+
+impl Lua {
+    fn new(text: &'static str) -> Self {
+        Self {
+            script: Script::new(text),
+            text,
+        }
+    }
+
+    /// A call of the script with `key` as `KEYS[1]`.
+    fn key<T: ToRedisArgs>(&self, key: T) -> Call<'_> {
+        let mut call = Call {
+            lua: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        };
+        call.key(key);
+        call
+    }
+}
+
+/// One call of a [`Lua`] script, built like redis-rs's `ScriptInvocation`.
+struct Call<'a> {
+    lua: &'a Lua,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Call<'_> {
+    fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    fn command(&self, name: &str, script: &str) -> redis::Cmd {
+        let mut command = redis::cmd(name);
+        command.arg(script).arg(self.keys.len());
+        for part in self.keys.iter().chain(&self.args) {
+            command.arg(part.as_slice());
+        }
+        command
+    }
+
+    /// `EVALSHA`, and on `NOSCRIPT` (a new, restarted or flushed node)
+    /// `EVAL` with the text, which also caches it there: one more round
+    /// trip, to the node of the first key only. Not redis-rs's own
+    /// fallback, `SCRIPT LOAD` then `EVALSHA` again: on a cluster its
+    /// `SCRIPT LOAD` fans out to every node it holds a connection to
+    /// (replicas too) and needs all of them to answer, so a node that
+    /// is failing could cost sellers on healthy masters a fallback.
+    async fn invoke_async<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut impl redis::aio::ConnectionLike,
+    ) -> redis::RedisResult<T> {
+        let hash = self.lua.script.get_hash();
+        match self.command("EVALSHA", hash).query_async(connection).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.command("EVAL", self.lua.text)
+                    .query_async(connection)
+                    .await
+            }
+            answered => answered,
+        }
     }
 }
 
@@ -1242,6 +1605,90 @@ mod tests {
         let mut altered = sealed.into_bytes();
         altered[10] ^= 1;
         assert_eq!(sealer.open("p:{a}:token:x", &altered), None);
+    }
+
+    #[test]
+    fn a_cluster_is_named_by_its_seeds_in_one_url_or_a_list() {
+        let url = RedisSettings::new("redis+cluster://:hunter2hunter2@127.0.0.1:7000,[::1]:7001/0");
+        assert!(url.is_cluster());
+        assert_eq!(
+            url.cluster_seeds().unwrap(),
+            [
+                "redis://:hunter2hunter2@127.0.0.1:7000/0",
+                "redis://:hunter2hunter2@[::1]:7001/0"
+            ]
+        );
+        assert!(!format!("{url:?}").contains("hunter2"), "{url:?}");
+        let shared = Shared::new(&url, None, &[]).unwrap();
+        assert!(matches!(shared.inner.target, Target::Cluster(_)));
+        assert!(!format!("{shared:?}").contains("hunter2"), "{shared:?}");
+
+        let list = RedisSettings::cluster(["redis://127.0.0.1:7000", "redis://localhost:7001"]);
+        assert!(list.is_cluster());
+        assert_eq!(
+            list.cluster_seeds().unwrap(),
+            ["redis://127.0.0.1:7000", "redis://localhost:7001"]
+        );
+        assert!(matches!(
+            Shared::new(&list, None, &[]).unwrap().inner.target,
+            Target::Cluster(_)
+        ));
+        assert!(!RedisSettings::new("redis://127.0.0.1:7000").is_cluster());
+        assert_eq!(
+            RedisSettings::new("redis://127.0.0.1").cluster_seeds(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_cluster_refuses_tls_plain_text_off_loopback_and_no_seeds_with_reasons() {
+        let refused = |settings: RedisSettings| {
+            let err = Shared::new(&settings, None, &[]).unwrap_err();
+            assert_eq!(err.setting, "redis_url");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            err.to_string()
+        };
+        for tls in [
+            RedisSettings::new("rediss+cluster://:hunter2hunter2@127.0.0.1:7000"),
+            RedisSettings::cluster(["rediss://:hunter2hunter2@127.0.0.1:7000"]),
+        ] {
+            let err = refused(tls);
+            assert!(
+                err.contains("Redis Cluster over TLS is not supported"),
+                "{err}"
+            );
+        }
+        let far = "redis+cluster://:hunter2hunter2@127.0.0.1:7000,10.0.0.5:7000";
+        let err = refused(RedisSettings::new(far));
+        assert!(err.contains("non-loopback"), "{err}");
+        assert!(err.contains("allow_insecure"), "{err}");
+        assert!(Shared::new(&RedisSettings::new(far).allow_insecure(true), None, &[]).is_ok());
+        let err = refused(RedisSettings::cluster(Vec::<String>::new()));
+        assert!(err.contains("at least one seed"), "{err}");
+        let err = refused(RedisSettings::cluster(["unix:///run/redis.sock"]));
+        assert!(err.contains("not a redis:// URL"), "{err}");
+        let err = refused(RedisSettings::new("redis+cluster://:hunter2hunter2@,"));
+        assert!(err.contains("not a Redis URL"), "{err}");
+        // Seeds must agree on the password (redis-rs's rule), said without it.
+        let err = refused(RedisSettings::cluster([
+            "redis://:hunter2hunter2@127.0.0.1:7000",
+            "redis://:hunter3hunter3@127.0.0.1:7001",
+        ]));
+        assert!(!err.contains("hunter3"), "{err}");
+        assert!(err.contains("password"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_node_off_loopback_does_not_resolve_without_allow_insecure() {
+        use redis::io::AsyncDNSResolver as _;
+        let found: Vec<_> = LoopbackOnly
+            .resolve("127.0.0.1", 7000)
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(found, [std::net::SocketAddr::from(([127, 0, 0, 1], 7000))]);
+        let refused = LoopbackOnly.resolve("10.0.0.5", 7000).await;
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::shared::RedisSettings;
 use spapi_shipping::{Client, ClientBuilder, Error};
 
-use redis_support::{RedisServer, redis, unique_prefix};
+use redis_support::{RedisCluster, RedisServer, cluster, cluster_seeds, redis, unique_prefix};
 
 const APP_ID: &str = "amzn1.application-oa2-client.fleet";
 const REFRESH_TOKEN: &str = "Atzr|IwEBfleet-refresh-token";
@@ -876,4 +876,379 @@ async fn rediss_follows_the_clients_tls_roots() {
     assert_eq!(track(&untrusting).await.unwrap(), "23AA47DE2B3B6");
     assert!(!untrusting.rate_limiter().is_shared());
     assert_eq!(untrusting.rate_limiter().redis_outages(), 1);
+}
+
+// ---- issue 20 item 4: Redis Cluster, natively ------------------------------
+
+/// The keys matching `pattern` on each master of the cluster at `url` (its
+/// seeds are its masters here), as (node, key).
+fn cluster_keys(url: &str, pattern: &str) -> Vec<(String, String)> {
+    cluster_seeds(url)
+        .into_iter()
+        .flat_map(|node| {
+            keys(&format!("redis://{node}"), pattern)
+                .into_iter()
+                .map(move |key| (node.clone(), key))
+        })
+        .collect()
+}
+
+fn key_slot(node: &str, key: &str) -> i64 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(&mut sync_connection(&format!("redis://{node}")))
+        .unwrap()
+}
+
+fn hash_tag(key: &str) -> &str {
+    &key[key.find('{').unwrap()..=key.find('}').unwrap()]
+}
+
+/// A client of `server` for the seller of `refresh_token`.
+fn seller(server: &MockServer, url: &str, prefix: &str, refresh_token: &str) -> Client {
+    builder(server, url, prefix)
+        .credentials(LwaCredentials::new(
+            APP_ID,
+            Secret::new("amzn1.oa2-cs.v1.fleet-secret"),
+            Secret::new(refresh_token.to_owned()),
+        ))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_sellers_spread_over_the_masters_and_each_keeps_one_slot() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|cluster"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-slots");
+    const SELLERS: usize = 12;
+    for n in 0..SELLERS {
+        let client = seller(&server, &url, &prefix, &format!("Atzr|cluster-seller-{n}"));
+        track(&client).await.unwrap();
+        assert!(client.rate_limiter().is_shared(), "seller {n}");
+        assert_eq!(client.rate_limiter().redis_outages(), 0, "seller {n}");
+    }
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), SELLERS);
+
+    let found = cluster_keys(&url, &format!("{prefix}:*"));
+    let mut sellers: std::collections::HashMap<&str, Vec<(&str, &str)>> = Default::default();
+    for (node, key) in &found {
+        sellers
+            .entry(hash_tag(key))
+            .or_default()
+            .push((node.as_str(), key.as_str()));
+    }
+    assert_eq!(sellers.len(), SELLERS, "{found:?}");
+    let mut nodes = std::collections::HashSet::new();
+    let mut slots = std::collections::HashSet::new();
+    for (tag, keys) in &sellers {
+        // Bucket, fleet, token and probe keys (the lock is gone).
+        let names: Vec<&str> = keys.iter().map(|(_, k)| *k).collect();
+        assert!(
+            names.iter().any(|k| k.ends_with(":getTracking")),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|k| k.contains(":token:")), "{names:?}");
+        assert!(names.iter().any(|k| k.contains(":fleet:")), "{names:?}");
+        let node = keys[0].0;
+        assert!(keys.iter().all(|(n, _)| *n == node), "{tag}: {keys:?}");
+        let slot = key_slot(node, keys[0].1);
+        assert!(
+            keys.iter().all(|(n, k)| key_slot(n, k) == slot),
+            "{tag}: {keys:?}"
+        );
+        nodes.insert(node);
+        slots.insert(slot);
+    }
+    assert_eq!(slots.len(), SELLERS, "each seller its own slot");
+    assert!(
+        nodes.len() >= 2,
+        "sellers spread over the masters: {nodes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_two_clients_draw_on_one_bucket_and_fetch_one_token() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|cluster-shared"]).await;
+    let seen = tracking_recording_tokens(&server).await;
+    let prefix = unique_prefix("cluster-one-bucket");
+    let clients = [
+        builder(&server, &url, &prefix).build().unwrap(),
+        builder(&server, &url, &prefix).build().unwrap(),
+    ];
+    // 150 calls: one shared burst of 100, then 50 at 80/s (each client
+    // alone would send all 75 of its calls at once).
+    let took = concurrent_calls(&clients, 150).await;
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    for client in &clients {
+        assert!(client.rate_limiter().is_shared());
+        assert_eq!(client.rate_limiter().redis_outages(), 0);
+    }
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|t| t == "Atza|cluster-shared"),
+        "every call carried the one token"
+    );
+    // The token is sealed on the master of the seller's slot, one key.
+    let tokens: Vec<(String, String)> = cluster_keys(&url, &format!("{prefix}:*:token:*"))
+        .into_iter()
+        .filter(|(_, k)| !k.ends_with(":lock"))
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let (node, key) = &tokens[0];
+    assert!(get(&format!("redis://{node}"), key).starts_with("v1."));
+}
+
+/// `RedisSettings::cluster` with a first seed that is down: the client
+/// reads the slot map from another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_seed_list_with_a_dead_seed_still_shares() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let seeds = std::iter::once(dead)
+        .chain(cluster_seeds(&url).iter().map(|n| format!("redis://{n}")))
+        .collect::<Vec<_>>();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|seeds"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-seeds");
+    let settings = RedisSettings::cluster(seeds).with_key_prefix(&prefix);
+    assert!(settings.is_cluster());
+    let clients = [
+        builder(&server, &url, &prefix)
+            .redis(settings.clone())
+            .build()
+            .unwrap(),
+        builder(&server, &url, &prefix)
+            .redis(settings)
+            .build()
+            .unwrap(),
+    ];
+    concurrent_calls(&clients, 20).await;
+    for client in &clients {
+        assert!(client.rate_limiter().is_shared());
+        assert_eq!(client.rate_limiter().redis_outages(), 0);
+    }
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cluster_keys(&url, &format!("{prefix}:*:getTracking")).len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_eight_clients_asking_at_once_fetch_one_token() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa_after(&server, &["Atza|cluster-once"], Duration::from_millis(30)).await;
+    tracking(&server, &[]).await;
+    for round in 1..=3 {
+        let prefix = unique_prefix("cluster-at-once");
+        let clients: Vec<Client> = (0..8)
+            .map(|_| builder(&server, &url, &prefix).build().unwrap())
+            .collect();
+        concurrent_calls(&clients, clients.len()).await;
+        assert_eq!(lwa_calls.load(Ordering::SeqCst), round, "round {round}");
+        assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+    }
+}
+
+/// The master of the seller's slot killed: calls go on (local fallback,
+/// warned once); it restarts empty, rejoins with its slots, and the probe,
+/// which runs its script in the seller's slot, takes the cluster back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_master_down_costs_its_sellers_the_fallback_until_it_serves_again() {
+    let Some(mut redis_cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = redis_cluster.url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|cluster-outage"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-outage");
+    let client = builder(&server, &url, &prefix).build().unwrap();
+    track(&client).await.unwrap();
+    let owner = cluster_keys(&url, &format!("{prefix}:*:getTracking"));
+    assert_eq!(owner.len(), 1, "{owner:?}");
+    let node = cluster_seeds(&url)
+        .iter()
+        .position(|n| *n == owner[0].0)
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(client.rate_limiter().is_shared());
+    redis_cluster.stop(node);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!client.rate_limiter().is_shared(), "falls back while down");
+    assert_eq!(client.rate_limiter().redis_outages(), 1, "warned once");
+    // Blocking (it waits for cluster_state:ok): off the runtime's workers.
+    let redis_cluster = tokio::task::spawn_blocking(move || {
+        redis_cluster.restart(node);
+        redis_cluster
+    })
+    .await
+    .unwrap();
+    let back = Instant::now();
+    while !client.rate_limiter().is_shared() {
+        assert!(back.elapsed() < Duration::from_secs(10), "never back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut calls = 0;
+    for worker in workers {
+        calls += worker.await.expect("no worker panicked");
+    }
+    assert!(calls > 50, "{calls}");
+    assert!(client.rate_limiter().is_shared());
+    assert_eq!(client.rate_limiter().redis_outages(), 1);
+    // The restarted (empty) master holds the seller's bucket again.
+    let again = cluster_keys(&url, &format!("{prefix}:*:getTracking"));
+    assert_eq!(again, owner);
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    drop(redis_cluster);
+}
+
+/// One master down: a seller on another master keeps sharing (the
+/// test's cluster serves the live masters' slots, without full coverage),
+/// at once and after the dead one is marked failed, even though its
+/// master has lost its scripts (`SCRIPT FLUSH`, as a restart does): they
+/// are sent again with `EVAL` to that node. The dead master's seller paces
+/// locally meanwhile; no call fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_one_master_down_the_sellers_of_the_others_keep_sharing() {
+    let Some(mut redis_cluster) = RedisCluster::start() else {
+        return;
+    };
+    let url = redis_cluster.url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|others"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-others");
+    // Sellers until two live on different masters.
+    let mut placed: Vec<(Client, String)> = Vec::new();
+    let mut sellers = 0;
+    for n in 0..12 {
+        sellers += 1;
+        let client = seller(&server, &url, &prefix, &format!("Atzr|cluster-seller-{n}"));
+        track(&client).await.unwrap();
+        let mine = cluster_keys(&url, &format!("{prefix}:*:getTracking"))
+            .into_iter()
+            .map(|(node, _)| node)
+            .find(|node| placed.iter().all(|(_, seen)| seen != node));
+        if let Some(node) = mine {
+            placed.push((client, node));
+        }
+        if placed.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(placed.len(), 2, "12 sellers on one master");
+    let (down, up) = (&placed[0], &placed[1]);
+    let seeds = cluster_seeds(&url);
+    redis_cluster.stop(seeds.iter().position(|n| *n == down.1).unwrap());
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut sync_connection(&format!("redis://{}", up.1)))
+        .unwrap();
+    // At once (the cluster still counts the master as up), then past the
+    // cluster's node timeout (2 s), when it is marked failed.
+    for wait in [Duration::ZERO, Duration::from_millis(2500)] {
+        tokio::time::sleep(wait).await;
+        for _ in 0..10 {
+            assert_eq!(track(&up.0).await.unwrap(), "23AA47DE2B3B6");
+            assert_eq!(track(&down.0).await.unwrap(), "23AA47DE2B3B6");
+        }
+        assert!(up.0.rate_limiter().is_shared(), "after {wait:?}");
+    }
+    assert!(up.0.rate_limiter().is_shared(), "the live master's seller");
+    assert_eq!(up.0.rate_limiter().redis_outages(), 0);
+    assert!(
+        !down.0.rate_limiter().is_shared(),
+        "the dead master's seller"
+    );
+    assert_eq!(down.0.rate_limiter().redis_outages(), 1);
+    // One token per seller, none fetched again: each client keeps its own.
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), sellers);
+}
+
+/// One node of a cluster named as a single server (`redis://`, not
+/// `redis+cluster://`): only the master of the seller's slot runs its
+/// scripts; the other two answer `MOVED`, and the client paces locally
+/// (one outage, no flapping: the probe runs the script, not a PING).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_node_named_as_a_single_server_answers_moved_and_the_client_paces_locally() {
+    let Some((url, _cluster)) = cluster() else {
+        return;
+    };
+    let server = MockServer::start_async().await;
+    lwa(&server, &["Atza|moved"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("cluster-moved");
+    let clients: Vec<Client> = cluster_seeds(&url)
+        .iter()
+        .map(|node| {
+            builder(&server, &format!("redis://{node}"), &prefix)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    // 1.2 s of calls: two probe intervals and more.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1200) {
+        for client in &clients {
+            assert_eq!(track(client).await.unwrap(), "23AA47DE2B3B6");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shared: Vec<bool> = clients
+        .iter()
+        .map(|c| c.rate_limiter().is_shared())
+        .collect();
+    assert_eq!(
+        shared.iter().filter(|s| **s).count(),
+        1,
+        "only the slot's master serves the seller: {shared:?}"
+    );
+    for client in &clients {
+        let outages = client.rate_limiter().redis_outages();
+        if client.rate_limiter().is_shared() {
+            assert_eq!(outages, 0);
+        } else {
+            assert_eq!(outages, 1, "one outage, not a flap every probe");
+        }
+    }
 }

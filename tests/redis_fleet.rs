@@ -65,6 +65,21 @@ fn main() {
     // is loose: a loaded CI machine slows the processes themselves).
     assert!(shared.rate >= PLAN_RATE * 0.5, "{shared}");
 
+    // The same fleet through a Redis Cluster of three masters (issue 20
+    // item 4): the seller's keys live on the master of its slot.
+    if let Some((cluster_url, _cluster)) = redis_support::cluster() {
+        let clustered = runtime.block_on(fleet(Some(&cluster_url), CALLS, None));
+        println!("with Redis Cluster: {clustered}");
+        assert_eq!(clustered.failed, 0, "{clustered}");
+        assert!(
+            clustered.throttled <= 3,
+            "at most a handful of 429s: {clustered}"
+        );
+        assert_eq!(clustered.lwa, 1, "one token for the fleet: {clustered}");
+        assert!(clustered.rate <= PLAN_RATE * 1.02, "{clustered}");
+        assert!(clustered.rate >= PLAN_RATE * 0.5, "{clustered}");
+    }
+
     let alone = runtime.block_on(fleet(None, CALLS, None));
     println!("without Redis: {alone}");
     assert!(

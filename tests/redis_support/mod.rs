@@ -195,3 +195,216 @@ pub fn command(port: u16, line: &str) -> String {
     }
     String::from_utf8_lossy(&answer).trim_end().to_owned()
 }
+
+/// A Redis Cluster of three masters (no replicas): three `redis-server`
+/// children with `--cluster-enabled yes` on free loopback ports, joined by
+/// `redis-cli --cluster create`; killed (and their directory removed) on
+/// drop.
+pub struct RedisCluster {
+    children: Vec<Option<Child>>,
+    pub ports: Vec<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts one; `None` (after saying why) only outside CI when
+    /// `redis-server` or `redis-cli` is not installed.
+    pub fn start() -> Option<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("spapi-redis-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = cluster_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let mut cluster = Self {
+            children: ports.iter().map(|_| None).collect(),
+            ports,
+            dir,
+        };
+        match cluster.create() {
+            Ok(()) => Some(cluster),
+            Err(e) if !in_ci() => {
+                eprintln!("Redis Cluster not available ({e}): test not run (it runs in CI)");
+                None
+            }
+            Err(e) => panic!("CI=true but a Redis Cluster could not be started: {e}"),
+        }
+    }
+
+    fn create(&mut self) -> std::io::Result<()> {
+        for node in 0..self.ports.len() {
+            self.spawn(node)?;
+        }
+        let cli = std::env::var("SPAPI_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+        let created = Command::new(cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(self.ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()?;
+        if !created.status.success() {
+            return Err(std::io::Error::other(format!(
+                "redis-cli --cluster create: {}",
+                String::from_utf8_lossy(&created.stderr)
+            )));
+        }
+        self.wait_until_ok(Duration::from_secs(20))
+    }
+
+    /// Starts node `node` (again: its `nodes-<port>.conf` keeps its slots
+    /// and peers, so it rejoins the cluster, with no data).
+    fn spawn(&mut self, node: usize) -> std::io::Result<()> {
+        let binary = std::env::var("SPAPI_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let port = self.ports[node];
+        let conf = self.dir.join(format!("nodes-{port}.conf"));
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+            .arg(&conf)
+            // A node that is down is marked failed after this (the default
+            // 15 s would make the outage tests slow).
+            .args(["--cluster-node-timeout", "2000"])
+            // The slots of the live masters stay served while one is down
+            // (the default, yes, refuses every slot then): the tests check
+            // that the other sellers keep sharing.
+            .args(["--cluster-require-full-coverage", "no"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.children[node] = Some(child);
+        wait_for_pong(port, Duration::from_secs(10))
+    }
+
+    /// Waits until every running node says `cluster_state:ok`.
+    pub fn wait_until_ok(&self, limit: Duration) -> std::io::Result<()> {
+        let start = Instant::now();
+        loop {
+            let all_ok = self
+                .ports
+                .iter()
+                .zip(&self.children)
+                .filter(|(_, child)| child.is_some())
+                .all(|(port, _)| cluster_state_ok(*port));
+            if all_ok {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(std::io::Error::other(format!(
+                    "the cluster on ports {:?} did not reach cluster_state:ok within {limit:?}",
+                    self.ports
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>`.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// Kills node `node` (its data is gone; its slots are unserved).
+    pub fn stop(&mut self, node: usize) {
+        if let Some(mut child) = self.children[node].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `node` again on its port and waits for the cluster.
+    pub fn restart(&mut self, node: usize) {
+        self.stop(node);
+        self.spawn(node).expect("the cluster node restarts");
+        self.wait_until_ok(Duration::from_secs(20))
+            .expect("the cluster is ok again");
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in 0..self.children.len() {
+            self.stop(node);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free loopback port for a cluster node: at most 55535, with the
+/// cluster bus port (10000 above it) free too. Redis refuses a cluster port
+/// whose bus port would pass 65535, and the kernel's ephemeral ports
+/// (`bind(0)`) reach 60999, so the candidates come from 20000..45000.
+fn cluster_port() -> u16 {
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    for _ in 0..200 {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let port = 20000 + random % 25000;
+        if free(port) && free(port + 10000) {
+            return port;
+        }
+    }
+    panic!("no free loopback port pair (port, port + 10000) for a cluster node");
+}
+
+/// Whether the node on `port` answers `CLUSTER INFO` with `cluster_state:ok`.
+fn cluster_state_ok(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"CLUSTER INFO\r\n").is_err() {
+        return false;
+    }
+    // A bulk string: `$<len>\r\n` then the text; the state is its first line.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !answer
+        .windows(15)
+        .any(|w| w == b"cluster_state:o" || w == b"cluster_state:f")
+    {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).contains("cluster_state:ok")
+}
+
+/// Where the test talks to a Redis Cluster: `SPAPI_TEST_REDIS_CLUSTER_URL`
+/// (a `redis+cluster://` URL set by `.ci/run`), else a cluster of its own
+/// (returned so it lives as long as the test). `None` only outside CI
+/// without `redis-server`.
+pub fn cluster() -> Option<(String, Option<RedisCluster>)> {
+    if let Ok(url) = std::env::var("SPAPI_TEST_REDIS_CLUSTER_URL") {
+        return Some((url, None));
+    }
+    assert!(
+        !in_ci(),
+        "CI=true but SPAPI_TEST_REDIS_CLUSTER_URL is not set: .ci/run starts a Redis Cluster \
+         for the tests"
+    );
+    let cluster = RedisCluster::start()?;
+    Some((cluster.url(), Some(cluster)))
+}
+
+/// The `host:port` seeds of a `redis+cluster://host:port,...` URL.
+pub fn cluster_seeds(url: &str) -> Vec<String> {
+    let rest = url
+        .strip_prefix("redis+cluster://")
+        .expect("a redis+cluster:// URL");
+    let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
+    let hosts = hosts.split(['/', '?']).next().unwrap_or_default();
+    hosts.split(',').map(|h| h.trim().to_owned()).collect()
+}
