@@ -36,6 +36,9 @@ pub struct ClientBuilder {
     call_deadline: Option<Duration>,
     #[cfg(feature = "redis")]
     redis: Option<crate::shared::RedisSettings>,
+    /// An `App`'s one Redis connection, shared by its sellers' clients.
+    #[cfg(feature = "redis")]
+    redis_link: Option<std::sync::Arc<crate::shared::Link>>,
     tls_roots: Vec<Vec<u8>>,
     /// `http` is an `App`'s pool, made from these settings (so the
     /// attempt timeout is known, as for the client's own).
@@ -66,6 +69,8 @@ impl Default for ClientBuilder {
             call_deadline: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "redis")]
+            redis_link: None,
             tls_roots: Vec::new(),
             pooled: false,
             connections: None,
@@ -476,11 +481,18 @@ impl ClientBuilder {
         #[cfg(feature = "redis")]
         let tokens = match &self.redis {
             Some(settings) => {
-                let shared = crate::shared::Shared::new(
-                    settings,
-                    self.credentials.as_ref(),
-                    &self.tls_roots,
-                )?;
+                let shared = match &self.redis_link {
+                    Some(link) => crate::shared::Shared::over(
+                        std::sync::Arc::clone(link),
+                        settings,
+                        self.credentials.as_ref(),
+                    ),
+                    None => crate::shared::Shared::new(
+                        settings,
+                        self.credentials.as_ref(),
+                        &self.tls_roots,
+                    )?,
+                };
                 limiter = limiter.with_shared(shared.clone());
                 tokens.map(|tokens| tokens.with_shared(shared))
             }
@@ -567,6 +579,20 @@ impl ClientBuilder {
         self.pooled = true;
         self.connections = Some(connections);
         self
+    }
+
+    /// With one Redis connection made now for every client built from
+    /// these settings (an [`App`](crate::App)'s sellers), when Redis is set.
+    pub(crate) fn shared_redis(self) -> Result<Self, ConfigError> {
+        #[cfg(feature = "redis")]
+        if let Some(settings) = &self.redis {
+            let link = crate::shared::Link::new(settings, &self.tls_roots)?;
+            return Ok(Self {
+                redis_link: Some(link),
+                ..self
+            });
+        }
+        Ok(self)
     }
 
     /// The settings an [`App`](crate::App) checks at build.

@@ -483,6 +483,8 @@ impl AppBuilder {
             let http = template.own_http()?;
             template = template.pooled_http(http, connections);
         }
+        // One Redis connection for all the sellers (when Redis is set).
+        template = template.shared_redis()?;
         // Every setting checked once, here, rather than at a seller's first call.
         let probe = LwaCredentials::new(client_id.as_str(), client_secret.clone(), "Atzr|probe");
         template.clone().with_credentials(probe).build()?;

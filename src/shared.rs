@@ -445,21 +445,79 @@ pub(crate) struct Shared {
     inner: Arc<SharedInner>,
 }
 
-struct SharedInner {
+/// The Redis connection of a process, made once and shared by every
+/// client built from one configuration (all the sellers of an
+/// [`App`](crate::App)): one connection per process, however many sellers.
+pub(crate) struct Link {
     /// Where to connect, and with which TLS configuration.
     target: Target,
     /// Database, user and password, sent when a connection is made.
     login: redis::RedisConnectionInfo,
     url: String,
     timeout: Duration,
-    keys: Keys,
-    /// Seals the access token (absent without credentials: no token).
-    sealer: Option<Sealer>,
     /// The connection while Redis answers; dropped when a command fails,
-    /// and made again (by the next call or the probe).
+    /// and made again (by the next call or a probe).
     connection: Mutex<Option<Connection>>,
     /// One connection attempt at a time.
     connecting: tokio::sync::Mutex<()>,
+    acquire: Lua,
+    anchor: Lua,
+    set_rate: Lua,
+    compare_and_delete: Lua,
+    read_token: Lua,
+    probe: Lua,
+    renew: Lua,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Checks the URL and the transport (no connection is made until the
+    /// first call); `tls_roots` are the client's extra roots for `rediss://`.
+    pub(crate) fn new(
+        settings: &RedisSettings,
+        tls_roots: &[Vec<u8>],
+    ) -> Result<Arc<Self>, ConfigError> {
+        let shown = std::iter::once(&settings.url)
+            .chain(&settings.seeds)
+            .map(|url| redact_url(url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (target, login) = Target::parse(settings, &shown, tls_roots)?;
+        if settings.timeout.is_zero() {
+            return Err(ConfigError::new("redis.timeout", "must be more than zero"));
+        }
+        Ok(Arc::new(Self {
+            target,
+            login,
+            url: shown,
+            timeout: settings.timeout,
+            connection: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            acquire: Lua::new(ACQUIRE),
+            anchor: Lua::new(ANCHOR),
+            set_rate: Lua::new(SET_RATE),
+            compare_and_delete: Lua::new(COMPARE_AND_DELETE),
+            read_token: Lua::new(READ_TOKEN),
+            probe: Lua::new(PROBE),
+            renew: Lua::new(RENEW),
+        }))
+    }
+}
+
+/// One seller's shared state over a [`Link`]: its keys, its sealed token,
+/// and whether Redis serves it (a cluster may fail one seller's slot only).
+struct SharedInner {
+    link: Arc<Link>,
+    keys: Keys,
+    /// Seals the access token (absent without credentials: no token).
+    sealer: Option<Sealer>,
     /// Whether Redis is in use (false while it is unreachable).
     up: AtomicBool,
     /// Whether a background probe is running.
@@ -473,13 +531,6 @@ struct SharedInner {
     /// The last token this process saw refused: never taken from Redis
     /// again, even before the compare-and-delete has landed.
     refused: Mutex<Option<AccessToken>>,
-    acquire: Lua,
-    anchor: Lua,
-    set_rate: Lua,
-    compare_and_delete: Lua,
-    read_token: Lua,
-    probe: Lua,
-    renew: Lua,
     /// This process in the fleet's member set.
     member: String,
     /// Processes drawing on the seller's buckets at the last acquire (at
@@ -513,59 +564,50 @@ impl Drop for Lead {
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.link.url)
             .field("up", &self.inner.up.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl Shared {
-    /// Checks the URL and the transport (no connection is made until the
-    /// first call); `tls_roots` are the client's extra roots for `rediss://`.
+    /// A seller's state over its own [`Link`]; see [`Link::new`].
     pub(crate) fn new(
         settings: &RedisSettings,
         credentials: Option<&LwaCredentials>,
         tls_roots: &[Vec<u8>],
     ) -> Result<Self, ConfigError> {
-        let shown = std::iter::once(&settings.url)
-            .chain(&settings.seeds)
-            .map(|url| redact_url(url))
-            .collect::<Vec<_>>()
-            .join(",");
-        let (target, login) = Target::parse(settings, &shown, tls_roots)?;
-        if settings.timeout.is_zero() {
-            return Err(ConfigError::new("redis.timeout", "must be more than zero"));
-        }
-        let keys = Keys::new(&settings.key_prefix, credentials);
+        Ok(Self::over(
+            Link::new(settings, tls_roots)?,
+            settings,
+            credentials,
+        ))
+    }
+
+    /// A seller's state over `link`, a connection shared with other
+    /// sellers (its keys under `settings`' prefix).
+    pub(crate) fn over(
+        link: Arc<Link>,
+        settings: &RedisSettings,
+        credentials: Option<&LwaCredentials>,
+    ) -> Self {
         let inner = SharedInner {
-            target,
-            login,
-            url: shown,
-            timeout: settings.timeout,
+            link,
             sealer: credentials.map(|c| Sealer::new(c.client_secret.expose())),
-            keys,
-            connection: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            keys: Keys::new(&settings.key_prefix, credentials),
             up: AtomicBool::new(true),
             probing: AtomicBool::new(false),
             outages: AtomicU64::new(0),
             bursts: Mutex::default(),
             refused: Mutex::default(),
-            acquire: Lua::new(ACQUIRE),
-            anchor: Lua::new(ANCHOR),
-            set_rate: Lua::new(SET_RATE),
-            compare_and_delete: Lua::new(COMPARE_AND_DELETE),
-            read_token: Lua::new(READ_TOKEN),
-            probe: Lua::new(PROBE),
-            renew: Lua::new(RENEW),
             member: uuid::Uuid::new_v4().simple().to_string(),
             fleet: AtomicU64::new(1),
             used: Mutex::default(),
             gates: Mutex::default(),
         };
-        Ok(Self {
+        Self {
             inner: Arc::new(inner),
-        })
+        }
     }
 
     /// Whether the client currently uses Redis (false while it falls back
@@ -611,7 +653,7 @@ impl Shared {
         let mut lead: Option<Lead> = None;
         loop {
             let (kind, wait_us, since, fleet): (i64, i64, i64, u64) = {
-                let mut invocation = self.inner.acquire.key(&key);
+                let mut invocation = self.inner.link.acquire.key(&key);
                 invocation
                     .key(&self.inner.keys.fleet)
                     .arg(rate)
@@ -699,7 +741,7 @@ impl Shared {
         let this = self.clone();
         spawn(async move {
             let key = this.bucket_key(op);
-            let mut invocation = this.inner.anchor.key(&key);
+            let mut invocation = this.inner.link.anchor.key(&key);
             invocation.arg(since);
             if let Some(mut connection) = this.connection().await {
                 let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
@@ -713,7 +755,7 @@ impl Shared {
         let this = self.clone();
         spawn(async move {
             let key = this.bucket_key(op);
-            let mut invocation = this.inner.set_rate.key(&key);
+            let mut invocation = this.inner.link.set_rate.key(&key);
             invocation.arg(rate).arg(burst);
             if let Some(mut connection) = this.connection().await {
                 let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
@@ -821,7 +863,7 @@ impl Shared {
                 fetched = &mut fetch => return fetched,
                 () = tokio::time::sleep(every) => {
                     if let Some(mut connection) = self.connection().await {
-                        let mut invocation = self.inner.renew.key(&self.inner.keys.token_lock);
+                        let mut invocation = self.inner.link.renew.key(&self.inner.keys.token_lock);
                         invocation.arg(lock_id).arg(ttl.as_millis().max(1) as u64);
                         let _: Option<i64> =
                             self.bounded(invocation.invoke_async(&mut connection)).await;
@@ -843,7 +885,7 @@ impl Shared {
     /// `Some(None)`: no token in Redis; `None`: Redis unusable.
     async fn read_token(&self) -> Option<Option<(AccessToken, Duration)>> {
         let mut connection = self.connection().await?;
-        let invocation = self.inner.read_token.key(&self.inner.keys.token);
+        let invocation = self.inner.link.read_token.key(&self.inner.keys.token);
         let found: Vec<redis::Value> = self
             .bounded(invocation.invoke_async(&mut connection))
             .await?;
@@ -904,6 +946,7 @@ impl Shared {
         };
         let mut invocation = self
             .inner
+            .link
             .compare_and_delete
             .key(&self.inner.keys.token_lock);
         invocation.arg(lock_id);
@@ -918,7 +961,11 @@ impl Shared {
             return;
         };
         // Sealing is deterministic: the stored value of this token.
-        let mut invocation = self.inner.compare_and_delete.key(&self.inner.keys.token);
+        let mut invocation = self
+            .inner
+            .link
+            .compare_and_delete
+            .key(&self.inner.keys.token);
         invocation.arg(sealer.seal(&self.inner.keys.token, token.expose()));
         let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
     }
@@ -932,16 +979,16 @@ impl Shared {
             self.probe();
             return None;
         }
-        if let Some(connection) = lock(&self.inner.connection).clone() {
+        if let Some(connection) = lock(&self.inner.link.connection).clone() {
             return Some(connection);
         }
-        let _connecting = self.inner.connecting.lock().await;
-        if let Some(connection) = lock(&self.inner.connection).clone() {
+        let _connecting = self.inner.link.connecting.lock().await;
+        if let Some(connection) = lock(&self.inner.link.connection).clone() {
             return Some(connection);
         }
-        match self.inner.connect().await {
+        match self.inner.link.connect().await {
             Ok(connection) => {
-                *lock(&self.inner.connection) = Some(connection.clone());
+                *lock(&self.inner.link.connection) = Some(connection.clone());
                 Some(connection)
             }
             Err(why) => {
@@ -954,14 +1001,14 @@ impl Shared {
     /// Runs one Redis command within the timeout; a failure switches the
     /// client to local state until Redis answers again.
     async fn bounded<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        match tokio::time::timeout(self.inner.timeout, command).await {
+        match tokio::time::timeout(self.inner.link.timeout, command).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 self.down(&format!("{:?}", e.kind()));
                 None
             }
             Err(_) => {
-                self.down(&format!("no answer within {:?}", self.inner.timeout));
+                self.down(&format!("no answer within {:?}", self.inner.link.timeout));
                 None
             }
         }
@@ -969,20 +1016,20 @@ impl Shared {
 
     fn down(&self, why: &str) {
         // Made again by the probe: a dropped connection is not reused.
-        *lock(&self.inner.connection) = None;
+        *lock(&self.inner.link.connection) = None;
         if self.inner.up.swap(false, Ordering::Relaxed) {
             let before = self.inner.outages.fetch_add(1, Ordering::Relaxed);
             lock(&self.inner.bursts).clear();
             // Warned once per client: a flapping Redis must not flood the log.
             if before == 0 {
                 tracing::warn!(
-                    redis = %self.inner.url,
+                    redis = %self.inner.link.url,
                     error = why,
                     "Redis unusable: pacing and caching the token in this process only until it \
                      answers again (retried in the background; warned once)"
                 );
             } else {
-                tracing::debug!(redis = %self.inner.url, error = why, outages = before + 1, "Redis unusable again");
+                tracing::debug!(redis = %self.inner.link.url, error = why, outages = before + 1, "Redis unusable again");
             }
         }
         self.probe();
@@ -1000,22 +1047,24 @@ impl Shared {
             loop {
                 tokio::time::sleep(PROBE_INTERVAL).await;
                 let Some(inner) = weak.upgrade() else { return };
-                let Ok(mut connection) = inner.connect().await else {
+                let Ok(mut connection) = inner.link.connect().await else {
                     continue;
                 };
-                let mut probe = inner.probe.key(&inner.keys.probe);
+                let mut probe = inner.link.probe.key(&inner.keys.probe);
                 probe.arg(&inner.member);
-                let answered =
-                    tokio::time::timeout(inner.timeout, probe.invoke_async::<i64>(&mut connection))
-                        .await;
+                let answered = tokio::time::timeout(
+                    inner.link.timeout,
+                    probe.invoke_async::<i64>(&mut connection),
+                )
+                .await;
                 if let Ok(Ok(_)) = answered {
-                    *lock(&inner.connection) = Some(connection);
+                    *lock(&inner.link.connection) = Some(connection);
                     inner.probing.store(false, Ordering::Relaxed);
                     inner.up.store(true, Ordering::Relaxed);
                     if inner.outages.load(Ordering::Relaxed) <= 1 {
-                        tracing::info!(redis = %inner.url, "Redis answers again: shared mode resumed");
+                        tracing::info!(redis = %inner.link.url, "Redis answers again: shared mode resumed");
                     } else {
-                        tracing::debug!(redis = %inner.url, "Redis answers again");
+                        tracing::debug!(redis = %inner.link.url, "Redis answers again");
                     }
                     return;
                 }
@@ -1024,7 +1073,7 @@ impl Shared {
     }
 }
 
-impl SharedInner {
+impl Link {
     /// A new connection within the timeout: TCP (or a Unix socket), TLS
     /// for `rediss://` with the client's own configuration, then redis-rs
     /// on top (login, database). The error says why, without secrets.

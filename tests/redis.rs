@@ -1252,3 +1252,62 @@ async fn a_cluster_node_named_as_a_single_server_answers_moved_and_the_client_pa
         }
     }
 }
+
+/// Issue 20 item 1: an `App`'s sellers share one Redis connection per
+/// process, however many sellers (each a token and buckets of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_apps_sellers_share_one_redis_connection() {
+    // A server of its own, so its client count is this test's alone.
+    let Some(redis_server) = RedisServer::start() else {
+        assert!(
+            !redis_support::in_ci(),
+            "redis-server is needed in CI for this test"
+        );
+        return;
+    };
+    let url = redis_server.url();
+    let server = MockServer::start_async().await;
+    let lwa_calls = lwa(&server, &["Atza|seller"]).await;
+    tracking(&server, &[]).await;
+    let prefix = unique_prefix("app-link");
+    let app = spapi_shipping::App::builder()
+        .app_credentials(APP_ID, "amzn1.oa2-cs.v1.fleet-secret")
+        .settings(
+            Client::builder()
+                .endpoint(server.base_url())
+                .token_url(server.url("/auth/o2/token"))
+                .redis(RedisSettings::new(&url).with_key_prefix(&prefix)),
+        )
+        .build()
+        .unwrap();
+    const SELLERS: usize = 20;
+    let tasks: Vec<_> = (0..SELLERS)
+        .map(|i| {
+            let client = app
+                .seller(&format!("seller-{i}"), format!("Atzr|seller-{i}"))
+                .unwrap();
+            tokio::spawn(async move { track(&client).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), "23AA47DE2B3B6");
+    }
+    assert_eq!(
+        lwa_calls.load(Ordering::SeqCst),
+        SELLERS,
+        "one token per seller"
+    );
+    // Each seller's state is its own: a token and a bucket under its hash tag.
+    let all = keys(&url, &format!("{prefix}:*"));
+    let tags: std::collections::HashSet<_> = all
+        .iter()
+        .map(|k| &k[k.find('{').unwrap()..=k.find('}').unwrap()])
+        .collect();
+    assert_eq!(tags.len(), SELLERS, "{all:?}");
+    // The server's clients: the App's one connection and this look-up's.
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut sync_connection(&url))
+        .unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+}

@@ -122,32 +122,8 @@ impl ClientHooks<Inner> for Client {
         let Some(op) = operations::find(info.operation_id) else {
             return Err(call::fail(unknown_operation(info)));
         };
-        {
-            join_comma_separated(request.url_mut(), op.comma_separated_query);
-            // A path that breaks its template (an empty, `.` or `..`
-            // segment) would reach another operation: refused in every
-            // validation mode.
-            let mut violations = operations::path_violations(op, request.url().path());
-            let path_broken = !violations.is_empty();
-            if rt.validation != Validation::Off {
-                violations.extend(check_request(op, request));
-            }
-            if path_broken || (!violations.is_empty() && rt.validation == Validation::Enforce) {
-                let failure = HookFailure::InvalidRequest {
-                    operation: op.id.to_owned(),
-                    violations,
-                };
-                return Err(call::fail(failure));
-            }
-            if !violations.is_empty() {
-                let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
-                tracing::warn!(
-                    operation = op.id,
-                    violations = %list.join("; "),
-                    "the request breaks the spec's constraints; sending it anyway (validation: warn)"
-                );
-            }
-        }
+        join_comma_separated(request.url_mut(), op.comma_separated_query);
+        crate::validate::outgoing(op, request, rt.validation).map_err(call::fail)?;
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         if let Some(auth) = &rt.endpoint_auth {
@@ -250,66 +226,6 @@ fn unknown_operation(info: &OperationInfo) -> HookFailure {
             message: "not in the operations table build.rs derives from the generated code".into(),
         }],
     }
-}
-
-/// The spec's constraints on what is about to be sent: body, query and
-/// declared headers. Nothing Amazon's model forbids leaves the process.
-///
-/// The parameter constraints the generated types already guarantee (most
-/// of them, decided at build time: build/param_checks.rs) are not checked
-/// again: only a required list sent empty (`op.required_lists`), and
-/// whatever the spec walker must still see (`op.spec_checked_params`).
-fn check_request(op: &Operation, request: &reqwest::Request) -> Vec<crate::validate::Violation> {
-    let mut out = Vec::new();
-    // The spec walker, when it runs, reports a missing list itself.
-    let lists = if op.spec_checked_params.is_empty() {
-        op.required_lists
-    } else {
-        &[]
-    };
-    for name in lists {
-        if !request.url().query_pairs().any(|(k, _)| k == *name) {
-            out.push(crate::validate::Violation {
-                path: (*name).to_owned(),
-                message: "required parameter missing".into(),
-            });
-        }
-    }
-    let body = request
-        .body()
-        .and_then(reqwest::Body::as_bytes)
-        .map(serde_json::from_slice::<serde_json::Value>);
-    let body = match body {
-        Some(Ok(value)) => Some(value),
-        Some(Err(e)) => {
-            out.push(crate::validate::Violation {
-                path: String::new(),
-                message: format!("the body is not JSON: {e}"),
-            });
-            return out;
-        }
-        None => None,
-    };
-    if op.spec_checked_params.is_empty() {
-        if let Some(body) = &body {
-            out.extend(crate::validate::check_request_body(op.id, body));
-        }
-        return out;
-    }
-    let query: Vec<_> = request.url().query_pairs().collect();
-    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
-    let headers: Vec<(&str, &str)> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()))
-        .collect();
-    out.extend(crate::validate::check_request(
-        op.id,
-        body.as_ref(),
-        &query,
-        &headers,
-    ));
-    out
 }
 
 /// One call of one operation: its attempts, waits and token.

@@ -39,6 +39,9 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::{Map, Number, Value};
 
+use crate::error::HookFailure;
+use crate::operations::Operation as TableOperation;
+
 /// Nesting depth past which a value is reported rather than recursed into, so
 /// that a pathological value cannot overflow the stack.
 const MAX_DEPTH: usize = 128;
@@ -210,6 +213,92 @@ pub fn check_request_body(operation_id: &str, body: &Value) -> Vec<Violation> {
     if let Some(request_body) = operations().get(operation_id).and_then(|op| op.body) {
         check_body(request_body, Some(body), &mut out);
     }
+    out
+}
+
+/// The checks on a request about to be sent, in `mode`: a path that
+/// breaks its template (an empty, `.` or `..` segment, which would reach
+/// another operation) is refused in every mode; the spec's constraints are
+/// refused under [`Validation::Enforce`], logged under [`Validation::Warn`].
+pub(crate) fn outgoing(
+    op: &TableOperation,
+    request: &reqwest::Request,
+    mode: Validation,
+) -> Result<(), HookFailure> {
+    let mut violations = crate::operations::path_violations(op, request.url().path());
+    let path_broken = !violations.is_empty();
+    if mode != Validation::Off {
+        violations.extend(request_violations(op, request));
+    }
+    if path_broken || (!violations.is_empty() && mode == Validation::Enforce) {
+        return Err(HookFailure::InvalidRequest {
+            operation: op.id.to_owned(),
+            violations,
+        });
+    }
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            operation = op.id,
+            violations = %list.join("; "),
+            "the request breaks the spec's constraints; sending it anyway (validation: warn)"
+        );
+    }
+    Ok(())
+}
+
+/// The spec's constraints on what is about to be sent: body, query and
+/// declared headers. Nothing Amazon's model forbids leaves the process.
+///
+/// The parameter constraints the generated types already guarantee (most
+/// of them, decided at build time: build/param_checks.rs) are not checked
+/// again: only a required list sent empty (`op.required_lists`), and
+/// whatever the spec walker must still see (`op.spec_checked_params`).
+fn request_violations(op: &TableOperation, request: &reqwest::Request) -> Vec<Violation> {
+    let mut out = Vec::new();
+    // The spec walker, when it runs, reports a missing list itself.
+    let lists = if op.spec_checked_params.is_empty() {
+        op.required_lists
+    } else {
+        &[]
+    };
+    for name in lists {
+        if !request.url().query_pairs().any(|(k, _)| k == *name) {
+            out.push(Violation {
+                path: (*name).to_owned(),
+                message: "required parameter missing".into(),
+            });
+        }
+    }
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(serde_json::from_slice::<serde_json::Value>);
+    let body = match body {
+        Some(Ok(value)) => Some(value),
+        Some(Err(e)) => {
+            out.push(Violation {
+                path: String::new(),
+                message: format!("the body is not JSON: {e}"),
+            });
+            return out;
+        }
+        None => None,
+    };
+    if op.spec_checked_params.is_empty() {
+        if let Some(body) = &body {
+            out.extend(check_request_body(op.id, body));
+        }
+        return out;
+    }
+    let query: Vec<_> = request.url().query_pairs().collect();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (&**k, &**v)).collect();
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()))
+        .collect();
+    out.extend(check_request(op.id, body.as_ref(), &query, &headers));
     out
 }
 
