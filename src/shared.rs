@@ -1669,7 +1669,7 @@ mod tests {
         );
         assert!(!format!("{url:?}").contains("hunter2"), "{url:?}");
         let shared = Shared::new(&url, None, &[]).unwrap();
-        assert!(matches!(shared.inner.target, Target::Cluster(_)));
+        assert!(matches!(shared.inner.link.target, Target::Cluster(_)));
         assert!(!format!("{shared:?}").contains("hunter2"), "{shared:?}");
 
         let list = RedisSettings::cluster(["redis://127.0.0.1:7000", "redis://localhost:7001"]);
@@ -1679,7 +1679,7 @@ mod tests {
             ["redis://127.0.0.1:7000", "redis://localhost:7001"]
         );
         assert!(matches!(
-            Shared::new(&list, None, &[]).unwrap().inner.target,
+            Shared::new(&list, None, &[]).unwrap().inner.link.target,
             Target::Cluster(_)
         ));
         assert!(!RedisSettings::new("redis://127.0.0.1:7000").is_cluster());

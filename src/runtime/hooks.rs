@@ -123,7 +123,8 @@ impl ClientHooks<Inner> for Client {
             return Err(call::fail(unknown_operation(info)));
         };
         join_comma_separated(request.url_mut(), op.comma_separated_query);
-        crate::validate::outgoing(op, request, rt.validation).map_err(call::fail)?;
+        crate::validate::outgoing(op, request, rt.validation)
+            .map_err(|failure| call::fail(*failure))?;
         let headers = request.headers_mut();
         headers.insert(reqwest::header::USER_AGENT, rt.user_agent.clone());
         if let Some(auth) = &rt.endpoint_auth {

@@ -224,17 +224,17 @@ pub(crate) fn outgoing(
     op: &TableOperation,
     request: &reqwest::Request,
     mode: Validation,
-) -> Result<(), HookFailure> {
+) -> Result<(), Box<HookFailure>> {
     let mut violations = crate::operations::path_violations(op, request.url().path());
     let path_broken = !violations.is_empty();
     if mode != Validation::Off {
         violations.extend(request_violations(op, request));
     }
     if path_broken || (!violations.is_empty() && mode == Validation::Enforce) {
-        return Err(HookFailure::InvalidRequest {
+        return Err(Box::new(HookFailure::InvalidRequest {
             operation: op.id.to_owned(),
             violations,
-        });
+        }));
     }
     if !violations.is_empty() {
         let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
