@@ -309,106 +309,6 @@ impl Keys {
     }
 }
 
-/// Takes a token or a reservation from a shared bucket. The same algorithm
-/// as `rate_limit::Bucket`, in microseconds of the Redis server's clock (so
-/// the fleet's clocks need not agree). Numbers are written with `%.17g`:
-/// Redis would format a Lua number with 14 digits, losing microseconds.
-///
-/// KEYS[1] bucket, KEYS[2] the fleet's members; ARGV rate (per second,
-/// used when the bucket has none stored), burst, anchor fallback (µs),
-/// known (1: this process used the bucket lately, so a missing one was lost
-/// and is recreated empty rather than full), member (this process), fleet
-/// window (µs). Returns {kind, wait µs, since, fleet}: kind 0 = a token was
-/// there, 1 = wait for the burst's first answer (`since` names the burst),
-/// 2 = reserved `wait` µs from now; `since` is also returned with kind 0
-/// while the burst is unanswered (0 otherwise); `fleet` = processes that
-/// acquired within the window.
-const ACQUIRE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local burst = tonumber(ARGV[2])
-local fallback = tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
-local tokens, at, rate, since = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
-if rate == nil or rate <= 0 then rate = tonumber(ARGV[1]) end
-if tokens == nil or at == nil then
-  if ARGV[4] == '1' then tokens = 0 else tokens = burst end
-  at = now; since = nil
-end
-if tokens > burst then tokens = burst end
-if since ~= nil and now >= since + fallback then
-  if since + fallback > at then at = since + fallback end
-  since = nil
-end
-if since == nil and now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate / 1000000)
-  at = now
-end
-local kind, wait, reply = 0, 0, 0
-if tokens >= 1 - 1e-9 then
-  if since == nil and tokens >= burst - 1e-9 then since = now end
-  tokens = math.max(tokens - 1, 0)
-  if since ~= nil then reply = since end
-elseif since ~= nil then
-  kind = 1
-  wait = since + fallback - now
-  reply = since
-else
-  at = at + math.min((1 - tokens) / rate * 1000000, 3600000000)
-  tokens = 0
-  kind = 2
-  wait = at - now
-end
-local f = '%.17g'
-redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, at),
-  'rate', string.format(f, rate))
-if since ~= nil then
-  redis.call('HSET', KEYS[1], 'since', string.format(f, since))
-else
-  redis.call('HDEL', KEYS[1], 'since')
-end
-local idle = math.max(at - now, 0) + burst / rate * 1000000
-redis.call('PEXPIRE', KEYS[1], math.ceil(idle / 1000) + 60000)
-redis.call('ZADD', KEYS[2], now, ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
-redis.call('PEXPIRE', KEYS[2], 60000)
-return {kind, math.floor(wait), math.floor(reply), redis.call('ZCARD', KEYS[2])}
-";
-
-/// The first answer to the burst `since` (ARGV[1]) came back: count refill
-/// from now. Another burst's answer changes nothing. Returns 1 if anchored.
-const ANCHOR: &str = r"
-local s = redis.call('HMGET', KEYS[1], 'since', 'at')
-if s[1] == false or tonumber(s[1]) ~= tonumber(ARGV[1]) then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local at = tonumber(s[2]) or now
-if now > at then at = now end
-redis.call('HSET', KEYS[1], 'at', string.format('%.17g', at))
-redis.call('HDEL', KEYS[1], 'since')
-return 1
-";
-
-/// Sets the bucket's rate (ARGV[1], per second), first settling the tokens
-/// earned at the old rate, like `Bucket::set_rate`.
-const SET_RATE: &str = r"
-local rate = tonumber(ARGV[1])
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
-local tokens, at, old = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
-local f = '%.17g'
-if tokens ~= nil and at ~= nil and old ~= nil and s[4] == false then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  if now > at then
-    tokens = math.min(tonumber(ARGV[2]), tokens + (now - at) * old / 1000000)
-    redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, now))
-  end
-end
-redis.call('HSET', KEYS[1], 'rate', string.format(f, rate))
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 120000) end
-return 1
-";
-
 /// Deletes KEYS[1] only if it still holds ARGV[1]: a lock released by its
 /// holder, or the token that Amazon refused (a newer one is kept).
 const COMPARE_AND_DELETE: &str = r"
@@ -500,9 +400,9 @@ impl Link {
             timeout: settings.timeout,
             connection: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            acquire: Lua::new(ACQUIRE),
-            anchor: Lua::new(ANCHOR),
-            set_rate: Lua::new(SET_RATE),
+            acquire: Lua::new(crate::rate_limit::ACQUIRE),
+            anchor: Lua::new(crate::rate_limit::ANCHOR),
+            set_rate: Lua::new(crate::rate_limit::SET_RATE),
             compare_and_delete: Lua::new(COMPARE_AND_DELETE),
             read_token: Lua::new(READ_TOKEN),
             probe: Lua::new(PROBE),

@@ -251,6 +251,117 @@ impl Bucket {
     }
 }
 
+/// Takes a token or a reservation from a shared bucket. The same algorithm
+/// as [`Bucket`] beside it, in microseconds of the Redis server's clock (so
+/// the fleet's clocks need not agree). Numbers are written with `%.17g`:
+/// Redis would format a Lua number with 14 digits, losing microseconds.
+///
+/// KEYS[1] bucket, KEYS[2] the fleet's members; ARGV rate (per second,
+/// used when the bucket has none stored), burst, anchor fallback (µs),
+/// known (1: this process used the bucket lately, so a missing one was lost
+/// and is recreated empty rather than full), member (this process), fleet
+/// window (µs), and for the test vectors only, the time (µs; else the
+/// server's clock). Returns {kind, wait µs, since, fleet}: kind 0 = a token was
+/// there, 1 = wait for the burst's first answer (`since` names the burst),
+/// 2 = reserved `wait` µs from now; `since` is also returned with kind 0
+/// while the burst is unanswered (0 otherwise); `fleet` = processes that
+/// acquired within the window.
+#[cfg(feature = "redis")]
+pub(crate) const ACQUIRE: &str = r"
+local now = tonumber(ARGV[7])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local burst = tonumber(ARGV[2])
+local fallback = tonumber(ARGV[3])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
+local tokens, at, rate, since = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+if rate == nil or rate <= 0 then rate = tonumber(ARGV[1]) end
+if tokens == nil or at == nil then
+  if ARGV[4] == '1' then tokens = 0 else tokens = burst end
+  at = now; since = nil
+end
+if tokens > burst then tokens = burst end
+if since ~= nil and now >= since + fallback then
+  if since + fallback > at then at = since + fallback end
+  since = nil
+end
+if since == nil and now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate / 1000000)
+  at = now
+end
+local kind, wait, reply = 0, 0, 0
+if tokens >= 1 - 1e-9 then
+  if since == nil and tokens >= burst - 1e-9 then since = now end
+  tokens = math.max(tokens - 1, 0)
+  if since ~= nil then reply = since end
+elseif since ~= nil then
+  kind = 1
+  wait = since + fallback - now
+  reply = since
+else
+  at = at + math.min((1 - tokens) / rate * 1000000, 3600000000)
+  tokens = 0
+  kind = 2
+  wait = at - now
+end
+local f = '%.17g'
+redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, at),
+  'rate', string.format(f, rate))
+if since ~= nil then
+  redis.call('HSET', KEYS[1], 'since', string.format(f, since))
+else
+  redis.call('HDEL', KEYS[1], 'since')
+end
+local idle = math.max(at - now, 0) + burst / rate * 1000000
+redis.call('PEXPIRE', KEYS[1], math.ceil(idle / 1000) + 60000)
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
+redis.call('PEXPIRE', KEYS[2], 60000)
+return {kind, math.floor(wait), math.floor(reply), redis.call('ZCARD', KEYS[2])}
+";
+
+/// The first answer to the burst `since` (ARGV[1]) came back: count refill
+/// from now (ARGV[2] for the test vectors, else the server's clock).
+/// Another burst's answer changes nothing. Returns 1 if anchored.
+#[cfg(feature = "redis")]
+pub(crate) const ANCHOR: &str = r"
+local s = redis.call('HMGET', KEYS[1], 'since', 'at')
+if s[1] == false or tonumber(s[1]) ~= tonumber(ARGV[1]) then return 0 end
+local now = tonumber(ARGV[2])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local at = tonumber(s[2]) or now
+if now > at then at = now end
+redis.call('HSET', KEYS[1], 'at', string.format('%.17g', at))
+redis.call('HDEL', KEYS[1], 'since')
+return 1
+";
+
+/// Sets the bucket's rate (ARGV[1], per second), first settling the tokens
+/// earned at the old rate, like `Bucket::set_rate`.
+#[cfg(feature = "redis")]
+pub(crate) const SET_RATE: &str = r"
+local rate = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'since')
+local tokens, at, old = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
+local f = '%.17g'
+if tokens ~= nil and at ~= nil and old ~= nil and s[4] == false then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if now > at then
+    tokens = math.min(tonumber(ARGV[2]), tokens + (now - at) * old / 1000000)
+    redis.call('HSET', KEYS[1], 'tokens', string.format(f, tokens), 'at', string.format(f, now))
+  end
+end
+redis.call('HSET', KEYS[1], 'rate', string.format(f, rate))
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 120000) end
+return 1
+";
+
 /// One token bucket per operation, shared by every clone (`Arc` inside), so
 /// all clones of a client draw on the same quota. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -563,6 +674,162 @@ mod tests {
 
     fn op(id: &str) -> &'static Operation {
         find(id).unwrap()
+    }
+
+    /// tests/fixtures/bucket_vectors.json through this bucket; the same file
+    /// runs through the Redis scripts below.
+    #[test]
+    fn the_bucket_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/bucket_vectors.json")).unwrap();
+        let fallback = Duration::from_millis(vectors["fallback_ms"].as_u64().unwrap());
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 5);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let start = Instant::now();
+            let burst = case["burst"].as_f64().unwrap();
+            let mut bucket = Bucket {
+                rate: case["rate"].as_f64().unwrap(),
+                burst,
+                tokens: burst,
+                at: start,
+                unanchored_since: None,
+                anchored: Arc::default(),
+                share: 1.0,
+                outage: 0,
+            };
+            for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let now = start + Duration::from_millis(step["at"].as_u64().unwrap());
+                if step["answer"] == true {
+                    let since = bucket.unanchored_since.expect("a burst to answer");
+                    assert!(bucket.anchor(since, now), "{name}: step {i}");
+                    continue;
+                }
+                // What a waiter does once the fallback has passed unanswered.
+                if let Some(since) = bucket.unanchored_since
+                    && now >= since + fallback
+                {
+                    bucket.anchor(since, since + fallback);
+                }
+                let got = match bucket.reserve(now) {
+                    Slot::Now => serde_json::json!("now"),
+                    Slot::AfterAnswer(_) => serde_json::json!("after_answer"),
+                    Slot::At(at) => serde_json::json!({"at": (at - start).as_millis() as u64}),
+                };
+                assert_eq!(got, step["take"], "{name}: step {i}");
+            }
+        }
+    }
+
+    /// A Redis for the script tests: `SPAPI_TEST_REDIS_URL` (`.ci/run` sets
+    /// it), else a `redis-server` of its own on a free loopback port (killed
+    /// on drop); `None` only outside CI without `redis-server`.
+    #[cfg(feature = "redis")]
+    fn test_redis() -> Option<(redis::Connection, Option<std::process::Child>)> {
+        if let Ok(url) = std::env::var("SPAPI_TEST_REDIS_URL") {
+            let connection = redis::Client::open(url).unwrap().get_connection().unwrap();
+            return Some((connection, None));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "in CI, .ci/run starts a redis-server and sets SPAPI_TEST_REDIS_URL"
+            );
+            return None;
+        };
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        for _ in 0..200 {
+            if let Ok(connection) = client.get_connection() {
+                return Some((connection, Some(child)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server on port {port} did not answer");
+    }
+
+    /// tests/fixtures/bucket_vectors.json through the Redis scripts, with
+    /// the time given, as [`the_bucket_vectors`] runs them through the Rust
+    /// bucket. One algorithm, two implementations, one table.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn the_bucket_vectors_through_the_scripts() {
+        let Some((mut redis, mut server)) = test_redis() else {
+            return;
+        };
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/bucket_vectors.json")).unwrap();
+        let fallback_us = vectors["fallback_ms"].as_i64().unwrap() * 1000;
+        // Far from zero, like the server's clock (0 means "no burst").
+        let start_us: i64 = 1_700_000_000_000_000;
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let tag = uuid::Uuid::new_v4().simple().to_string();
+            let (bucket, fleet) = (
+                format!("vectors:{{{tag}}}:b"),
+                format!("vectors:{{{tag}}}:f"),
+            );
+            let mut since = 0;
+            for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let now = start_us + step["at"].as_i64().unwrap() * 1000;
+                if step["answer"] == true {
+                    let anchored: i64 = redis::Script::new(ANCHOR)
+                        .key(&bucket)
+                        .arg(since)
+                        .arg(now)
+                        .invoke(&mut redis)
+                        .unwrap();
+                    assert_eq!(anchored, 1, "{name}: step {i}");
+                    continue;
+                }
+                let (kind, wait, reply, _fleet): (i64, i64, i64, i64) = redis::Script::new(ACQUIRE)
+                    .key(&bucket)
+                    .key(&fleet)
+                    .arg(case["rate"].as_f64().unwrap())
+                    .arg(case["burst"].as_f64().unwrap())
+                    .arg(fallback_us)
+                    .arg(0)
+                    .arg("vectors")
+                    .arg(10_000_000)
+                    .arg(now)
+                    .invoke(&mut redis)
+                    .unwrap();
+                if reply != 0 {
+                    since = reply;
+                }
+                let got = match kind {
+                    0 => serde_json::json!("now"),
+                    1 => serde_json::json!("after_answer"),
+                    _ => serde_json::json!({"at": (now + wait - start_us) / 1000}),
+                };
+                assert_eq!(got, step["take"], "{name}: step {i}");
+            }
+            let _: () = redis::cmd("DEL")
+                .arg(&bucket)
+                .arg(&fleet)
+                .query(&mut redis)
+                .unwrap();
+        }
+        if let Some(server) = server.as_mut() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
     }
 
     fn assert_near(actual: Duration, expected_secs: f64) {
