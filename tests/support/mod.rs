@@ -1,7 +1,11 @@
-//! Shared machinery of the contract tests: fixtures, a recording mock
-//! server on 127.0.0.1, and a JSON comparison that names the first difference.
+//! Shared machinery of the tests: fixtures, what a server saw of a request
+//! ([`Seen`]), a recording mock server on 127.0.0.1 ([`Recorder`], httpmock),
+//! the raw loopback server for scripted faults and TLS ([`server`]), and a
+//! JSON comparison that names the first difference.
 
 #![allow(dead_code)]
+
+pub mod server;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +29,28 @@ pub fn read_json(relative: &str) -> Value {
 pub fn spec() -> &'static Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| read_json("spec/shipping-v2.json"))
+}
+
+/// The documented example body of `op` for `status`
+/// (`tests/fixtures/responses/<op>.json`), as JSON text; each file is read
+/// once per test binary.
+pub fn example(op: &str, status: u16) -> String {
+    static EXAMPLES: Mutex<Option<std::collections::HashMap<String, Value>>> = Mutex::new(None);
+    let mut examples = EXAMPLES.lock().unwrap();
+    let examples = examples.get_or_insert_with(Default::default);
+    let file = examples.entry(op.to_owned()).or_insert_with(|| {
+        read_json(&format!("tests/fixtures/responses/{op}.json"))["examples"].take()
+    });
+    let body = &file[status.to_string()];
+    assert!(!body.is_null(), "{op} has an example for {status}");
+    body.to_string()
+}
+
+/// A request fixture's body (`tests/fixtures/requests/<op>.json`), decoded.
+pub fn request_body<T: serde::de::DeserializeOwned>(op: &str) -> T {
+    let fixture = read_json(&format!("tests/fixtures/requests/{op}.json"));
+    serde_json::from_value(fixture["body"].clone())
+        .unwrap_or_else(|e| panic!("{op}: request fixture body does not decode: {e}"))
 }
 
 /// A request fixture (`tests/fixtures/requests/<op>.json`) together with the
@@ -119,7 +145,8 @@ pub fn encode_segment(s: &str) -> String {
         .collect()
 }
 
-/// What the mock server saw of one request.
+/// What a server (the [`Recorder`] or a [`server::Server`]) saw of one
+/// request.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub method: String,
@@ -146,6 +173,27 @@ impl Seen {
         url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect()
+    }
+
+    /// Whether `Accept-Encoding` lists gzip, which is when Amazon compresses.
+    pub fn accepts_gzip(&self) -> bool {
+        self.header("accept-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().unwrap_or("").trim() == "gzip")
+        })
+    }
+
+    /// The request as text: request line, headers and body (lossy UTF-8),
+    /// to look for what must not be sent.
+    pub fn text(&self) -> String {
+        let mut text = format!("{} {}", self.method, self.path);
+        if let Some(query) = &self.query {
+            text = format!("{text}?{query}");
+        }
+        for (name, value) in &self.headers {
+            text.push_str(&format!("\r\n{name}: {value}"));
+        }
+        format!("{text}\r\n\r\n{}", String::from_utf8_lossy(&self.body))
     }
 }
 
