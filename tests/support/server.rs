@@ -215,7 +215,9 @@ impl Reply {
     }
 
     pub fn then_wait(mut self, delay: Duration) -> Self {
-        self.steps.push(Step::Wait(delay));
+        if !delay.is_zero() {
+            self.steps.push(Step::Wait(delay));
+        }
         self
     }
 
@@ -252,23 +254,29 @@ pub fn chunk_of(size: usize) -> Vec<u8> {
     format!("{size:x}\r\n{}\r\n", "x".repeat(size)).into_bytes()
 }
 
-/// A whole response: status line, `content-length`, `headers`,
-/// `connection: close`, then `body`.
-pub fn response(status: u16, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Vec<u8> {
-    let body = body.as_ref();
+/// A response head: status line, `headers`, `connection: close` and the
+/// blank line (no `content-length` unless among `headers`).
+pub fn head(status: u16, headers: &[(&str, &str)]) -> String {
     let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Status");
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("connection: close\r\n\r\n");
-    let mut out = out.into_bytes();
+    out
+}
+
+/// A whole response: [`head`] with `content-length`, then `body`.
+pub fn response(status: u16, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Vec<u8> {
+    let body = body.as_ref();
+    let length = body.len().to_string();
+    let all: Vec<(&str, &str)> = std::iter::once(("content-length", length.as_str()))
+        .chain(headers.iter().copied())
+        .collect();
+    let mut out = head(status, &all).into_bytes();
     out.extend_from_slice(body);
     out
 }
