@@ -1323,9 +1323,7 @@ fn cut_body(body: &str, request_id: &str, rest_after: Option<Duration>) -> Reply
 
 /// 200 `Content-Encoding: gzip`, chunked: these (compressed) bytes.
 fn gzipped(compressed: &[u8], request_id: &str) -> Reply {
-    let mut bytes = gzip_support::gzip_chunked_head(request_id).into_bytes();
-    bytes.extend_from_slice(&gzip_support::chunked(compressed, 8192));
-    Reply::send(bytes)
+    Reply::send(gzip_support::gzip_chunked_answer(request_id, compressed))
 }
 
 /// The bomb of `Fault::GzipBomb`, built once: 64 MiB of JSON whitespace
@@ -1390,12 +1388,8 @@ impl Shared {
             LwaFault::Token | LwaFault::Slow => {
                 state.tokens_issued += 1;
                 let token = format!("Atza|token-{}", state.tokens_issued);
-                let body = json!({
-                    "access_token": token,
-                    "token_type": "bearer",
-                    "expires_in": 3600,
-                    "refresh_token": "Atzr|fault-matrix-refresh"
-                });
+                let mut body = support::token_body(&token);
+                body["refresh_token"] = json!("Atzr|fault-matrix-refresh");
                 answer(
                     200,
                     "application/json",

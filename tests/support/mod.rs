@@ -7,9 +7,11 @@
 
 pub mod server;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use httpmock::MockServer;
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Map, Value};
 
 /// Root of the repository, where `spec/` and `tests/fixtures/` live.
@@ -251,6 +253,54 @@ impl Recorder {
         assert_eq!(seen.len(), 1, "expected exactly one request, got {seen:#?}");
         seen[0].clone()
     }
+}
+
+/// Login with Amazon's success body: `access_token`, valid for an hour.
+pub fn token_body(access_token: &str) -> Value {
+    serde_json::json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": 3600,
+    })
+}
+
+/// An httpmock answer: `status`, `content-type: application/json`, the
+/// `extra` headers and `body`.
+pub fn json_response(status: u16, body: &Value, extra: &[(&str, &str)]) -> HttpMockResponse {
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (name, value) in extra {
+        response = response.header(*name, *value);
+    }
+    response.body(body.to_string()).unwrap().into()
+}
+
+/// Login with Amazon on an httpmock server (`POST /auth/o2/token`),
+/// answering `tokens` in turn (the last one repeats); counts the requests.
+pub async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
+    lwa_after(server, tokens, Duration::ZERO).await
+}
+
+/// [`lwa`] answering each request after `delay`.
+pub async fn lwa_after(
+    server: &MockServer,
+    tokens: &'static [&'static str],
+    delay: Duration,
+) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("POST").path(server::TOKEN_PATH);
+            then.respond_with(move |_req: &HttpMockRequest| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                json_response(200, &token_body(tokens[n.min(tokens.len() - 1)]), &[])
+            });
+        })
+        .await;
+    count
 }
 
 /// Compares two JSON values. Numbers compare by value (`5` equals `5.0`),

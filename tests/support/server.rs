@@ -165,14 +165,15 @@ pub struct Reply {
 enum Step {
     Send(Vec<u8>),
     Wait(Duration),
-    Repeat {
-        chunk: Arc<[u8]>,
+    Stream {
+        bytes: Arc<[u8]>,
+        part: usize,
         up_to: u64,
         tally: Option<Arc<Tally>>,
     },
 }
 
-/// What a [`Reply::then_repeat`] managed to send, and when it stopped.
+/// What a [`Reply::then_stream`] managed to send, and when it stopped.
 #[derive(Default)]
 pub struct Tally {
     pub bytes: AtomicU64,
@@ -226,21 +227,36 @@ impl Reply {
         self.then_wait(HANG)
     }
 
-    /// Sends `chunk` again and again until `up_to` bytes went out or the
-    /// client stops reading, counting into `tally` (which is notified when
-    /// this step ends).
-    pub fn then_repeat(
+    /// Sends `bytes`, `part` bytes per write, again and again until
+    /// `up_to` bytes went out or the client stops reading, counting into
+    /// `tally` (notified when this step ends). The bytes are shared, not
+    /// copied: a peak-memory test builds them before it measures.
+    pub fn then_stream(
         mut self,
-        chunk: impl Into<Arc<[u8]>>,
+        bytes: impl Into<Arc<[u8]>>,
+        part: usize,
         up_to: u64,
         tally: Option<Arc<Tally>>,
     ) -> Self {
-        self.steps.push(Step::Repeat {
-            chunk: chunk.into(),
+        self.steps.push(Step::Stream {
+            bytes: bytes.into(),
+            part,
             up_to,
             tally,
         });
         self
+    }
+
+    /// [`Reply::then_stream`] of `chunk` whole, repeated up to `up_to` bytes.
+    pub fn then_repeat(
+        self,
+        chunk: impl Into<Arc<[u8]>>,
+        up_to: u64,
+        tally: Option<Arc<Tally>>,
+    ) -> Self {
+        let chunk = chunk.into();
+        let part = chunk.len();
+        self.then_stream(chunk, part, up_to, tally)
     }
 
     /// HTTP/1.1 chunks of `size` bytes (`x` each) without end.
@@ -347,19 +363,22 @@ async fn serve(mut stream: impl Connection, handler: &Handler, log: &Mutex<Vec<S
                 tokio::time::sleep(delay).await;
                 true
             }
-            Step::Repeat {
-                chunk,
+            Step::Stream {
+                bytes,
+                part,
                 up_to,
                 tally,
             } => {
                 let mut sent = 0u64;
-                let mut ok = true;
+                let mut parts = bytes.chunks(part).cycle();
+                let mut ok = !bytes.is_empty();
                 while ok && sent < up_to {
-                    ok = stream.write_all(&chunk).await.is_ok();
+                    let part = parts.next().expect("cycling a non-empty slice");
+                    ok = stream.write_all(part).await.is_ok();
                     if ok {
-                        sent += chunk.len() as u64;
+                        sent += part.len() as u64;
                         if let Some(tally) = &tally {
-                            tally.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                            tally.bytes.fetch_add(part.len() as u64, Ordering::Relaxed);
                         }
                     }
                 }
