@@ -4,8 +4,6 @@
 
 mod support;
 
-use support::lwa;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +14,7 @@ use spapi_shipping::auth::{AuthError, LwaCredentials, Secret};
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::types::ShippingBusinessId;
 use spapi_shipping::{Client, ClientBuilder, Error, operations};
+use support::lwa;
 
 const APP_ID: &str = "amzn1.application-oa2-client.0123456789";
 const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.client-secret-value";

@@ -161,6 +161,27 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// What an httpmock server received.
+    pub fn of(req: &HttpMockRequest) -> Self {
+        let uri = req.uri();
+        Seen {
+            method: req.method().to_string(),
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: req.body_vec(),
+        }
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON request body")
+    }
+
     /// The value of a header (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -216,18 +237,7 @@ impl Recorder {
         server
             .mock_async(move |when, then| {
                 when.is_true(move |req| {
-                    let uri = req.uri();
-                    log.lock().unwrap().push(Seen {
-                        method: req.method().to_string(),
-                        path: uri.path().to_owned(),
-                        query: uri.query().map(str::to_owned),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                            .collect(),
-                        body: req.body_vec(),
-                    });
+                    log.lock().unwrap().push(Seen::of(req));
                     true
                 });
                 let then = then
