@@ -7,13 +7,13 @@
 //! chunks read before the cut plus the HTTP client's own buffers). One
 //! test per binary, so no other test allocates meanwhile.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use spapi_shipping::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use support::server::{self, Reply, Server, Tally};
 
 mod memory_support;
+mod support;
 
 const MIB: usize = 1 << 20;
 const CAP: usize = 8 * MIB;
@@ -21,24 +21,20 @@ const GIB: u64 = 1 << 30;
 
 #[tokio::test]
 async fn a_streamed_gibibyte_costs_at_most_twice_the_cap() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sent = std::sync::Arc::new(AtomicU64::new(0));
-    let counter = std::sync::Arc::clone(&sent);
-    let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000)).into_bytes();
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = [0u8; 8192];
-        let _ = stream.read(&mut request).await;
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                    transfer-encoding: chunked\r\n\r\n";
-        let mut ok = stream.write_all(head.as_bytes()).await.is_ok();
-        while ok && counter.load(Ordering::Relaxed) < GIB {
-            ok = stream.write_all(&chunk).await.is_ok();
-            counter.fetch_add(0x10000, Ordering::Relaxed);
-        }
-    });
-    let (error, extra) = memory_support::failed_capped_call(format!("http://{addr}"), CAP).await;
+    let sent = Arc::new(Tally::default());
+    let counter = Arc::clone(&sent);
+    // Built before the measurement starts: the server allocates (almost)
+    // nothing while the client reads.
+    let chunk: Arc<[u8]> = server::chunk_of(0x10000).into();
+    let server = Server::start(move |_| {
+        Reply::send(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\n\r\n",
+        )
+        .then_repeat(chunk.clone(), GIB, Some(Arc::clone(&counter)))
+    })
+    .await;
+    let (error, extra) = memory_support::failed_capped_call(server.url(""), CAP).await;
 
     assert!(
         matches!(
@@ -55,11 +51,8 @@ async fn a_streamed_gibibyte_costs_at_most_twice_the_cap() {
     let ratio = extra as f64 / CAP as f64;
     eprintln!(
         "cap {CAP} bytes: +{extra} bytes at peak ({ratio:.2}x); the server sent {} bytes",
-        sent.load(Ordering::Relaxed)
+        sent.bytes()
     );
     assert!(ratio <= 2.0, "{ratio:.2}x the cap");
-    assert!(
-        sent.load(Ordering::Relaxed) < GIB / 4,
-        "the client kept reading"
-    );
+    assert!(sent.bytes() < GIB / 4, "the client kept reading");
 }

@@ -1,6 +1,6 @@
 //! The fault matrix: every injected fault against every operation class,
 //! end to end through a real `Client` and a local fault-injecting HTTP/1.1
-//! server (plain `tokio::net::TcpListener`, one request per connection) that
+//! server (`support::server`, one request per connection) that
 //! plays both Login with Amazon and the SP-API.
 //!
 //! Classes (columns): a read (`get_tracking`, Safe); a purchase with the
@@ -26,7 +26,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -35,12 +34,13 @@ use serde_json::{Value, json};
 use spapi_shipping::auth::{AuthError, LwaCredentials, Secret};
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::{Client, Error, types};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+use support::Seen;
+use support::server::{self, Reply, Server, TOKEN_PATH, closed_port_url};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 mod gzip_support;
+mod support;
 
 /// `ClientBuilder::timeout`: one attempt, from sending to the whole body.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -51,7 +51,6 @@ const HARD_DEADLINE: Duration = Duration::from_secs(10);
 /// Scheduling slack on top of `max_elapsed + ATTEMPT_TIMEOUT`.
 const SLACK: Duration = Duration::from_millis(500);
 
-const TOKEN_PATH: &str = "/auth/o2/token";
 const TRACKING_PATH: &str = "/shipping/v2/tracking";
 const PURCHASE_PATH: &str = "/shipping/v2/shipments";
 const ONE_CLICK_PATH: &str = "/shipping/v2/oneClickShipment";
@@ -579,7 +578,7 @@ async fn run_group(group: Option<Group>, mode: Mode) {
             } else {
                 server.url()
             };
-            let token_url = format!("{}{TOKEN_PATH}", server.url());
+            let token_url = server.server.token_url();
             let policy = s.policy.clone();
             let cap = s.max_response_body;
             builds.spawn_blocking(move || {
@@ -803,9 +802,10 @@ impl Got {
     }
 }
 
-/// What the server saw of one SP-API request.
+/// What the server made of one SP-API request (the request itself is a
+/// `support::Seen`).
 #[derive(Debug, Clone)]
-struct Seen {
+struct Attempt {
     call: usize,
     /// 0-based index of the request within its call.
     attempt: usize,
@@ -822,7 +822,7 @@ struct Seen {
     request_id: String,
 }
 
-impl Seen {
+impl Attempt {
     /// Answered in a way that proves the handler did not run.
     fn provably_unprocessed(&self) -> bool {
         self.expired || self.fault == Some(Fault::Status(429))
@@ -832,7 +832,7 @@ impl Seen {
 struct CallOutcome {
     got: Got,
     elapsed: Duration,
-    requests: Vec<Seen>,
+    requests: Vec<Attempt>,
 }
 
 struct CellOutcome {
@@ -855,7 +855,7 @@ impl CellOutcome {
             .collect();
         let mut text = format!("{} after {}", last.got.label(), attempts.join(","));
         if class.purchases() {
-            let count = |f: fn(&Seen) -> bool| -> Vec<String> {
+            let count = |f: fn(&Attempt) -> bool| -> Vec<String> {
                 self.calls
                     .iter()
                     .map(|c| c.requests.iter().filter(|r| f(r)).count().to_string())
@@ -927,8 +927,9 @@ const CALL_TAG: &str = "FM-CALL-";
 
 impl Bodies {
     fn load() -> Self {
-        let body =
-            |op: &str| read_json(&format!("tests/fixtures/requests/{op}.json"))["body"].clone();
+        let body = |op: &str| {
+            support::read_json(&format!("tests/fixtures/requests/{op}.json"))["body"].clone()
+        };
         Self {
             purchase: body("purchaseShipment"),
             one_click: body("oneClickShipment"),
@@ -1247,41 +1248,6 @@ fn class_path(class: Class) -> &'static str {
     }
 }
 
-/// A URL on 127.0.0.1 where nothing listens.
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    let port = listener.local_addr().expect("probe address").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
-// ---------------------------------------------------------------------------
-// Fixtures
-// ---------------------------------------------------------------------------
-
-fn read_json(relative: &str) -> Value {
-    let path = format!("{}/{relative}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The documented example body of `op` for `status`, as bytes.
-fn example(op: &str, status: u16) -> Vec<u8> {
-    static EXAMPLES: OnceLock<HashMap<String, Value>> = OnceLock::new();
-    let examples = EXAMPLES.get_or_init(|| {
-        ["getTracking", "purchaseShipment", "oneClickShipment"]
-            .into_iter()
-            .map(|op| {
-                let file = read_json(&format!("tests/fixtures/responses/{op}.json"));
-                (op.to_owned(), file["examples"].clone())
-            })
-            .collect()
-    });
-    let body = &examples[op][status.to_string()];
-    assert!(!body.is_null(), "{op} has an example for {status}");
-    body.to_string().into_bytes()
-}
-
 fn operation_of(path: &str) -> Option<&'static str> {
     match path {
         TRACKING_PATH => Some("getTracking"),
@@ -1295,12 +1261,12 @@ fn operation_of(path: &str) -> Option<&'static str> {
 // The fault-injecting server
 // ---------------------------------------------------------------------------
 
-/// A loopback HTTP/1.1 server answering one request per connection
-/// (`connection: close`), so no pooled connection hides a fault.
+/// The scenario's script on a loopback server (`support::server`, one
+/// request per connection, `connection: close`, so no pooled connection
+/// hides a fault) playing both Login with Amazon and the SP-API.
 struct FaultServer {
-    addr: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
 }
 
 struct Shared {
@@ -1308,12 +1274,11 @@ struct Shared {
     lwa: fn(usize) -> LwaFault,
     first_token_uses: Option<usize>,
     state: Mutex<State>,
-    connections: Mutex<Vec<AbortHandle>>,
 }
 
 #[derive(Default)]
 struct State {
-    api: Vec<Seen>,
+    api: Vec<Attempt>,
     lwa_requests: usize,
     tokens_issued: usize,
     first_token_uses: usize,
@@ -1321,57 +1286,44 @@ struct State {
     executed_keys: HashSet<String>,
 }
 
-/// What to put on the wire.
-enum Action {
-    Answer {
-        status: u16,
-        content_type: &'static str,
-        body: Vec<u8>,
-        request_id: String,
-        delay: Duration,
-    },
-    /// RST without a byte.
-    Reset,
-    /// FIN without a byte.
-    Close,
-    /// 200 head announcing the whole body and half of it; then, after
-    /// `rest_after`, the other half, or FIN when `None`.
-    CutBody {
-        body: Vec<u8>,
-        request_id: String,
-        rest_after: Option<Duration>,
-    },
-    /// 200 `Content-Encoding: gzip`, chunked: these (compressed) bytes.
-    Gzip {
-        compressed: Vec<u8>,
-        request_id: String,
-    },
+/// `status` with `body`, tagged with its request id, after `delay`.
+fn answer(
+    status: u16,
+    content_type: &str,
+    body: impl AsRef<[u8]>,
+    request_id: &str,
+    delay: Duration,
+) -> Reply {
+    let headers = [
+        ("content-type", content_type),
+        ("x-amzn-RequestId", request_id),
+    ];
+    Reply::after(delay).then_send(server::response(status, &headers, body))
 }
 
-struct Request {
-    method: String,
-    path: String,
-    /// Names lower-cased.
-    headers: Vec<(String, String)>,
-    /// The call number tagged in the query or body (`FM-CALL-<n>`).
-    call: Option<usize>,
+/// A 200 head announcing the whole body and half of it; then, after
+/// `rest_after`, the other half, or FIN when `None`.
+fn cut_body(body: &str, request_id: &str, rest_after: Option<Duration>) -> Reply {
+    let (half, rest) = body.split_at(body.len() / 2);
+    let length = body.len().to_string();
+    let head = server::head(
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &length),
+            ("x-amzn-RequestId", request_id),
+        ],
+    );
+    let reply = Reply::send(format!("{head}{half}"));
+    match rest_after {
+        Some(delay) => reply.then_wait(delay).then_send(rest),
+        None => reply,
+    }
 }
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `Accept-Encoding` lists gzip, which is when Amazon compresses.
-    fn accepts_gzip(&self) -> bool {
-        self.header("accept-encoding").is_some_and(|v| {
-            v.split(',')
-                .any(|e| e.split(';').next().unwrap_or("").trim() == "gzip")
-        })
-    }
+/// 200 `Content-Encoding: gzip`, chunked: these (compressed) bytes.
+fn gzipped(compressed: &[u8], request_id: &str) -> Reply {
+    Reply::send(gzip_support::gzip_chunked_answer(request_id, compressed))
 }
 
 /// The bomb of `Fault::GzipBomb`, built once: 64 MiB of JSON whitespace
@@ -1383,38 +1335,29 @@ fn gzip_bomb() -> &'static [u8] {
 
 impl FaultServer {
     async fn start(s: &Scenario) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             api: s.api,
             lwa: s.lwa,
             first_token_uses: s.first_token_uses,
             state: Mutex::default(),
-            connections: Mutex::default(),
         });
-        let accepting = shared.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let task = tokio::spawn(serve(accepting.clone(), stream));
-                accepting
-                    .connections
-                    .lock()
-                    .unwrap()
-                    .push(task.abort_handle());
+        let script = shared.clone();
+        let server = Server::start(move |request| {
+            if request.method == "POST" && request.path == TOKEN_PATH {
+                script.token_answer()
+            } else {
+                script.api_answer(request)
             }
-        });
-        Self {
-            addr,
-            shared,
-            accept,
-        }
+        })
+        .await;
+        Self { server, shared }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url("")
     }
 
-    fn requests_of(&self, call: usize) -> Vec<Seen> {
+    fn requests_of(&self, call: usize) -> Vec<Attempt> {
         let state = self.shared.state.lock().unwrap();
         state
             .api
@@ -1429,29 +1372,8 @@ impl FaultServer {
     }
 }
 
-impl Drop for FaultServer {
-    fn drop(&mut self) {
-        self.accept.abort();
-        for task in self.shared.connections.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-}
-
-async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
-    let Some(request) = read_request(&mut stream).await else {
-        return;
-    };
-    let action = if request.method == "POST" && request.path == TOKEN_PATH {
-        shared.token_answer()
-    } else {
-        shared.api_answer(&request)
-    };
-    respond(stream, action).await;
-}
-
 impl Shared {
-    fn token_answer(&self) -> Action {
+    fn token_answer(&self) -> Reply {
         let mut state = self.state.lock().unwrap();
         let n = state.lwa_requests;
         state.lwa_requests += 1;
@@ -1466,35 +1388,31 @@ impl Shared {
             LwaFault::Token | LwaFault::Slow => {
                 state.tokens_issued += 1;
                 let token = format!("Atza|token-{}", state.tokens_issued);
-                let body = json!({
-                    "access_token": token,
-                    "token_type": "bearer",
-                    "expires_in": 3600,
-                    "refresh_token": "Atzr|fault-matrix-refresh"
-                });
-                Action::Answer {
-                    status: 200,
-                    content_type: "application/json",
-                    body: body.to_string().into_bytes(),
-                    request_id,
+                let mut body = support::token_body(&token);
+                body["refresh_token"] = json!("Atzr|fault-matrix-refresh");
+                answer(
+                    200,
+                    "application/json",
+                    body.to_string(),
+                    &request_id,
                     delay,
-                }
+                )
             }
-            LwaFault::Status(status) => Action::Answer {
+            LwaFault::Status(status) => answer(
                 status,
-                content_type: "text/html",
-                body: b"<html><body>Service Unavailable</body></html>".to_vec(),
-                request_id,
+                "text/html",
+                "<html><body>Service Unavailable</body></html>",
+                &request_id,
                 delay,
-            },
+            ),
         }
     }
 
     /// Records the request and decides its answer, all under the lock, so
     /// the record exists before the client can see any byte.
-    fn api_answer(&self, request: &Request) -> Action {
+    fn api_answer(&self, request: &Seen) -> Reply {
         let mut state = self.state.lock().unwrap();
-        let call = request.call.unwrap_or(usize::MAX);
+        let call = call_of(request).unwrap_or(usize::MAX);
         let attempt = state.api.iter().filter(|r| r.call == call).count();
         let request_id = format!("fm-{call}-{attempt}");
         let key = request.header("x-amzn-idempotencykey").map(str::to_owned);
@@ -1515,7 +1433,7 @@ impl Shared {
             (true, true, None) => (true, false),
             _ => (false, false),
         };
-        state.api.push(Seen {
+        state.api.push(Attempt {
             call,
             attempt,
             path: request.path.clone(),
@@ -1528,121 +1446,62 @@ impl Shared {
         });
         drop(state);
 
+        let json = |status, body: &[u8]| {
+            answer(
+                status,
+                "application/json",
+                body,
+                &request_id,
+                Duration::ZERO,
+            )
+        };
         let Some(op) = operation_of(&request.path) else {
-            return Action::Answer {
-                status: 404,
-                content_type: "application/json",
-                body: br#"{"errors":[{"code":"NotFound","message":"no such path"}]}"#.to_vec(),
-                request_id,
-                delay: Duration::ZERO,
-            };
+            return json(
+                404,
+                br#"{"errors":[{"code":"NotFound","message":"no such path"}]}"#,
+            );
         };
-        let answer = |status, body| Action::Answer {
-            status,
-            content_type: "application/json",
-            body,
-            request_id: request_id.clone(),
-            delay: Duration::ZERO,
-        };
+        let example = |status| support::example(op, status);
         match fault {
-            None => answer(403, EXPIRED_BODY.as_bytes().to_vec()),
-            Some(Fault::Ok) => answer(200, example(op, 200)),
-            Some(Fault::Status(status)) => answer(status, example(op, status)),
-            Some(Fault::ResetBeforeResponse) => Action::Reset,
-            Some(Fault::LostResponse) => Action::Close,
-            Some(Fault::ResetAfterHeaders) => Action::CutBody {
-                body: example(op, 200),
-                request_id,
-                rest_after: None,
-            },
-            Some(Fault::SlowBody) => Action::CutBody {
-                body: example(op, 200),
-                request_id,
-                rest_after: Some(SLOW),
-            },
-            Some(Fault::Slow) => Action::Answer {
-                status: 200,
-                content_type: "application/json",
-                body: example(op, 200),
-                request_id,
-                delay: SLOW,
-            },
-            Some(Fault::Malformed) => answer(200, br#"{"payload": {"#.to_vec()),
-            Some(Fault::Gzip) if !request.accepts_gzip() => answer(
-                406,
-                br#"{"errors":[{"code":"NotAcceptable","message":"fault matrix: the request did not send Accept-Encoding: gzip"}]}"#
-                    .to_vec(),
+            None => json(403, EXPIRED_BODY.as_bytes()),
+            Some(Fault::Ok) => json(200, example(200).as_bytes()),
+            Some(Fault::Status(status)) => json(status, example(status).as_bytes()),
+            Some(Fault::ResetBeforeResponse) => Reply::reset(),
+            Some(Fault::LostResponse) => Reply::close(),
+            Some(Fault::ResetAfterHeaders) => cut_body(&example(200), &request_id, None),
+            Some(Fault::SlowBody) => cut_body(&example(200), &request_id, Some(SLOW)),
+            Some(Fault::Slow) => answer(
+                200,
+                "application/json",
+                example(200),
+                &request_id,
+                SLOW,
             ),
-            Some(Fault::Gzip) => Action::Gzip {
-                compressed: gzip_support::gzip(&example(op, 200), flate2::Compression::default()),
-                request_id,
-            },
+            Some(Fault::Malformed) => json(200, br#"{"payload": {"#),
+            Some(Fault::Gzip) if !request.accepts_gzip() => json(
+                406,
+                br#"{"errors":[{"code":"NotAcceptable","message":"fault matrix: the request did not send Accept-Encoding: gzip"}]}"#,
+            ),
+            Some(Fault::Gzip) => gzipped(
+                &gzip_support::gzip(example(200).as_bytes(), flate2::Compression::default()),
+                &request_id,
+            ),
             Some(Fault::CorruptGzip) => {
                 let mut compressed =
-                    gzip_support::gzip(&example(op, 200), flate2::Compression::default());
+                    gzip_support::gzip(example(200).as_bytes(), flate2::Compression::default());
                 compressed.truncate(10);
                 compressed.extend(std::iter::repeat_n(0xff_u8, 512));
-                Action::Gzip {
-                    compressed,
-                    request_id,
-                }
+                gzipped(&compressed, &request_id)
             }
-            Some(Fault::GzipBomb) => Action::Gzip {
-                compressed: gzip_bomb().to_vec(),
-                request_id,
-            },
+            Some(Fault::GzipBomb) => gzipped(gzip_bomb(), &request_id),
         }
     }
 }
 
-/// Reads the head and the Content-Length body of one request.
-async fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let method = request_line.next()?.to_owned();
-    let target = request_line.next()?.to_owned();
-    let path = target.split('?').next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() - head_end < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let call = call_tag(target.as_bytes()).or_else(|| call_tag(&buf[head_end..]));
-    Some(Request {
-        method,
-        path,
-        headers,
-        call,
-    })
+/// The call number tagged in the query or the body (`FM-CALL-<n>`).
+fn call_of(request: &Seen) -> Option<usize> {
+    let query = request.query.as_deref().unwrap_or_default();
+    call_tag(query.as_bytes()).or_else(|| call_tag(&request.body))
 }
 
 /// The number after the first `FM-CALL-` in `bytes`.
@@ -1655,76 +1514,6 @@ fn call_tag(bytes: &[u8]) -> Option<usize> {
         .map(|&b| char::from(b))
         .collect();
     digits.parse().ok()
-}
-
-fn head(status: u16, content_type: &str, length: usize, request_id: &str) -> String {
-    let reason = match status {
-        200 => "OK",
-        403 => "Forbidden",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
-    format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\
-         x-amzn-RequestId: {request_id}\r\nconnection: close\r\n\r\n"
-    )
-}
-
-async fn respond(mut stream: TcpStream, action: Action) {
-    match action {
-        Action::Answer {
-            status,
-            content_type,
-            body,
-            request_id,
-            delay,
-        } => {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let mut bytes = head(status, content_type, body.len(), &request_id).into_bytes();
-            bytes.extend_from_slice(&body);
-            // The client may have given up (slow answers): errors are expected.
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
-        }
-        Action::Reset => {
-            let _ = stream.set_zero_linger();
-            drop(stream);
-        }
-        Action::Close => {
-            let _ = stream.shutdown().await;
-        }
-        Action::CutBody {
-            body,
-            request_id,
-            rest_after,
-        } => {
-            let half = body.len() / 2;
-            let mut bytes = head(200, "application/json", body.len(), &request_id).into_bytes();
-            bytes.extend_from_slice(&body[..half]);
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.flush().await;
-            if let Some(delay) = rest_after {
-                tokio::time::sleep(delay).await;
-                let _ = stream.write_all(&body[half..]).await;
-            }
-            let _ = stream.shutdown().await;
-        }
-        Action::Gzip {
-            compressed,
-            request_id,
-        } => {
-            let mut bytes = gzip_support::gzip_chunked_head(&request_id).into_bytes();
-            bytes.extend_from_slice(&gzip_support::chunked(&compressed, 8192));
-            // A bomb's client stops reading at its cap: errors are expected.
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1759,77 +1548,62 @@ fn already_done_body(path: &str) -> &'static str {
 }
 
 /// A cancel/unlink server with one piece of state: whether the write has
-/// been applied. Returns the address, the requests seen and how often the
-/// write was applied.
+/// been applied. Returns the server and (requests seen, times the write was
+/// applied).
 async fn state_write_server(
     first: FirstAttempt,
     applied_before: bool,
-) -> (SocketAddr, Arc<Mutex<(usize, usize)>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local address");
+) -> (Server, Arc<Mutex<(usize, usize)>>) {
     // (requests, applications)
     let log = Arc::new(Mutex::new((0usize, usize::from(applied_before))));
     let seen = Arc::clone(&log);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let log = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let Some(request) = read_request(&mut stream).await else {
-                    return;
-                };
-                let action = {
-                    let mut log = log.lock().unwrap();
-                    let attempt = log.0;
-                    log.0 += 1;
-                    let applied = log.1 > 0;
-                    let step = if attempt == 0 {
-                        first
-                    } else {
-                        FirstAttempt::Normal
-                    };
-                    let ok_body: &[u8] = if request.path.ends_with("/cancel") {
-                        br#"{"payload":{}}"#
-                    } else {
-                        br#"{"isUnlinked":true}"#
-                    };
-                    let answer = |status, body: &[u8], delay| Action::Answer {
-                        status,
-                        content_type: "application/json",
-                        body: body.to_vec(),
-                        request_id: format!("sw-{attempt}"),
-                        delay,
-                    };
-                    match step {
-                        FirstAttempt::Throttled => answer(
-                            429,
-                            br#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota."}]}"#,
-                            Duration::ZERO,
-                        ),
-                        _ if applied => answer(
-                            400,
-                            already_done_body(&request.path).as_bytes(),
-                            Duration::ZERO,
-                        ),
-                        step => {
-                            log.1 += 1;
-                            match step {
-                                FirstAttempt::AppliedThen503 => answer(
-                                    503,
-                                    br#"{"errors":[{"code":"ServiceUnavailable","message":"Try again."}]}"#,
-                                    Duration::ZERO,
-                                ),
-                                FirstAttempt::AppliedThenClosed => Action::Close,
-                                FirstAttempt::AppliedSlowly => answer(200, ok_body, SLOW),
-                                _ => answer(200, ok_body, Duration::ZERO),
-                            }
-                        }
-                    }
-                };
-                respond(stream, action).await;
-            });
+    let server = Server::start(move |request| {
+        let mut log = seen.lock().unwrap();
+        let attempt = log.0;
+        log.0 += 1;
+        let applied = log.1 > 0;
+        let step = if attempt == 0 {
+            first
+        } else {
+            FirstAttempt::Normal
+        };
+        let ok_body: &[u8] = if request.path.ends_with("/cancel") {
+            br#"{"payload":{}}"#
+        } else {
+            br#"{"isUnlinked":true}"#
+        };
+        let request_id = format!("sw-{attempt}");
+        let answer = |status, body: &[u8], delay| {
+            answer(status, "application/json", body, &request_id, delay)
+        };
+        match step {
+            FirstAttempt::Throttled => answer(
+                429,
+                br#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota."}]}"#,
+                Duration::ZERO,
+            ),
+            _ if applied => answer(
+                400,
+                already_done_body(&request.path).as_bytes(),
+                Duration::ZERO,
+            ),
+            step => {
+                log.1 += 1;
+                match step {
+                    FirstAttempt::AppliedThen503 => answer(
+                        503,
+                        br#"{"errors":[{"code":"ServiceUnavailable","message":"Try again."}]}"#,
+                        Duration::ZERO,
+                    ),
+                    FirstAttempt::AppliedThenClosed => Reply::close(),
+                    FirstAttempt::AppliedSlowly => answer(200, ok_body, SLOW),
+                    _ => answer(200, ok_body, Duration::ZERO),
+                }
+            }
         }
-    });
-    (addr, log)
+    })
+    .await;
+    (server, log)
 }
 
 /// A state write's expected outcome: `Ok(requests)` or
@@ -1845,7 +1619,7 @@ type Outcome = Result<usize, (u16, usize)>;
 async fn state_setting_writes_report_the_truth() {
     let _alone = ONE_GROUP_AT_A_TIME.lock().await;
     let unlink_body: types::UnlinkCarrierAccountRequest = serde_json::from_value(
-        read_json("tests/fixtures/requests/unlinkCarrierAccount.json")["body"].clone(),
+        support::read_json("tests/fixtures/requests/unlinkCarrierAccount.json")["body"].clone(),
     )
     .unwrap();
     // (operation, first attempt, applied before the call, expected outcome)
@@ -1886,9 +1660,9 @@ async fn state_setting_writes_report_the_truth() {
     ];
     let mut failures = Vec::new();
     for (operation, first, applied_before, want) in cells {
-        let (addr, log) = state_write_server(first, applied_before).await;
+        let (server, log) = state_write_server(first, applied_before).await;
         let client = Client::builder()
-            .endpoint(format!("http://{addr}"))
+            .endpoint(server.url(""))
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(ATTEMPT_TIMEOUT)
             .retry(fast_policy())

@@ -3,161 +3,58 @@
 //! counts the body cap in decoded bytes whatever the compressed
 //! `Content-Length` says, turns a corrupt stream into a typed error naming
 //! the operation, and works through a caller's own `reqwest::Client` with
-//! gzip on or off. Every server is a raw `TcpListener` on 127.0.0.1 that
+//! gzip on or off. Every server is `support::server` on 127.0.0.1, which
 //! controls every byte, like Amazon only compressing when asked. The peak
 //! memory of a gzip bomb is measured in `gzip_bomb_memory.rs`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flate2::Compression;
 use serde_json::{Value, json};
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::{Client, ClientBuilder, Error, Response, types};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::Seen;
+use support::server::{self, Reply, Server};
 
 mod gzip_support;
 mod support;
 
-use gzip_support::{bomb, chunked, gzip, gzip_chunked_head};
+use gzip_support::{bomb, gzip, gzip_chunked_answer};
 
 /// Every call ends within this, whatever the client does.
 const BOUND: Duration = Duration::from_secs(10);
 
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
+/// A loopback server (`support::server`) answering every request with the
+/// bytes `answer` makes of it (status line, headers and body), then closing.
+async fn serve(answer: impl Fn(&Seen) -> Vec<u8> + Send + Sync + 'static) -> Server {
+    Server::start(move |seen| Reply::send(answer(seen))).await
 }
 
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the request asked for gzip, as Amazon reads `Accept-Encoding`.
-    fn accepts_gzip(&self) -> bool {
-        self.header("accept-encoding").is_some_and(|v| {
-            v.split(',')
-                .any(|e| e.split(';').next().unwrap_or("").trim() == "gzip")
-        })
-    }
-}
-
-/// A loopback server answering every request with the bytes `answer`
-/// makes of it (status line, headers and body), then closing.
-struct Raw {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Raw {
-    async fn start(answer: impl Fn(&Seen) -> Vec<u8> + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let answer = Arc::new(answer);
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let record = record.clone();
-                let answer = answer.clone();
-                tokio::spawn(async move {
-                    let Some(request) = read_request(&mut stream).await else {
-                        return;
-                    };
-                    let bytes = answer(&request);
-                    record.lock().unwrap().push(request);
-                    let _ = stream.write_all(&bytes).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        Self { url, seen }
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn client(&self) -> ClientBuilder {
-        Client::builder()
-            .endpoint(&self.url)
-            .retry(RetryPolicy::none())
-    }
-}
-
-async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() - head_end < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(Seen { path, headers })
+/// A client of `server` that does not retry.
+fn builder(server: &Server) -> ClientBuilder {
+    Client::builder()
+        .endpoint(server.url(""))
+        .retry(RetryPolicy::none())
 }
 
 /// A plain 200 with a Content-Length.
 fn plain(body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         x-amzn-RequestId: plain-1\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
+    server::json(200, "plain-1", body)
 }
 
 /// A compressed 200, chunked, without Content-Length, as Amazon sends it.
 fn gzipped_chunked(compressed: &[u8]) -> Vec<u8> {
-    let mut out = gzip_chunked_head("gzip-1").into_bytes();
-    out.extend_from_slice(&chunked(compressed, 8192));
-    out
+    gzip_chunked_answer("gzip-1", compressed)
 }
 
 /// A compressed 200 with the compressed size as its Content-Length.
 fn gzipped_with_length(compressed: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n\
-         content-length: {}\r\nx-amzn-RequestId: gzip-2\r\nconnection: close\r\n\r\n",
-        compressed.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(compressed);
-    out
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+        ("x-amzn-RequestId", "gzip-2"),
+    ];
+    server::response(200, &headers, compressed)
 }
 
 /// Amazon's behaviour: compressed and chunked when asked, plain otherwise.
@@ -210,8 +107,7 @@ fn large_get_rates() -> Vec<u8> {
 }
 
 fn rates_request() -> types::GetRatesRequest {
-    let fixture = support::read_json("tests/fixtures/requests/getRates.json");
-    serde_json::from_value(fixture["body"].clone()).expect("the getRates fixture decodes")
+    support::request_body("getRates")
 }
 
 async fn get_rates(client: &Client) -> Result<Response<types::GetRatesResponse>, Error> {
@@ -246,13 +142,13 @@ async fn the_client_asks_for_gzip_and_a_gzipped_chunked_get_rates_decodes_like_t
         "about the size of the production capture"
     );
 
-    let gzip_server = Raw::start(like_amazon(body.clone())).await;
-    let client = gzip_server.client().build().unwrap();
+    let gzip_server = serve(like_amazon(body.clone())).await;
+    let client = builder(&gzip_server).build().unwrap();
     let from_gzip = get_rates(&client)
         .await
         .expect("the gzipped answer decodes");
 
-    let seen = gzip_server.requests();
+    let seen = gzip_server.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/shipping/v2/shipments/rates");
     assert_eq!(seen[0].header("accept-encoding"), Some("gzip"));
@@ -269,12 +165,12 @@ async fn the_client_asks_for_gzip_and_a_gzipped_chunked_get_rates_decodes_like_t
     );
 
     // The same body, uncompressed (a server that ignores Accept-Encoding).
-    let plain_server = Raw::start({
+    let plain_server = serve({
         let body = body.clone();
         move |_: &Seen| plain(&body)
     })
     .await;
-    let client = plain_server.client().build().unwrap();
+    let client = builder(&plain_server).build().unwrap();
     let from_plain = get_rates(&client).await.expect("the plain answer decodes");
 
     let from_gzip = from_gzip.into_inner();
@@ -300,8 +196,8 @@ async fn a_compressed_content_length_is_never_taken_for_the_decoded_size() {
     let cap = 64 * 1024;
     let compressed = bomb(br#"{"payload": "#, 4);
     assert!(compressed.len() < cap / 4, "{} bytes", compressed.len());
-    let server = Raw::start(move |_: &Seen| gzipped_with_length(&compressed)).await;
-    let client = server.client().max_response_body(cap).build().unwrap();
+    let server = serve(move |_: &Seen| gzipped_with_length(&compressed)).await;
+    let client = builder(&server).max_response_body(cap).build().unwrap();
     let error = get_rates(&client).await.unwrap_err();
     match &error {
         Error::ResponseTooLarge {
@@ -337,9 +233,8 @@ async fn a_compressed_content_length_is_never_taken_for_the_decoded_size() {
     let body = large_get_rates();
     let stored = gzip(&body, Compression::none());
     assert!(stored.len() > body.len());
-    let server = Raw::start(move |_: &Seen| gzipped_with_length(&stored)).await;
-    let client = server
-        .client()
+    let server = serve(move |_: &Seen| gzipped_with_length(&stored)).await;
+    let client = builder(&server)
         .max_response_body(body.len())
         .build()
         .unwrap();
@@ -354,8 +249,8 @@ async fn a_compressed_content_length_is_never_taken_for_the_decoded_size() {
     //    declared (plain) Content-Length is still refused before reading.
     let body = large_get_rates();
     let len = body.len();
-    let server = Raw::start(move |_: &Seen| plain(&body)).await;
-    let client = server.client().max_response_body(len - 1).build().unwrap();
+    let server = serve(move |_: &Seen| plain(&body)).await;
+    let client = builder(&server).max_response_body(len - 1).build().unwrap();
     let error = get_rates(&client).await.unwrap_err();
     assert!(
         matches!(error, Error::ResponseTooLarge { content_length: Some(n), .. } if n == len as u64),
@@ -389,9 +284,8 @@ async fn a_corrupt_gzip_stream_is_a_transport_error_naming_the_operation() {
         ("truncated", truncated, "unexpected end of file"),
         ("wrong CRC-32", bad_crc, "CRC computed does not match"),
     ] {
-        let server = Raw::start(move |_: &Seen| gzipped_chunked(&compressed)).await;
-        let client = server
-            .client()
+        let server = serve(move |_: &Seen| gzipped_chunked(&compressed)).await;
+        let client = builder(&server)
             .retry(
                 RetryPolicy::default()
                     .with_max_attempts(2)
@@ -420,7 +314,7 @@ async fn a_corrupt_gzip_stream_is_a_transport_error_naming_the_operation() {
                 assert!(!source.is_connect(), "{name}");
                 // A broken body is retried for a read, like one cut off.
                 assert_eq!(*attempts, 2, "{name}");
-                assert_eq!(server.requests().len(), 2, "{name}");
+                assert_eq!(server.seen().len(), 2, "{name}");
                 assert_eq!(*idempotency_key, None);
             }
             other => panic!("{name}: expected Transport, got {other:?}"),
@@ -448,31 +342,31 @@ async fn a_callers_http_client_works_with_gzip_on_or_off() {
     let body = large_get_rates();
     let expected: types::GetRatesResponse = serde_json::from_slice(&body).unwrap();
 
-    let server = Raw::start(like_amazon(body.clone())).await;
+    let server = serve(like_amazon(body.clone())).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let client = server.client().http_client(http).build().unwrap();
+    let client = builder(&server).http_client(http).build().unwrap();
     let rates = get_rates(&client)
         .await
         .expect("decoded by the caller's client");
     assert_eq!(rates.into_inner(), expected);
-    assert_eq!(server.requests()[0].header("accept-encoding"), Some("gzip"));
+    assert_eq!(server.seen()[0].header("accept-encoding"), Some("gzip"));
 
-    let server = Raw::start(like_amazon(body.clone())).await;
+    let server = serve(like_amazon(body.clone())).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .gzip(false)
         .build()
         .unwrap();
-    let client = server.client().http_client(http).build().unwrap();
+    let client = builder(&server).http_client(http).build().unwrap();
     let rates = get_rates(&client).await.expect("a plain answer");
     assert_eq!(rates.into_inner(), expected);
-    assert_eq!(server.requests()[0].header("accept-encoding"), None);
+    assert_eq!(server.seen()[0].header("accept-encoding"), None);
 
     // Asks by hand, does not decode: the bytes arrive compressed.
-    let server = Raw::start(like_amazon(body.clone())).await;
+    let server = serve(like_amazon(body.clone())).await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::ACCEPT_ENCODING,
@@ -484,7 +378,7 @@ async fn a_callers_http_client_works_with_gzip_on_or_off() {
         .default_headers(headers)
         .build()
         .unwrap();
-    let client = server.client().http_client(http).build().unwrap();
+    let client = builder(&server).http_client(http).build().unwrap();
     let error = get_rates(&client).await.unwrap_err();
     match &error {
         Error::Undecodable(u) => {

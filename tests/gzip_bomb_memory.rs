@@ -9,15 +9,14 @@
 //! meanwhile).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use spapi_shipping::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use support::server::{Reply, Server, Tally};
 
 mod gzip_support;
 mod memory_support;
+mod support;
 
 const MIB: usize = 1 << 20;
 const CAP: usize = 8 * MIB;
@@ -28,32 +27,23 @@ const BOMB_MIB: usize = 4096;
 async fn a_gzip_bomb_is_cut_at_the_cap_in_decoded_bytes_within_one_and_a_half_times_it() {
     let compressed = gzip_support::bomb(br#"{"payload": "#, BOMB_MIB);
     let wire_len = compressed.len();
-    // Framed before the measurement starts: the server allocates nothing
-    // while the client reads.
-    let mut response = gzip_support::gzip_chunked_head("bomb-1").into_bytes();
-    response.extend_from_slice(&gzip_support::chunked(&compressed, 8192));
+    // Framed before the measurement starts, and shared with the server, not
+    // copied: the server allocates (almost) nothing while the client reads.
+    let response: Arc<[u8]> = gzip_support::gzip_chunked_answer("bomb-1", &compressed).into();
     drop(compressed);
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sent = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(Tally::default());
     let counter = Arc::clone(&sent);
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = [0u8; 8192];
-        let n = stream.read(&mut request).await.unwrap_or(0);
-        let head = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
-        assert!(head.contains("accept-encoding: gzip"), "{head}");
-        for part in response.chunks(64 * 1024) {
-            if stream.write_all(part).await.is_err() {
-                break;
-            }
-            counter.fetch_add(part.len() as u64, Ordering::Relaxed);
-        }
-    });
+    let server = Server::start(move |_| {
+        let whole = response.len() as u64;
+        Reply::default().then_stream(response.clone(), 64 * 1024, whole, Some(counter.clone()))
+    })
+    .await;
     let started = Instant::now();
-    let (error, extra) = memory_support::failed_capped_call(format!("http://{addr}"), CAP).await;
+    let (error, extra) = memory_support::failed_capped_call(server.url(""), CAP).await;
     let took = started.elapsed();
+    let seen = server.seen();
+    assert!(seen[0].accepts_gzip(), "{seen:?}");
 
     assert!(
         matches!(
@@ -73,7 +63,7 @@ async fn a_gzip_bomb_is_cut_at_the_cap_in_decoded_bytes_within_one_and_a_half_ti
     eprintln!(
         "gzip bomb of {wire_len} bytes ({BOMB_MIB} MiB decoded), cap {CAP} bytes: +{extra} bytes \
          at peak ({ratio:.2}x the cap); the server wrote {} bytes before the client stopped; {took:?}",
-        sent.load(Ordering::Relaxed)
+        sent.bytes()
     );
     assert!(ratio <= 1.5, "{ratio:.2}x the cap");
     // Decoding 4 GiB would take far longer than this in a debug build.

@@ -1,13 +1,13 @@
 //! Hostile and broken servers (issue 11): redirects, oversized and endless
 //! LWA answers, absurd `x-amzn-RateLimit-Limit` headers and path parameters
 //! that would point a request elsewhere. Each test runs a real `Client`
-//! against raw HTTP/1.1 servers on 127.0.0.1 (a plain `TcpListener`, so a
-//! test controls every byte, including a body that never ends), records
-//! what each server received, and bounds every call in time.
+//! against raw HTTP/1.1 servers on 127.0.0.1 (`support::server`, so a test
+//! controls every byte, including a body that never ends), records what
+//! each server received, and bounds every call in time.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use spapi_shipping::auth::{AuthError, LWA_BODY_CAP, LwaCredentials};
@@ -15,189 +15,39 @@ use spapi_shipping::error::CallStage;
 use spapi_shipping::rate_limit::RateLimitSettings;
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::{Client, ClientBuilder, Error, Validation, operations};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::Seen;
+use support::server::{self, Reply, Server, TOKEN_PATH, Tally};
 use tokio::time::Instant;
 
-const TOKEN_PATH: &str = "/auth/o2/token";
 const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.HOSTILE-CLIENT-SECRET";
 const REFRESH_TOKEN: &str = "Atzr|IwEBI-HOSTILE-REFRESH-TOKEN";
 const ACCESS_TOKEN: &str = "Atza|IwEBI-HOSTILE-ACCESS-TOKEN";
 /// Real-time bound on any single call in this file.
 const BOUND: Duration = Duration::from_secs(10);
 
-/// One request as a server received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    head: String,
-    body: Vec<u8>,
-}
-
-/// What a server sends back.
-enum Reply {
-    /// These bytes, then close.
-    Raw(Vec<u8>),
-    /// This head (which must say `Transfer-Encoding: chunked`), then 16 KiB
-    /// chunks until the client goes away.
-    EndlessChunks(String),
-    /// This head, then nothing, with the connection held open.
-    HeadThenHang(String),
-    /// This head (chunked), then 64 KiB chunks up to 1 GiB, counting the
-    /// bytes the client accepted and noting when it went away.
-    Counted(String, Arc<Written>),
-}
-
-/// What a `Reply::Counted` server managed to send.
-#[derive(Default)]
-struct Written {
-    bytes: std::sync::atomic::AtomicU64,
-    stopped: tokio::sync::Notify,
-}
-
 const GIB: u64 = 1 << 30;
 
-type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
-
-/// A raw HTTP/1.1 server on 127.0.0.1, one request per connection.
-struct Raw {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Raw {
-    async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let log = Arc::clone(&seen);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (handler, log) = (Arc::clone(&handler), Arc::clone(&log));
-                tokio::spawn(serve(stream, handler, log));
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn api_requests(&self) -> usize {
-        self.seen().iter().filter(|s| s.path != TOKEN_PATH).count()
-    }
-}
-
-async fn serve(mut stream: TcpStream, handler: Arc<Handler>, log: Arc<Mutex<Vec<Seen>>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let mut words = head.split_whitespace();
-    let seen = Seen {
-        method: words.next().unwrap_or_default().to_owned(),
-        path: words.next().unwrap_or_default().to_owned(),
-        body: buf[head_end..head_end + length].to_vec(),
-        head,
-    };
-    log.lock().unwrap().push(seen.clone());
-    match handler(&seen) {
-        Reply::Raw(bytes) => {
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.shutdown().await;
-        }
-        Reply::EndlessChunks(head) => {
-            if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-            let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
-            while stream.write_all(chunk.as_bytes()).await.is_ok() {}
-        }
-        Reply::HeadThenHang(head) => {
-            let _ = stream.write_all(head.as_bytes()).await;
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        }
-        Reply::Counted(head, written) => {
-            use std::sync::atomic::Ordering::Relaxed;
-            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
-            let mut ok = stream.write_all(head.as_bytes()).await.is_ok();
-            while ok && written.bytes.load(Relaxed) < GIB {
-                ok = stream.write_all(chunk.as_bytes()).await.is_ok();
-                if ok {
-                    written.bytes.fetch_add(0x10000, Relaxed);
-                }
-            }
-            if ok {
-                let _ = stream.write_all(b"0\r\n\r\n").await;
-            }
-            written.stopped.notify_one();
-        }
-    }
-}
-
+/// An answer with these headers and `body`, then close.
 fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
-    for (name, value) in headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str("connection: close\r\n\r\n");
-    out.push_str(body);
-    Reply::Raw(out.into_bytes())
+    Reply::send(server::response(status, headers, body))
 }
 
 fn token_answer() -> Reply {
-    let body = serde_json::json!({
-        "access_token": ACCESS_TOKEN,
-        "token_type": "bearer",
-        "expires_in": 3600,
-    });
-    response(
-        200,
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    )
+    Reply::send(server::token(ACCESS_TOKEN))
 }
 
 fn tracking_example() -> String {
-    let examples = support::read_json("tests/fixtures/responses/getTracking.json");
-    examples["examples"]["200"].to_string()
+    support::example("getTracking", 200)
 }
 
-fn client(server: &Raw) -> Client {
+fn client(server: &Server) -> Client {
     builder(server).build().unwrap()
 }
 
-fn builder(server: &Raw) -> ClientBuilder {
+fn builder(server: &Server) -> ClientBuilder {
     Client::builder()
         .endpoint(server.url(""))
-        .token_url(server.url(TOKEN_PATH))
+        .token_url(server.token_url())
         .credentials(LwaCredentials::new(
             "amzn1.application-oa2-client.hostile",
             CLIENT_SECRET,
@@ -226,13 +76,12 @@ async fn track(client: &Client) -> Result<(), Error> {
 }
 
 fn purchase_body() -> spapi_shipping::types::PurchaseShipmentRequest {
-    let fixture = support::read_json("tests/fixtures/requests/purchaseShipment.json");
-    serde_json::from_value(fixture["body"].clone()).unwrap()
+    support::request_body("purchaseShipment")
 }
 
 fn assert_nothing_secret(seen: &[Seen]) {
     for request in seen {
-        let text = format!("{}{}", request.head, String::from_utf8_lossy(&request.body));
+        let text = request.text();
         for secret in [CLIENT_SECRET, REFRESH_TOKEN, ACCESS_TOKEN] {
             assert!(!text.contains(secret), "{secret} reached {text}");
         }
@@ -243,10 +92,10 @@ fn assert_nothing_secret(seen: &[Seen]) {
 /// receive the access token, the idempotency key and the purchase body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_redirect_is_an_error_and_the_target_receives_nothing() {
-    let target = Raw::start(|_| response(200, &[], "{}")).await;
+    let target = Server::start(|_| response(200, &[], "{}")).await;
     for status in [301u16, 302, 303, 307, 308] {
         let location = target.url("/shipping/v2/shipments");
-        let server = Raw::start(move |seen| match seen.path.as_str() {
+        let server = Server::start(move |seen| match seen.path.as_str() {
             TOKEN_PATH => token_answer(),
             _ => response(status, &[("location", &location)], ""),
         })
@@ -278,7 +127,7 @@ async fn an_api_redirect_is_an_error_and_the_target_receives_nothing() {
             let text = error.to_string();
             assert!(
                 text.contains(&format!("HTTP {status} redirect in {operation} to"))
-                    && text.contains(&target.addr.to_string()),
+                    && text.contains(&target.addr().to_string()),
                 "{text}"
             );
         }
@@ -291,9 +140,9 @@ async fn an_api_redirect_is_an_error_and_the_target_receives_nothing() {
 /// client secret and the refresh token.
 #[tokio::test]
 async fn an_lwa_redirect_is_an_auth_error_and_the_target_receives_nothing() {
-    let target = Raw::start(|_| token_answer()).await;
+    let target = Server::start(|_| token_answer()).await;
     let location = target.url(TOKEN_PATH);
-    let server = Raw::start(move |seen| match seen.path.as_str() {
+    let server = Server::start(move |seen| match seen.path.as_str() {
         TOKEN_PATH => response(307, &[("location", &location)], ""),
         _ => response(200, &[], &tracking_example()),
     })
@@ -318,10 +167,9 @@ async fn an_lwa_redirect_is_an_auth_error_and_the_target_receives_nothing() {
 /// Finding 3 (LWA part): an endless chunked LWA answer grew until the timeout.
 #[tokio::test]
 async fn an_endless_lwa_answer_is_cut_at_the_cap() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
-        TOKEN_PATH => {
-            Reply::EndlessChunks("HTTP/1.1 500 X\r\ntransfer-encoding: chunked\r\n\r\n".to_owned())
-        }
+    let server = Server::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => Reply::send("HTTP/1.1 500 X\r\ntransfer-encoding: chunked\r\n\r\n")
+            .then_endless_chunks(0x4000),
         _ => response(200, &[], &tracking_example()),
     })
     .await;
@@ -356,9 +204,9 @@ async fn an_endless_lwa_answer_is_cut_at_the_cap() {
 /// (the server sends none and holds the connection: reading would time out).
 #[tokio::test]
 async fn an_lwa_content_length_over_the_cap_is_refused_before_reading() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
+    let server = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => {
-            Reply::HeadThenHang("HTTP/1.1 502 X\r\ncontent-length: 268435456\r\n\r\n".to_owned())
+            Reply::send("HTTP/1.1 502 X\r\ncontent-length: 268435456\r\n\r\n").then_hang()
         }
         _ => response(200, &[], &tracking_example()),
     })
@@ -407,7 +255,7 @@ async fn hostile_rate_limit_headers_never_panic_or_park_calls() {
     let mut runs = tokio::task::JoinSet::new();
     for (value, expected_rate) in cases {
         runs.spawn(async move {
-            let server = Raw::start(move |seen| match seen.path.as_str() {
+            let server = Server::start(move |seen| match seen.path.as_str() {
                 TOKEN_PATH => token_answer(),
                 _ => response(
                     200,
@@ -452,7 +300,7 @@ async fn hostile_rate_limit_headers_never_panic_or_park_calls() {
 /// Finding 9: `shipment_id("..")` became `PUT /shipping/v2/cancel`.
 #[tokio::test]
 async fn dot_and_empty_path_parameters_are_refused_before_sending() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
+    let server = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
         _ => response(
             200,
@@ -541,12 +389,13 @@ async fn dot_and_empty_path_parameters_are_refused_before_sending() {
 /// holds the connection: reading would wait for the 3 s timeout).
 #[tokio::test]
 async fn an_api_content_length_over_the_cap_is_refused_before_reading() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
+    let server = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
-        _ => Reply::HeadThenHang(format!(
+        _ => Reply::send(format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
              x-amzn-RequestId: req-huge\r\ncontent-length: {GIB}\r\n\r\n"
-        )),
+        ))
+        .then_hang(),
     })
     .await;
     let started = Instant::now();
@@ -589,16 +438,18 @@ async fn an_api_content_length_over_the_cap_is_refused_before_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_api_body_is_cut_at_the_cap_and_the_client_stops_reading() {
     const CAP: usize = 1 << 20;
-    let written = Arc::new(Written::default());
+    let written = Arc::new(Tally::default());
     let counter = Arc::clone(&written);
-    let server = Raw::start(move |seen| match seen.path.as_str() {
+    // 64 KiB chunks up to 1 GiB, counting the bytes the client accepted.
+    let chunk: Arc<[u8]> = server::chunk_of(0x10000).into();
+    let server = Server::start(move |seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
-        _ => Reply::Counted(
+        _ => Reply::send(
             "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
-             x-amzn-RequestId: req-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-                .to_owned(),
-            Arc::clone(&counter),
-        ),
+             x-amzn-RequestId: req-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .then_repeat(chunk.clone(), GIB, Some(Arc::clone(&counter)))
+        .then_send("0\r\n\r\n"),
     })
     .await;
     let client = builder(&server).max_response_body(CAP).build().unwrap();
@@ -636,7 +487,7 @@ async fn a_streamed_api_body_is_cut_at_the_cap_and_the_client_stops_reading() {
     tokio::time::timeout(Duration::from_secs(5), stopped)
         .await
         .expect("the client closed the connection");
-    let sent = written.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let sent = written.bytes();
     assert!(
         sent < 64 << 20,
         "the server sent {sent} bytes before the client stopped"
@@ -657,8 +508,8 @@ fn tracking_answer() -> Reply {
 /// (its own 5 s timeout would come much later).
 #[tokio::test]
 async fn the_call_deadline_bounds_the_token_wait() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
-        TOKEN_PATH => Reply::HeadThenHang(String::new()),
+    let server = Server::start(|seen| match seen.path.as_str() {
+        TOKEN_PATH => Reply::default().then_hang(),
         _ => tracking_answer(),
     })
     .await;
@@ -701,7 +552,7 @@ async fn the_call_deadline_bounds_the_token_wait() {
 /// plan the bucket holds one token, and the next slot is far away.
 #[tokio::test]
 async fn the_call_deadline_bounds_the_rate_limit_wait() {
-    let server = Raw::start(|seen| match seen.path.as_str() {
+    let server = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
         _ => tracking_answer(),
     })
@@ -741,9 +592,9 @@ async fn the_call_deadline_bounds_the_rate_limit_wait() {
 /// a hung answer still ends the call at the deadline, with the stage.
 #[tokio::test]
 async fn the_call_deadline_bounds_an_attempt_through_a_callers_own_client() {
-    let hung = Raw::start(|seen| match seen.path.as_str() {
+    let hung = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
-        _ => Reply::HeadThenHang(String::new()),
+        _ => Reply::default().then_hang(),
     })
     .await;
     // A plain reqwest client has no TLS provider here (rustls-no-provider).
@@ -789,9 +640,9 @@ async fn the_call_deadline_bounds_an_attempt_through_a_callers_own_client() {
 /// it: a server answering 503 ends the call with its own error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_deadline_bounds_attempts_and_retries() {
-    let hung = Raw::start(|seen| match seen.path.as_str() {
+    let hung = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
-        _ => Reply::HeadThenHang(String::new()),
+        _ => Reply::default().then_hang(),
     })
     .await;
     let client = builder(&hung)
@@ -825,7 +676,7 @@ async fn the_call_deadline_bounds_attempts_and_retries() {
         started.elapsed()
     );
 
-    let unavailable = Raw::start(|seen| match seen.path.as_str() {
+    let unavailable = Server::start(|seen| match seen.path.as_str() {
         TOKEN_PATH => token_answer(),
         _ => response(503, &[], ""),
     })

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::types::ShippingBusinessId;
 use spapi_shipping::{Client, ClientBuilder, Error, Region, Validation};
+use support::Seen;
 
 const TRACKING_PATH: &str = "/shipping/v2/tracking";
 const PURCHASE_PATH: &str = "/shipping/v2/shipments";
@@ -30,26 +31,6 @@ fn builder(server: &MockServer) -> ClientBuilder {
     Client::builder()
         .endpoint(server.base_url())
         .retry(fast_retries(3))
-}
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("a JSON request body")
-    }
 }
 
 /// A path that answers every request with the same status, content type and
@@ -71,14 +52,7 @@ impl Recorder {
             .mock_async(move |when, then| {
                 when.method(method).path(path);
                 then.respond_with(move |req: &HttpMockRequest| -> HttpMockResponse {
-                    log.lock().unwrap().push(Seen {
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                            .collect(),
-                        body: req.body().to_vec(),
-                    });
+                    log.lock().unwrap().push(Seen::of(req));
                     http::Response::builder()
                         .status(status)
                         .header("content-type", content_type)

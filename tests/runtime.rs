@@ -14,6 +14,7 @@ use spapi_shipping::auth::{AuthError, LwaCredentials, Secret};
 use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::types::ShippingBusinessId;
 use spapi_shipping::{Client, ClientBuilder, Error, operations};
+use support::lwa;
 
 const APP_ID: &str = "amzn1.application-oa2-client.0123456789";
 const CLIENT_SECRET: &str = "amzn1.oa2-cs.v1.client-secret-value";
@@ -47,34 +48,10 @@ fn builder(server: &MockServer) -> ClientBuilder {
         .retry(fast_retries())
 }
 
+/// [`support::json_response`] with `x-amzn-RequestId: req-<status>`.
 fn json_response(status: u16, body: &Value) -> HttpMockResponse {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("x-amzn-RequestId", format!("req-{status}"))
-        .body(body.to_string())
-        .unwrap()
-        .into()
-}
-
-/// LWA answering `tokens` in turn (the last one repeats), counting requests.
-async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    server
-        .mock_async(move |when, then| {
-            when.method("POST").path("/auth/o2/token");
-            then.respond_with(move |_req: &HttpMockRequest| {
-                let n = seen.fetch_add(1, Ordering::SeqCst);
-                let token = tokens[n.min(tokens.len() - 1)];
-                json_response(
-                    200,
-                    &json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
-                )
-            });
-        })
-        .await;
-    count
+    let request_id = format!("req-{status}");
+    support::json_response(status, body, &[("x-amzn-RequestId", &request_id)])
 }
 
 /// An API path answering `statuses` in turn (the last one repeats) with the

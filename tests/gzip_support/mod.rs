@@ -94,6 +94,14 @@ pub fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
     out
 }
 
+/// A compressed 200 answer as Amazon sends one: [`gzip_chunked_head`], then
+/// `compressed` in chunks of 8 KiB.
+pub fn gzip_chunked_answer(request_id: &str, compressed: &[u8]) -> Vec<u8> {
+    let mut out = gzip_chunked_head(request_id).into_bytes();
+    out.extend_from_slice(&chunked(compressed, 8192));
+    out
+}
+
 /// The head of a compressed, chunked 200 answer, as Amazon sends one.
 pub fn gzip_chunked_head(request_id: &str) -> String {
     format!(

@@ -1,11 +1,17 @@
-//! Shared machinery of the contract tests: fixtures, a recording mock
-//! server on 127.0.0.1, and a JSON comparison that names the first difference.
+//! Shared machinery of the tests: fixtures, what a server saw of a request
+//! ([`Seen`]), a recording mock server on 127.0.0.1 ([`Recorder`], httpmock),
+//! the raw loopback server for scripted faults and TLS ([`server`]), and a
+//! JSON comparison that names the first difference.
 
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+pub mod server;
 
-use httpmock::MockServer;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Map, Value};
 
 /// Root of the repository, where `spec/` and `tests/fixtures/` live.
@@ -25,6 +31,28 @@ pub fn read_json(relative: &str) -> Value {
 pub fn spec() -> &'static Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| read_json("spec/shipping-v2.json"))
+}
+
+/// The documented example body of `op` for `status`
+/// (`tests/fixtures/responses/<op>.json`), as JSON text; each file is read
+/// once per test binary.
+pub fn example(op: &str, status: u16) -> String {
+    static EXAMPLES: Mutex<Option<std::collections::HashMap<String, Value>>> = Mutex::new(None);
+    let mut examples = EXAMPLES.lock().unwrap();
+    let examples = examples.get_or_insert_with(Default::default);
+    let file = examples.entry(op.to_owned()).or_insert_with(|| {
+        read_json(&format!("tests/fixtures/responses/{op}.json"))["examples"].take()
+    });
+    let body = &file[status.to_string()];
+    assert!(!body.is_null(), "{op} has an example for {status}");
+    body.to_string()
+}
+
+/// A request fixture's body (`tests/fixtures/requests/<op>.json`), decoded.
+pub fn request_body<T: serde::de::DeserializeOwned>(op: &str) -> T {
+    let fixture = read_json(&format!("tests/fixtures/requests/{op}.json"));
+    serde_json::from_value(fixture["body"].clone())
+        .unwrap_or_else(|e| panic!("{op}: request fixture body does not decode: {e}"))
 }
 
 /// A request fixture (`tests/fixtures/requests/<op>.json`) together with the
@@ -119,7 +147,8 @@ pub fn encode_segment(s: &str) -> String {
         .collect()
 }
 
-/// What the mock server saw of one request.
+/// What a server (the [`Recorder`] or a [`server::Server`]) saw of one
+/// request.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub method: String,
@@ -132,6 +161,27 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// What an httpmock server received.
+    pub fn of(req: &HttpMockRequest) -> Self {
+        let uri = req.uri();
+        Seen {
+            method: req.method().to_string(),
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: req.body_vec(),
+        }
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON request body")
+    }
+
     /// The value of a header (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -146,6 +196,27 @@ impl Seen {
         url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect()
+    }
+
+    /// Whether `Accept-Encoding` lists gzip, which is when Amazon compresses.
+    pub fn accepts_gzip(&self) -> bool {
+        self.header("accept-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().unwrap_or("").trim() == "gzip")
+        })
+    }
+
+    /// The request as text: request line, headers and body (lossy UTF-8),
+    /// to look for what must not be sent.
+    pub fn text(&self) -> String {
+        let mut text = format!("{} {}", self.method, self.path);
+        if let Some(query) = &self.query {
+            text = format!("{text}?{query}");
+        }
+        for (name, value) in &self.headers {
+            text.push_str(&format!("\r\n{name}: {value}"));
+        }
+        format!("{text}\r\n\r\n{}", String::from_utf8_lossy(&self.body))
     }
 }
 
@@ -166,18 +237,7 @@ impl Recorder {
         server
             .mock_async(move |when, then| {
                 when.is_true(move |req| {
-                    let uri = req.uri();
-                    log.lock().unwrap().push(Seen {
-                        method: req.method().to_string(),
-                        path: uri.path().to_owned(),
-                        query: uri.query().map(str::to_owned),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                            .collect(),
-                        body: req.body_vec(),
-                    });
+                    log.lock().unwrap().push(Seen::of(req));
                     true
                 });
                 let then = then
@@ -203,6 +263,54 @@ impl Recorder {
         assert_eq!(seen.len(), 1, "expected exactly one request, got {seen:#?}");
         seen[0].clone()
     }
+}
+
+/// Login with Amazon's success body: `access_token`, valid for an hour.
+pub fn token_body(access_token: &str) -> Value {
+    serde_json::json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": 3600,
+    })
+}
+
+/// An httpmock answer: `status`, `content-type: application/json`, the
+/// `extra` headers and `body`.
+pub fn json_response(status: u16, body: &Value, extra: &[(&str, &str)]) -> HttpMockResponse {
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (name, value) in extra {
+        response = response.header(*name, *value);
+    }
+    response.body(body.to_string()).unwrap().into()
+}
+
+/// Login with Amazon on an httpmock server (`POST /auth/o2/token`),
+/// answering `tokens` in turn (the last one repeats); counts the requests.
+pub async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
+    lwa_after(server, tokens, Duration::ZERO).await
+}
+
+/// [`lwa`] answering each request after `delay`.
+pub async fn lwa_after(
+    server: &MockServer,
+    tokens: &'static [&'static str],
+    delay: Duration,
+) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    server
+        .mock_async(move |when, then| {
+            when.method("POST").path(server::TOKEN_PATH);
+            then.respond_with(move |_req: &HttpMockRequest| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                json_response(200, &token_body(tokens[n.min(tokens.len() - 1)]), &[])
+            });
+        })
+        .await;
+    count
 }
 
 /// Compares two JSON values. Numbers compare by value (`5` equals `5.0`),
