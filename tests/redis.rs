@@ -4,12 +4,13 @@
 //! shared one; Redis stopped, restarted or unreachable never fails a call.
 
 mod redis_support;
+mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use httpmock::{HttpMockRequest, MockServer};
 use serde_json::{Value, json};
 use spapi_shipping::auth::{LwaCredentials, Secret};
 use spapi_shipping::operations;
@@ -19,59 +20,14 @@ use spapi_shipping::shared::RedisSettings;
 use spapi_shipping::{Client, ClientBuilder, Error};
 
 use redis_support::{RedisCluster, RedisServer, cluster, cluster_seeds, redis, unique_prefix};
+use support::{json_response, lwa, lwa_after};
 
 const APP_ID: &str = "amzn1.application-oa2-client.fleet";
 const REFRESH_TOKEN: &str = "Atzr|IwEBfleet-refresh-token";
 const TRACKING_PATH: &str = "/shipping/v2/tracking";
 
 fn tracking_example() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/responses/getTracking.json"
-    ))
-    .unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["examples"]["200"].clone()
-}
-
-fn json_response(status: u16, body: &Value, extra: &[(&str, &str)]) -> HttpMockResponse {
-    let mut response = http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json");
-    for (name, value) in extra {
-        response = response.header(*name, *value);
-    }
-    response.body(body.to_string()).unwrap().into()
-}
-
-/// LWA answering `tokens` in turn (the last one repeats), counting requests.
-async fn lwa(server: &MockServer, tokens: &'static [&'static str]) -> Arc<AtomicUsize> {
-    lwa_after(server, tokens, Duration::ZERO).await
-}
-
-/// [`lwa`] answering each request after `delay`.
-async fn lwa_after(
-    server: &MockServer,
-    tokens: &'static [&'static str],
-    delay: Duration,
-) -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    server
-        .mock_async(move |when, then| {
-            when.method("POST").path("/auth/o2/token");
-            then.respond_with(move |_req: &HttpMockRequest| {
-                let n = seen.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(delay);
-                let token = tokens[n.min(tokens.len() - 1)];
-                json_response(
-                    200,
-                    &json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
-                    &[],
-                )
-            });
-        })
-        .await;
-    count
+    serde_json::from_str(&support::example("getTracking", 200)).unwrap()
 }
 
 /// getTracking answered 200 with `extra` headers.
