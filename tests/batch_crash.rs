@@ -14,6 +14,8 @@
 //! `SPAPI_CRASH_SEED` to replay one. Run with `cargo test --test batch_crash`.
 
 mod batch_support;
+#[path = "support/required.rs"]
+mod required;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -259,10 +261,8 @@ async fn postgres_journal() -> Option<String> {
     let url = match std::env::var("SPAPI_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
-            let required =
-                std::env::var("SPAPI_REQUIRE_SERVICES").is_ok_and(|v| !v.is_empty() && v != "0");
             assert!(
-                !required,
+                !required::services_required(),
                 "SPAPI_REQUIRE_SERVICES is set but SPAPI_TEST_POSTGRES_URL is not (.ci/run starts one)"
             );
             eprintln!("skipped: SPAPI_TEST_POSTGRES_URL is not set");

@@ -13,6 +13,9 @@
 //! that plays several workers opens one handle per worker, as separate
 //! processes would.
 
+#[path = "support/required.rs"]
+mod required;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -101,7 +104,7 @@ where
 fn postgres_url(test: &str) -> Option<String> {
     match std::env::var("SPAPI_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("SPAPI_REQUIRE_SERVICES").is_ok_and(|v| !v.is_empty() && v != "0") => {
+        _ if required::services_required() => {
             panic!(
                 "SPAPI_REQUIRE_SERVICES is set but SPAPI_TEST_POSTGRES_URL is not: the PostgreSQL \
                  journal tests need a server (.ci/run starts one)"

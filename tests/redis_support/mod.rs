@@ -2,7 +2,7 @@
 //!
 //! `.ci/run` starts one on a free loopback port and passes its URL in
 //! `SPAPI_TEST_REDIS_URL`; tests that must stop and restart Redis start their
-//! own. In CI (`CI=true`) a missing server or URL fails the test: it is never
+//! own. With `SPAPI_REQUIRE_SERVICES` set (by `.ci/run`) a missing server or URL fails the test: it is never
 //! skipped there. Elsewhere, without `redis-server` on the PATH, the tests
 //! say so and return.
 
@@ -13,9 +13,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+#[path = "../support/required.rs"]
+mod required;
+
+pub use required::services_required;
 
 /// A `redis-server` child process on a loopback port; killed on drop.
 pub struct RedisServer {
@@ -67,11 +68,13 @@ impl RedisServer {
     fn start_or_skip(mut self) -> Option<Self> {
         match self.spawn() {
             Ok(()) => Some(self),
-            Err(e) if !in_ci() => {
+            Err(e) if !services_required() => {
                 eprintln!("redis-server not available ({e}): test not run (it runs in CI)");
                 None
             }
-            Err(e) => panic!("CI=true but redis-server could not be started: {e}"),
+            Err(e) => {
+                panic!("SPAPI_REQUIRE_SERVICES is set but redis-server could not be started: {e}")
+            }
         }
     }
 
@@ -167,8 +170,8 @@ pub fn redis() -> Option<(String, Option<RedisServer>)> {
         return Some((url, None));
     }
     assert!(
-        !in_ci(),
-        "CI=true but SPAPI_TEST_REDIS_URL is not set: .ci/run starts a redis-server for the tests"
+        !services_required(),
+        "SPAPI_REQUIRE_SERVICES is set but SPAPI_TEST_REDIS_URL is not: .ci/run starts a redis-server for the tests"
     );
     let server = RedisServer::start()?;
     Some((server.url(), Some(server)))
@@ -227,11 +230,13 @@ impl RedisCluster {
         };
         match cluster.create() {
             Ok(()) => Some(cluster),
-            Err(e) if !in_ci() => {
+            Err(e) if !services_required() => {
                 eprintln!("Redis Cluster not available ({e}): test not run (it runs in CI)");
                 None
             }
-            Err(e) => panic!("CI=true but a Redis Cluster could not be started: {e}"),
+            Err(e) => panic!(
+                "SPAPI_REQUIRE_SERVICES is set but a Redis Cluster could not be started: {e}"
+            ),
         }
     }
 
@@ -391,8 +396,8 @@ pub fn cluster() -> Option<(String, Option<RedisCluster>)> {
         return Some((url, None));
     }
     assert!(
-        !in_ci(),
-        "CI=true but SPAPI_TEST_REDIS_CLUSTER_URL is not set: .ci/run starts a Redis Cluster \
+        !services_required(),
+        "SPAPI_REQUIRE_SERVICES is set but SPAPI_TEST_REDIS_CLUSTER_URL is not set: .ci/run starts a Redis Cluster \
          for the tests"
     );
     let cluster = RedisCluster::start()?;
