@@ -8,6 +8,7 @@
 //! worker process, so the processes run exactly the code under test.
 
 mod redis_support;
+mod support;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -18,8 +19,7 @@ use std::time::Instant;
 use spapi_shipping::Client;
 use spapi_shipping::auth::LwaCredentials;
 use spapi_shipping::shared::RedisSettings;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::server::{self, Reply, Server, TOKEN_PATH};
 
 const PROCESSES: usize = 4;
 const CALLS: usize = 100;
@@ -243,134 +243,64 @@ fn worker(args: &[String]) {
 }
 
 /// Amazon's side: a strict token bucket (80/s, burst 100, full at the
-/// start), and LWA on `/auth/o2/token`.
+/// start), and LWA on `/auth/o2/token`, on the tests' loopback server
+/// (connections kept open, as Amazon's are).
 struct StrictServer {
     base: String,
     accepted: Arc<Mutex<Vec<Instant>>>,
     throttled: Arc<AtomicUsize>,
     lwa: Arc<AtomicUsize>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    _server: Server,
 }
 
 impl StrictServer {
     async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = Self {
-            base,
-            accepted: Arc::default(),
-            throttled: Arc::default(),
-            lwa: Arc::default(),
-        };
-        let bucket = Arc::new(Mutex::new(Bucket {
-            tokens: PLAN_BURST,
-            at: Instant::now(),
-        }));
-        let (accepted, throttled, lwa) = (
-            server.accepted.clone(),
-            server.throttled.clone(),
-            server.lwa.clone(),
-        );
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = (
-                    bucket.clone(),
-                    accepted.clone(),
-                    throttled.clone(),
-                    lwa.clone(),
-                );
-                tokio::spawn(serve(stream, state));
+        let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let throttled: Arc<AtomicUsize> = Arc::default();
+        let lwa: Arc<AtomicUsize> = Arc::default();
+        let bucket = Mutex::new((PLAN_BURST, Instant::now()));
+        let tracking = support::example("getTracking", 200);
+        let quota = r#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota for the requested resource."}]}"#;
+        let (seen_accepted, seen_throttled, seen_lwa) =
+            (accepted.clone(), throttled.clone(), lwa.clone());
+        let server = Server::start(move |request| {
+            if request.path == TOKEN_PATH {
+                seen_lwa.fetch_add(1, Ordering::SeqCst);
+                // Sent with `connection: close`: each process asks LWA once.
+                return Reply::send(server::token("Atza|fleet"));
             }
-        });
-        server
-    }
-}
-
-type State = (
-    Arc<Mutex<Bucket>>,
-    Arc<Mutex<Vec<Instant>>>,
-    Arc<AtomicUsize>,
-    Arc<AtomicUsize>,
-);
-
-async fn serve(mut stream: TcpStream, (bucket, accepted, throttled, lwa): State) {
-    let _ = stream.set_nodelay(true);
-    let tracking = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/responses/getTracking.json"
-    ))
-    .unwrap();
-    let tracking: serde_json::Value = serde_json::from_str(&tracking).unwrap();
-    let tracking = tracking["examples"]["200"].to_string();
-    let token = r#"{"access_token":"Atza|fleet","token_type":"bearer","expires_in":3600}"#;
-    let quota = r#"{"errors":[{"code":"QuotaExceeded","message":"You exceeded your quota for the requested resource."}]}"#;
-    let mut buf = Vec::new();
-    loop {
-        let Some((path, length)) = read_head(&mut stream, &mut buf).await else {
-            return;
-        };
-        let (status, body) = if path.starts_with("/auth/o2/token") {
-            lwa.fetch_add(1, Ordering::SeqCst);
-            (200, token.to_owned())
-        } else {
             let now = Instant::now();
-            let mut b = bucket.lock().unwrap();
-            b.tokens =
-                (b.tokens + now.duration_since(b.at).as_secs_f64() * PLAN_RATE).min(PLAN_BURST);
-            b.at = now;
-            if b.tokens >= 1.0 {
-                b.tokens -= 1.0;
-                accepted.lock().unwrap().push(now);
-                (200, tracking.clone())
-            } else {
-                throttled.fetch_add(1, Ordering::SeqCst);
-                (429, quota.to_owned())
-            }
-        };
-        buf.drain(..length);
-        let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-             x-amzn-ratelimit-limit: 80.0\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.write_all(response.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The next request's path and its total length (head and body) in `buf`.
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, usize)> {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-            let body: usize = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.trim().parse().ok())
-                .unwrap_or(0);
-            let total = end + 4 + body;
-            while buf.len() < total {
-                let mut chunk = [0u8; 4096];
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
+            let allowed = {
+                let mut b = bucket.lock().unwrap();
+                b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * PLAN_RATE).min(PLAN_BURST);
+                b.1 = now;
+                let allowed = b.0 >= 1.0;
+                if allowed {
+                    b.0 -= 1.0;
                 }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Some((path, total));
+                allowed
+            };
+            let (status, body) = if allowed {
+                seen_accepted.lock().unwrap().push(now);
+                (200, tracking.as_str())
+            } else {
+                seen_throttled.fetch_add(1, Ordering::SeqCst);
+                (429, quota)
+            };
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-amzn-ratelimit-limit", "80.0"),
+                ("connection", "keep-alive"),
+            ];
+            Reply::send(server::response(status, &headers, body)).then_keep_open()
+        })
+        .await;
+        Self {
+            base: server.url(""),
+            accepted,
+            throttled,
+            lwa,
+            _server: server,
         }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }

@@ -1,6 +1,6 @@
 //! The one loopback server of the tests that control every byte: HTTP/1.1
 //! on 127.0.0.1 (optionally TLS with a self-signed certificate), one request
-//! per connection. Each request is recorded as a [`Seen`], then a handler
+//! per connection unless the reply keeps it open. Each request is recorded as a [`Seen`], then a handler
 //! closure scripts the answer as a [`Reply`]: a response, or a fault (reset,
 //! close, stall, a body cut or dripped, an endless or counted stream).
 //! Dropping the server stops it and every connection it holds.
@@ -160,6 +160,8 @@ impl Drop for Server {
 pub struct Reply {
     steps: Vec<Step>,
     reset: bool,
+    /// Read the next request on this connection after the steps (keep-alive).
+    keep_open: bool,
 }
 
 enum Step {
@@ -222,6 +224,13 @@ impl Reply {
         self
     }
 
+    /// Reads the next request on the same connection once the steps are
+    /// done, as a keep-alive server does (the client's pool reuses it).
+    pub fn then_keep_open(mut self) -> Self {
+        self.keep_open = true;
+        self
+    }
+
     /// Holds the connection open, sending nothing more.
     pub fn then_hang(self) -> Self {
         self.then_wait(HANG)
@@ -270,8 +279,9 @@ pub fn chunk_of(size: usize) -> Vec<u8> {
     format!("{size:x}\r\n{}\r\n", "x".repeat(size)).into_bytes()
 }
 
-/// A response head: status line, `headers`, `connection: close` and the
-/// blank line (no `content-length` unless among `headers`).
+/// A response head: status line, `headers`, `connection: close` (unless
+/// `headers` say otherwise, for [`Reply::then_keep_open`]) and the blank
+/// line (no `content-length` unless among `headers`).
 pub fn head(status: u16, headers: &[(&str, &str)]) -> String {
     let reason = http::StatusCode::from_u16(status)
         .ok()
@@ -281,7 +291,13 @@ pub fn head(status: u16, headers: &[(&str, &str)]) -> String {
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str("connection: close\r\n\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("connection"))
+    {
+        out.push_str("connection: close\r\n");
+    }
+    out.push_str("\r\n");
     out
 }
 
@@ -349,54 +365,61 @@ impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
 }
 
 async fn serve(mut stream: impl Connection, handler: &Handler, log: &Mutex<Vec<Seen>>) {
-    let Some(seen) = read_request(&mut stream).await else {
-        return;
-    };
-    log.lock().unwrap().push(seen.clone());
-    let reply = handler(&seen);
-    for step in reply.steps {
-        let ok = match step {
-            Step::Send(bytes) => {
-                stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok()
-            }
-            Step::Wait(delay) => {
-                tokio::time::sleep(delay).await;
-                true
-            }
-            Step::Stream {
-                bytes,
-                part,
-                up_to,
-                tally,
-            } => {
-                let mut sent = 0u64;
-                let mut parts = bytes.chunks(part).cycle();
-                let mut ok = !bytes.is_empty();
-                while ok && sent < up_to {
-                    let part = parts.next().expect("cycling a non-empty slice");
-                    ok = stream.write_all(part).await.is_ok();
-                    if ok {
-                        sent += part.len() as u64;
-                        if let Some(tally) = &tally {
-                            tally.bytes.fetch_add(part.len() as u64, Ordering::Relaxed);
+    loop {
+        let Some(seen) = read_request(&mut stream).await else {
+            return;
+        };
+        log.lock().unwrap().push(seen.clone());
+        let reply = handler(&seen);
+        let mut ok = true;
+        for step in reply.steps {
+            ok = match step {
+                Step::Send(bytes) => {
+                    stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok()
+                }
+                Step::Wait(delay) => {
+                    tokio::time::sleep(delay).await;
+                    true
+                }
+                Step::Stream {
+                    bytes,
+                    part,
+                    up_to,
+                    tally,
+                } => {
+                    let mut sent = 0u64;
+                    let mut parts = bytes.chunks(part).cycle();
+                    let mut ok = !bytes.is_empty();
+                    while ok && sent < up_to {
+                        let part = parts.next().expect("cycling a non-empty slice");
+                        ok = stream.write_all(part).await.is_ok();
+                        if ok {
+                            sent += part.len() as u64;
+                            if let Some(tally) = &tally {
+                                tally.bytes.fetch_add(part.len() as u64, Ordering::Relaxed);
+                            }
                         }
                     }
+                    if let Some(tally) = &tally {
+                        tally.stopped.notify_one();
+                    }
+                    ok
                 }
-                if let Some(tally) = &tally {
-                    tally.stopped.notify_one();
-                }
-                ok
+            };
+            if !ok {
+                break;
             }
-        };
-        if !ok {
-            break;
         }
-    }
-    if reply.reset {
-        let _ = stream.tcp().set_zero_linger();
-        drop(stream);
-    } else {
-        let _ = stream.shutdown().await;
+        if ok && reply.keep_open {
+            continue;
+        }
+        if reply.reset {
+            let _ = stream.tcp().set_zero_linger();
+            drop(stream);
+        } else {
+            let _ = stream.shutdown().await;
+        }
+        return;
     }
 }
 
