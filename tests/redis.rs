@@ -7,7 +7,7 @@ mod redis_support;
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use httpmock::{HttpMockRequest, MockServer};
@@ -93,6 +93,68 @@ async fn concurrent_calls(clients: &[Client], n: usize) -> Duration {
     start.elapsed()
 }
 
+/// `n` tasks calling getTracking through `client` until `stop`, each
+/// asserting every call succeeds; each returns how many it made.
+fn calling_until(
+    client: &Client,
+    n: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..n)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect()
+}
+
+/// Waits (at most `limit`) until `client` paces through Redis again.
+async fn back_to_shared(client: &Client, limit: Duration) {
+    let back = Instant::now();
+    while !client.rate_limiter().is_shared() {
+        assert!(back.elapsed() < limit, "never back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops [`calling_until`]'s tasks; the calls they made in all.
+async fn stop_all(stop: &AtomicBool, workers: Vec<tokio::task::JoinHandle<usize>>) -> usize {
+    stop.store(true, Ordering::SeqCst);
+    let mut calls = 0;
+    for worker in workers {
+        calls += worker.await.expect("no worker panicked");
+    }
+    calls
+}
+
+/// Two clients of one seller through Redis at `url` under `prefix`: 150
+/// calls, 75 each, take one shared burst of 100, then 50 at 80/s (each
+/// client alone would send all its calls at once), and one token.
+async fn two_clients_share(
+    server: &MockServer,
+    lwa_calls: &AtomicUsize,
+    url: &str,
+    prefix: &str,
+) -> [Client; 2] {
+    let clients = [
+        builder(server, url, prefix).build().unwrap(),
+        builder(server, url, prefix).build().unwrap(),
+    ];
+    let took = concurrent_calls(&clients, 150).await;
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+    clients
+}
+
 fn sync_connection(url: &str) -> redis::Connection {
     redis::Client::open(url)
         .unwrap()
@@ -117,17 +179,7 @@ async fn two_clients_draw_on_one_bucket_and_fetch_one_token() {
     let lwa_calls = lwa(&server, &["Atza|shared"]).await;
     tracking(&server, &[]).await;
     let prefix = unique_prefix("one-bucket");
-    let clients = [
-        builder(&server, &url, &prefix).build().unwrap(),
-        builder(&server, &url, &prefix).build().unwrap(),
-    ];
-
-    // 150 calls, 75 each: one shared burst of 100, then 50 at 80/s.
-    let took = concurrent_calls(&clients, 150).await;
-    assert!(took >= Duration::from_millis(600), "{took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
-    assert!(clients.iter().all(|c| c.rate_limiter().is_shared()));
+    two_clients_share(&server, &lwa_calls, &url, &prefix).await;
 
     // Keys name the seller by a hash in one hash tag, never by the token.
     let all = keys(&url, &format!("{prefix}:*"));
@@ -294,19 +346,7 @@ async fn redis_stopped_and_restarted_during_a_run_never_fails_a_call() {
         .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let (client, stop) = (client.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut calls = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
+    let workers = calling_until(&client, 8, &stop);
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(client.rate_limiter().is_shared());
@@ -315,17 +355,9 @@ async fn redis_stopped_and_restarted_during_a_run_never_fails_a_call() {
     assert!(!client.rate_limiter().is_shared(), "falls back while down");
     assert_eq!(client.rate_limiter().redis_outages(), 1, "warned once");
     redis_server.restart();
-    let back = Instant::now();
-    while !client.rate_limiter().is_shared() {
-        assert!(back.elapsed() < Duration::from_secs(5), "never back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    back_to_shared(&client, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    let mut calls = 0;
-    for worker in workers {
-        calls += worker.await.expect("no worker panicked");
-    }
+    let calls = stop_all(&stop, workers).await;
     assert!(calls > 100, "{calls}");
     // Shared mode resumed: the restarted (empty) Redis holds the bucket again.
     let buckets = keys(&url, "outage:*:getTracking");
@@ -937,18 +969,8 @@ async fn on_a_cluster_two_clients_draw_on_one_bucket_and_fetch_one_token() {
     let lwa_calls = lwa(&server, &["Atza|cluster-shared"]).await;
     let seen = tracking_recording_tokens(&server).await;
     let prefix = unique_prefix("cluster-one-bucket");
-    let clients = [
-        builder(&server, &url, &prefix).build().unwrap(),
-        builder(&server, &url, &prefix).build().unwrap(),
-    ];
-    // 150 calls: one shared burst of 100, then 50 at 80/s (each client
-    // alone would send all 75 of its calls at once).
-    let took = concurrent_calls(&clients, 150).await;
-    assert!(took >= Duration::from_millis(600), "{took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+    let clients = two_clients_share(&server, &lwa_calls, &url, &prefix).await;
     for client in &clients {
-        assert!(client.rate_limiter().is_shared());
         assert_eq!(client.rate_limiter().redis_outages(), 0);
     }
     assert!(
@@ -1051,19 +1073,7 @@ async fn a_cluster_master_down_costs_its_sellers_the_fallback_until_it_serves_ag
         .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, stop) = (client.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut calls = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    assert_eq!(track(&client).await.unwrap(), "23AA47DE2B3B6");
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
+    let workers = calling_until(&client, 4, &stop);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(client.rate_limiter().is_shared());
     redis_cluster.stop(node);
@@ -1077,17 +1087,9 @@ async fn a_cluster_master_down_costs_its_sellers_the_fallback_until_it_serves_ag
     })
     .await
     .unwrap();
-    let back = Instant::now();
-    while !client.rate_limiter().is_shared() {
-        assert!(back.elapsed() < Duration::from_secs(10), "never back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    back_to_shared(&client, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    let mut calls = 0;
-    for worker in workers {
-        calls += worker.await.expect("no worker panicked");
-    }
+    let calls = stop_all(&stop, workers).await;
     assert!(calls > 50, "{calls}");
     assert!(client.rate_limiter().is_shared());
     assert_eq!(client.rate_limiter().redis_outages(), 1);

@@ -772,69 +772,35 @@ mod tests {
             .already_done
             .unwrap()
             .success;
-        let cancelled = |status| if status == 400 { CANCELLED } else { REFUSED };
-        let retried = call(
-            "cancelShipment",
-            false,
-            &fast(),
-            |i| {
-                if i < 1 {
-                    Api::Status(503)
-                } else {
-                    Api::Status(400)
-                }
-            },
-            |_| Lwa::Token,
-            usize::MAX,
-            cancelled,
+        // `op` answered `first` (if any), then 400 "already cancelled".
+        let refused_after = |op, first: Option<u16>| {
+            let api = move |i| match first {
+                Some(status) if i < 1 => Api::Status(status),
+                _ => Api::Status(400),
+            };
+            let answer = |status| if status == 400 { CANCELLED } else { REFUSED };
+            call(op, false, &fast(), api, |_| Lwa::Token, usize::MAX, answer)
+        };
+        let retried = refused_after("cancelShipment", Some(503));
+        assert_eq!(
+            (retried.sent, retried.last),
+            (2, Last::AlreadyDone(success))
         );
-        assert_eq!(retried.last, Last::AlreadyDone(success));
-        assert_eq!(retried.sent, 2);
         // On a first attempt the refusal is the truth.
-        let first = call(
-            "cancelShipment",
-            false,
-            &fast(),
-            |_| Api::Status(400),
-            |_| Lwa::Token,
-            usize::MAX,
-            cancelled,
+        assert_eq!(
+            refused_after("cancelShipment", None).last,
+            Last::Status(400)
         );
-        assert_eq!(first.last, Last::Status(400));
         // After a 429 (not processed) too.
-        let throttled = call(
-            "cancelShipment",
-            false,
-            &fast(),
-            |i| {
-                if i < 1 {
-                    Api::Status(429)
-                } else {
-                    Api::Status(400)
-                }
-            },
-            |_| Lwa::Token,
-            usize::MAX,
-            cancelled,
+        assert_eq!(
+            refused_after("cancelShipment", Some(429)).last,
+            Last::Status(400)
         );
-        assert_eq!(throttled.last, Last::Status(400));
         // Another operation's words are not read.
-        let tracking = call(
-            "getTracking",
-            false,
-            &fast(),
-            |i| {
-                if i < 1 {
-                    Api::Status(503)
-                } else {
-                    Api::Status(400)
-                }
-            },
-            |_| Lwa::Token,
-            usize::MAX,
-            cancelled,
+        assert_eq!(
+            refused_after("getTracking", Some(503)).last,
+            Last::Status(400)
         );
-        assert_eq!(tracking.last, Last::Status(400));
     }
 
     #[test]
