@@ -278,7 +278,8 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs one token request, caches a success, then publishes the outcome to every waiter.
+    /// Asks the source for one token, caches a success, then publishes the
+    /// outcome to every waiter.
     async fn refresh(
         self: Arc<Self>,
         sender: watch::Sender<Outcome>,
