@@ -714,15 +714,7 @@ mod tests {
     // Current-thread runtime: the spawned refresh task logs on this thread's subscriber.
     #[tokio::test]
     async fn tracing_output_reports_refreshes_and_failures_without_secrets() {
-        let logs = LogBuffer::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer({
-                let logs = logs.clone();
-                move || logs.clone()
-            })
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (logs, _guard) = capture_logs();
         // tracing caches callsite interest process-wide: a parallel test without a subscriber
         // can register our callsites as "never". Warm every callsite, re-evaluate them against
         // this thread's subscriber, then capture a clean run.

@@ -542,15 +542,7 @@ mod tests {
     /// to put the access token into the error's Display and the WARN line.
     #[tokio::test]
     async fn a_token_answer_with_a_stray_byte_is_never_echoed_in_errors_or_logs() {
-        let logs = LogBuffer::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer({
-                let logs = logs.clone();
-                move || logs.clone()
-            })
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (logs, _guard) = capture_logs();
         let server = MockServer::start_async().await;
         let body = format!("{}x", token_body(ACCESS_TOKEN, 3600));
         mock_answer(&server, 200, &body).await;

@@ -92,6 +92,19 @@ pub(super) fn assert_no_secrets(text: &str) {
 #[derive(Clone, Default)]
 pub(super) struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
+/// Every log line (TRACE and up) of this thread, while the guard lives.
+pub(super) fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
 impl std::io::Write for LogBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
