@@ -433,16 +433,13 @@ impl<'a> Call<'a> {
             };
 
             let status = self.on_head(&response);
-            match self.decide(Outcome::Head { status }) {
-                Decision::ReadBody => {}
-                Decision::RetryAfter(wait) => {
-                    tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
-                    drop(response);
-                    drop(permit);
-                    self.backoff(wait).await;
-                    continue;
-                }
-                other => unreachable!("{other:?} on a response head"),
+            // On a head the decision is to retry or to read the body.
+            if let Decision::RetryAfter(wait) = self.decide(Outcome::Head { status }) {
+                tracing::warn!(status, wait_ms = wait.as_millis() as u64, "retrying");
+                drop(response);
+                drop(permit);
+                self.backoff(wait).await;
+                continue;
             }
             if status == 204 {
                 return Ok(response);
