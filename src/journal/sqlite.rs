@@ -67,7 +67,20 @@ impl SqliteJournal {
             tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
                 let connection = Connection::open(&path)?;
                 connection.busy_timeout(Duration::from_secs(30))?;
-                connection.pragma_update(None, "journal_mode", "WAL")?;
+                // Switching a new file to WAL takes an exclusive lock, and
+                // SQLite may answer "busy" at once, without the busy handler,
+                // while another worker opens the same new file: retried
+                // (seen in CI with 8 workers opening at once).
+                let mut tries = 0;
+                while let Err(e) = connection.pragma_update(None, "journal_mode", "WAL") {
+                    let busy = matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::DatabaseBusy);
+                    if !busy || tries == 100 {
+                        return Err(e);
+                    }
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 connection.pragma_update(None, "synchronous", "FULL")?;
                 connection.execute_batch(SCHEMA)?;
                 Ok(connection)
