@@ -1,6 +1,14 @@
 //! A fleet of processes sharing one seller's quota and one access token
 //! through Redis (feature `redis`; issue 13).
 //!
+//! This module is the connection: [`RedisSettings`], one connection per
+//! process for every client built from one configuration, and each
+//! seller's handle on it, which falls back to local state and probes while
+//! Redis is away. What runs over it sits beside its local twin: the
+//! fleet's token buckets (their Lua scripts and the asks) beside the local
+//! bucket in [`rate_limit`](crate::rate_limit), the fleet's token (refresh
+//! lock, sealing) beside the token cache in [`auth`](crate::auth).
+//!
 //! Amazon's usage plan is per application and selling partner, so every
 //! worker of a seller draws on the same bucket. With
 //! [`ClientBuilder::redis_url`](crate::ClientBuilder::redis_url) (or
@@ -81,24 +89,20 @@
 //! Protect Redis anyway (a password, TLS, no public port): whoever can write
 //! to it can still slow the fleet's pacing or make it refresh tokens.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, Script, ToRedisArgs};
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
-use crate::auth::{AccessToken, LwaCredentials};
+use crate::auth::LwaCredentials;
 use crate::error::ConfigError;
-use crate::operations::Operation;
-use crate::rate_limit::ANCHOR_FALLBACK;
 
 /// Default bound on one Redis command: Redis answers in well under a
 /// millisecond on a healthy network, so this only ever fires when it is
@@ -110,29 +114,6 @@ pub const DEFAULT_KEY_PREFIX: &str = "spapi-shipping";
 
 /// How often an unreachable Redis is tried again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
-
-/// How often a caller checks whether the burst it waits on was answered
-/// (by any process). Reservations are spaced from the answer itself, not
-/// from the check, so this only delays the first callers after a burst.
-const ANSWER_POLL: Duration = Duration::from_millis(5);
-
-/// How often a process waiting for another one's token refresh looks for it.
-const TOKEN_POLL: Duration = Duration::from_millis(25);
-
-/// How long the token refresh lock lives without its holder renewing it:
-/// a holder that dies (killed mid-refresh) costs the fleet this, not the
-/// LWA timeout (issue 20). The holder renews it every third of this.
-const LOCK_TTL: Duration = Duration::from_secs(1);
-
-/// A process counts as one of the fleet drawing on a seller's buckets for
-/// this long after its last acquire (the fallback's share of the plan).
-const FLEET_WINDOW_US: i64 = 10_000_000;
-
-/// A bucket this process used within this long and now finds missing was
-/// lost (an emptied or failed-over Redis), not expired (its key lives at
-/// least a minute past its last use): it is recreated empty, so the fleet
-/// does not take a burst Amazon has not refilled.
-const KNOWN_FOR: Duration = Duration::from_secs(50);
 
 /// The HKDF-SHA256 `info` of the key that seals access tokens in Redis
 /// (the input key material is the application's LWA client secret, no
@@ -274,15 +255,17 @@ fn digest(parts: &[&str]) -> String {
         .collect()
 }
 
-/// The keys of one (application, selling partner).
+/// The keys of one (application, selling partner), all in one slot.
 #[derive(Debug)]
-struct Keys {
+pub(crate) struct Keys {
     /// `<prefix>:{<seller>}:rl:<app>:` — one bucket per operation follows.
-    bucket_base: String,
-    token: String,
-    token_lock: String,
+    pub(crate) bucket_base: String,
+    /// The sealed access token.
+    pub(crate) token: String,
+    /// The lock of its refresh.
+    pub(crate) token_lock: String,
     /// The processes drawing on the seller's buckets (a sorted set).
-    fleet: String,
+    pub(crate) fleet: String,
     /// What the probe writes: in the seller's slot, through a script, so
     /// it answers only when the client's own commands would work.
     probe: String,
@@ -309,13 +292,6 @@ impl Keys {
     }
 }
 
-/// Deletes KEYS[1] only if it still holds ARGV[1]: a lock released by its
-/// holder, or the token that Amazon refused (a newer one is kept).
-const COMPARE_AND_DELETE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-";
-
 /// What the background probe runs: a script that writes in the seller's
 /// slot, so a Redis that answers PING but refuses what the client needs
 /// (scripts, writes: Cluster `MOVED`, `READONLY` after a failover, `OOM`,
@@ -325,19 +301,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)
 return 1
 ";
 
-/// Extends KEYS[1]'s life to ARGV[2] ms if it still holds ARGV[1]: the
-/// refresh lock, renewed by its holder only.
-const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-";
-
-/// The token and its remaining time to live, in one round trip.
-const READ_TOKEN: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v == false then return {} end
-return {v, redis.call('PTTL', KEYS[1])}
-";
+static PROBE_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(PROBE));
 
 /// The shared state of one client (all its clones): cheap to clone.
 #[derive(Clone)]
@@ -360,13 +324,6 @@ pub(crate) struct Link {
     connection: Mutex<Option<Connection>>,
     /// One connection attempt at a time.
     connecting: tokio::sync::Mutex<()>,
-    acquire: Lua,
-    anchor: Lua,
-    set_rate: Lua,
-    compare_and_delete: Lua,
-    read_token: Lua,
-    probe: Lua,
-    renew: Lua,
 }
 
 impl fmt::Debug for Link {
@@ -400,65 +357,23 @@ impl Link {
             timeout: settings.timeout,
             connection: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            acquire: Lua::new(crate::rate_limit::ACQUIRE),
-            anchor: Lua::new(crate::rate_limit::ANCHOR),
-            set_rate: Lua::new(crate::rate_limit::SET_RATE),
-            compare_and_delete: Lua::new(COMPARE_AND_DELETE),
-            read_token: Lua::new(READ_TOKEN),
-            probe: Lua::new(PROBE),
-            renew: Lua::new(RENEW),
         }))
     }
 }
 
-/// One seller's shared state over a [`Link`]: its keys, its sealed token,
-/// and whether Redis serves it (a cluster may fail one seller's slot only).
+/// One seller's Redis handle over a [`Link`]: its keys, and whether Redis
+/// serves it (a cluster may fail one seller's slot only).
 struct SharedInner {
     link: Arc<Link>,
     keys: Keys,
-    /// Seals the access token (absent without credentials: no token).
-    sealer: Option<Sealer>,
     /// Whether Redis is in use (false while it is unreachable).
     up: AtomicBool,
     /// Whether a background probe is running.
     probing: AtomicBool,
     /// Redis outages so far (for tests and logs).
     outages: AtomicU64,
-    /// Per operation: the unanswered burst this process took part in, and
-    /// when its first request here was released; an answer to a request
-    /// sent since then anchors the burst in Redis.
-    bursts: Mutex<HashMap<&'static str, (i64, Instant)>>,
-    /// The last token this process saw refused: never taken from Redis
-    /// again, even before the compare-and-delete has landed.
-    refused: Mutex<Option<AccessToken>>,
-    /// This process in the fleet's member set.
+    /// This process in the fleet's member set (and the probe's value).
     member: String,
-    /// Processes drawing on the seller's buckets at the last acquire (at
-    /// least 1): on falling back, each paces at its share of the plan.
-    fleet: AtomicU64,
-    /// When this process last took from each bucket.
-    used: Mutex<HashMap<&'static str, Instant>>,
-    /// Per operation, one task of this process polls for a burst's first
-    /// answer; the others wait for it instead of polling Redis too.
-    gates: Mutex<HashMap<&'static str, Arc<Gate>>>,
-}
-
-/// The single poller of one operation's unanswered burst, in one process.
-#[derive(Default)]
-struct Gate {
-    polling: AtomicBool,
-    done: tokio::sync::Notify,
-}
-
-/// Held by the task that polls for a gate; dropping it (the answer came,
-/// or the caller went away) lets the waiters try again at once.
-struct Lead(Arc<Gate>);
-
-impl Drop for Lead {
-    fn drop(&mut self) {
-        self.0.polling.store(false, Ordering::Release);
-        self.0.done.notify_waiters();
-    }
 }
 
 impl fmt::Debug for Shared {
@@ -493,17 +408,11 @@ impl Shared {
     ) -> Self {
         let inner = SharedInner {
             link,
-            sealer: credentials.map(|c| Sealer::new(c.client_secret.expose())),
             keys: Keys::new(&settings.key_prefix, credentials),
             up: AtomicBool::new(true),
             probing: AtomicBool::new(false),
             outages: AtomicU64::new(0),
-            bursts: Mutex::default(),
-            refused: Mutex::default(),
             member: uuid::Uuid::new_v4().simple().to_string(),
-            fleet: AtomicU64::new(1),
-            used: Mutex::default(),
-            gates: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -521,356 +430,28 @@ impl Shared {
         self.inner.outages.load(Ordering::Relaxed)
     }
 
-    /// This process's share of the seller's plan while Redis is away: one
-    /// over the processes that drew on it lately (as Redis last counted
-    /// them), so a fleet falling back together keeps the plan's pace.
-    pub(crate) fn fleet_share(&self) -> f64 {
-        1.0 / self.inner.fleet.load(Ordering::Relaxed).max(1) as f64
+    /// The seller's keys.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
     }
 
-    // ---- rate limiting -------------------------------------------------
-
-    /// Waits for `op`'s slot in the shared bucket, at most `max_wait`;
-    /// `None` when Redis could not be used (the caller then uses its local
-    /// bucket). `rate` and `burst` are this process's current plan.
-    pub(crate) async fn acquire(
-        &self,
-        op: &'static Operation,
-        rate: f64,
-        burst: f64,
-        max_wait: Duration,
-    ) -> Option<Duration> {
-        let start = Instant::now();
-        // Saturating: `max_wait` may be `Duration::MAX` ("no limit"). It
-        // once fell back to `start` here, so every wait was cut to nothing
-        // and shared pacing was off (issue 20 item 6).
-        let deadline = crate::runtime::time::after(start, max_wait);
-        let key = self.bucket_key(op);
-        let fallback_us = ANCHOR_FALLBACK.as_micros() as i64;
-        let known = lock(&self.inner.used)
-            .get(op.id)
-            .is_some_and(|at| at.elapsed() < KNOWN_FOR);
-        let mut lead: Option<Lead> = None;
-        loop {
-            let (kind, wait_us, since, fleet): (i64, i64, i64, u64) = {
-                let mut invocation = self.inner.link.acquire.key(&key);
-                invocation
-                    .key(&self.inner.keys.fleet)
-                    .arg(rate)
-                    .arg(burst)
-                    .arg(fallback_us)
-                    .arg(u8::from(known))
-                    .arg(&self.inner.member)
-                    .arg(FLEET_WINDOW_US);
-                let mut connection = self.connection().await?;
-                self.bounded(invocation.invoke_async(&mut connection))
-                    .await?
-            };
-            self.inner.fleet.store(fleet.max(1), Ordering::Relaxed);
-            let wait = Duration::from_micros(wait_us.max(0) as u64);
-            if kind != 1 {
-                // Wakes this process's other waiters, if this task polled.
-                drop(lead.take());
-                lock(&self.inner.used).insert(op.id, Instant::now());
-            }
-            match kind {
-                0 => {
-                    if since != 0 {
-                        self.joined_burst(op, since);
-                    }
-                    return Some(start.elapsed());
-                }
-                2 => {
-                    let ready = crate::runtime::time::after(Instant::now(), wait);
-                    if ready > deadline {
-                        tracing::warn!(
-                            operation = op.id,
-                            wait_ms = wait.as_millis() as u64,
-                            max_wait_ms = max_wait.as_millis() as u64,
-                            "rate limit (shared): wait capped at max_wait; sending early"
-                        );
-                    }
-                    tokio::time::sleep_until(ready.min(deadline)).await;
-                    return Some(start.elapsed());
-                }
-                _ => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Some(start.elapsed());
-                    }
-                    // One task per process polls Redis for the answer; the
-                    // rest wait for it (or for the burst's fallback time).
-                    let until =
-                        (now + wait.clamp(Duration::from_micros(1), ANSWER_POLL)).min(deadline);
-                    if lead.is_some() {
-                        tokio::time::sleep_until(until).await;
-                        continue;
-                    }
-                    let gate = self.gate(op);
-                    if gate.polling.swap(true, Ordering::AcqRel) {
-                        let done = gate.done.notified();
-                        let latest = (now + wait.max(Duration::from_micros(1))).min(deadline);
-                        let _ = tokio::time::timeout_at(latest, done).await;
-                    } else {
-                        lead = Some(Lead(gate));
-                        tokio::time::sleep_until(until).await;
-                    }
-                }
-            }
-        }
+    /// This process's name in the fleet (a random id, per seller).
+    pub(crate) fn member(&self) -> &str {
+        &self.inner.member
     }
 
-    fn gate(&self, op: &'static Operation) -> Arc<Gate> {
-        Arc::clone(lock(&self.inner.gates).entry(op.id).or_default())
-    }
-
-    /// A request of `op` released at `sent_at` was answered (or failed):
-    /// if it belongs to an unanswered burst, count the shared bucket's
-    /// refill from now (on a spawned task: never delays the caller).
-    pub(crate) fn answered(&self, op: &'static Operation, sent_at: Instant) {
-        let since = {
-            let mut bursts = lock(&self.inner.bursts);
-            match bursts.get(op.id) {
-                Some(&(since, from)) if sent_at >= from => {
-                    bursts.remove(op.id);
-                    since
-                }
-                _ => return,
-            }
-        };
-        let this = self.clone();
-        spawn(async move {
-            let key = this.bucket_key(op);
-            let mut invocation = this.inner.link.anchor.key(&key);
-            invocation.arg(since);
-            if let Some(mut connection) = this.connection().await {
-                let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
-            }
-        });
-    }
-
-    /// `op`'s rate changed in this process (Amazon reported another one):
-    /// the shared bucket follows it, for the whole fleet.
-    pub(crate) fn observe_rate(&self, op: &'static Operation, rate: f64, burst: f64) {
-        let this = self.clone();
-        spawn(async move {
-            let key = this.bucket_key(op);
-            let mut invocation = this.inner.link.set_rate.key(&key);
-            invocation.arg(rate).arg(burst);
-            if let Some(mut connection) = this.connection().await {
-                let _: Option<i64> = this.bounded(invocation.invoke_async(&mut connection)).await;
-            }
-        });
-    }
-
-    fn joined_burst(&self, op: &'static Operation, since: i64) {
-        let mut bursts = lock(&self.inner.bursts);
-        match bursts.get(op.id) {
-            Some(&(known, _)) if known == since => {}
-            _ => {
-                bursts.insert(op.id, (since, Instant::now()));
-            }
-        }
-    }
-
-    fn bucket_key(&self, op: &Operation) -> String {
-        format!("{}{}", self.inner.keys.bucket_base, op.id)
-    }
-
-    // ---- access token --------------------------------------------------
-
-    /// A token from Redis, or from `fetch` run by this process while it
-    /// holds the fleet's refresh lock (others wait for it, at most
-    /// `wait_limit`); `fetch` runs locally when Redis cannot be used.
-    /// Returns the token, how long it stays fresh, and whether it was
-    /// fetched here (with its lifetime) to be cached.
-    pub(crate) async fn token<F>(
-        &self,
-        lock_ttl: Duration,
-        wait_limit: Duration,
-        fetch: F,
-        shareable: impl FnOnce(&F::Output) -> Option<(AccessToken, Duration)>,
-    ) -> SharedToken<F::Output>
-    where
-        F: Future,
-    {
-        let start = Instant::now();
-        let lock_id = uuid::Uuid::new_v4().to_string();
-        loop {
-            match self.read_token().await {
-                None => break,
-                Some(Some(found)) => return SharedToken::Read(found.0, found.1),
-                Some(None) => {}
-            }
-            let taken: Option<Option<String>> = {
-                let Some(mut connection) = self.connection().await else {
-                    break;
-                };
-                let command = redis::cmd("SET")
-                    .arg(&self.inner.keys.token_lock)
-                    .arg(&lock_id)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(lock_ttl.min(LOCK_TTL).as_millis().max(1) as u64)
-                    .to_owned();
-                self.bounded(command.query_async(&mut connection)).await
-            };
-            match taken {
-                None => break,
-                Some(Some(_)) => {
-                    // Checked again under the lock: the previous holder may
-                    // have stored a token and released the lock between our
-                    // read and our SET (seen in CI as a second LWA request).
-                    if let Some(Some(found)) = self.read_token().await {
-                        self.release_lock(&lock_id).await;
-                        return SharedToken::Read(found.0, found.1);
-                    }
-                    let fetched = self.holding_lock(&lock_id, lock_ttl, fetch).await;
-                    if let Some((token, ttl)) = shareable(&fetched) {
-                        self.store_token(&token, ttl).await;
-                    }
-                    self.release_lock(&lock_id).await;
-                    return SharedToken::Fetched(fetched);
-                }
-                Some(None) => {
-                    if start.elapsed() >= wait_limit {
-                        tracing::warn!(
-                            "another process has held the token refresh lock for {wait_limit:?}; \
-                             refreshing here"
-                        );
-                        break;
-                    }
-                    tokio::time::sleep(TOKEN_POLL).await;
-                }
-            }
-        }
-        SharedToken::Fetched(fetch.await)
-    }
-
-    /// Runs `fetch` while renewing the refresh lock `lock_id` every third
-    /// of its life, so the lock outlives a slow LWA but not its holder.
-    async fn holding_lock<F: Future>(
-        &self,
-        lock_id: &str,
-        lock_ttl: Duration,
-        fetch: F,
-    ) -> F::Output {
-        let ttl = lock_ttl.min(LOCK_TTL);
-        let every = (ttl / 3).max(Duration::from_millis(1));
-        tokio::pin!(fetch);
-        loop {
-            tokio::select! {
-                fetched = &mut fetch => return fetched,
-                () = tokio::time::sleep(every) => {
-                    if let Some(mut connection) = self.connection().await {
-                        let mut invocation = self.inner.link.renew.key(&self.inner.keys.token_lock);
-                        invocation.arg(lock_id).arg(ttl.as_millis().max(1) as u64);
-                        let _: Option<i64> =
-                            self.bounded(invocation.invoke_async(&mut connection)).await;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Amazon refused `token`: delete it from Redis if it is still the
-    /// shared one, and never read it back here.
-    pub(crate) fn invalidate_token(&self, token: &AccessToken) {
-        *lock(&self.inner.refused) = Some(token.clone());
-        let this = self.clone();
-        let token = token.clone();
-        spawn(async move { this.delete_token(&token).await });
-    }
-
-    /// `Some(None)`: no token in Redis; `None`: Redis unusable.
-    async fn read_token(&self) -> Option<Option<(AccessToken, Duration)>> {
+    /// Runs a script call; `None` when Redis could not be used (it is then
+    /// taken as away until the probe finds it back).
+    pub(crate) async fn run<T: redis::FromRedisValue>(&self, call: &Call<'_>) -> Option<T> {
         let mut connection = self.connection().await?;
-        let invocation = self.inner.link.read_token.key(&self.inner.keys.token);
-        let found: Vec<redis::Value> = self
-            .bounded(invocation.invoke_async(&mut connection))
-            .await?;
-        let (sealed, ttl_ms) = match found.as_slice() {
-            [redis::Value::BulkString(sealed), redis::Value::Int(ttl_ms)] => (sealed, *ttl_ms),
-            _ => return Some(None),
-        };
-        // A value that does not open (an older plain-text token, another
-        // application's, altered) or is no header value counts as no token:
-        // one is fetched and stored over it. Its content is never logged.
-        let opened = self
-            .inner
-            .sealer
-            .as_ref()
-            .and_then(|sealer| sealer.open(&self.inner.keys.token, sealed))
-            .and_then(AccessToken::from_shared);
-        let Some(token) = opened else {
-            tracing::debug!(
-                "the access token stored in Redis does not open with this application's key \
-                 (older format, another application's, or altered): fetching a new one"
-            );
-            return Some(None);
-        };
-        if ttl_ms <= 0 {
-            return Some(None);
-        }
-        let refused = lock(&self.inner.refused).clone();
-        if refused.as_ref() == Some(&token) {
-            self.delete_token(&token).await;
-            return Some(None);
-        }
-        Some(Some((token, Duration::from_millis(ttl_ms as u64))))
+        self.bounded(call.invoke_async(&mut connection)).await
     }
 
-    async fn store_token(&self, token: &AccessToken, ttl: Duration) {
-        if ttl < Duration::from_millis(1) {
-            return;
-        }
-        let Some(sealer) = &self.inner.sealer else {
-            return;
-        };
-        let sealed = sealer.seal(&self.inner.keys.token, token.expose());
-        let Some(mut connection) = self.connection().await else {
-            return;
-        };
-        let command = redis::cmd("SET")
-            .arg(&self.inner.keys.token)
-            .arg(sealed)
-            .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .to_owned();
-        let _: Option<()> = self.bounded(command.query_async(&mut connection)).await;
+    /// Runs a command; `None` when Redis could not be used.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Option<T> {
+        let mut connection = self.connection().await?;
+        self.bounded(command.query_async(&mut connection)).await
     }
-
-    async fn release_lock(&self, lock_id: &str) {
-        let Some(mut connection) = self.connection().await else {
-            return;
-        };
-        let mut invocation = self
-            .inner
-            .link
-            .compare_and_delete
-            .key(&self.inner.keys.token_lock);
-        invocation.arg(lock_id);
-        let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
-    }
-
-    async fn delete_token(&self, token: &AccessToken) {
-        let Some(mut connection) = self.connection().await else {
-            return;
-        };
-        let Some(sealer) = &self.inner.sealer else {
-            return;
-        };
-        // Sealing is deterministic: the stored value of this token.
-        let mut invocation = self
-            .inner
-            .link
-            .compare_and_delete
-            .key(&self.inner.keys.token);
-        invocation.arg(sealer.seal(&self.inner.keys.token, token.expose()));
-        let _: Option<i64> = self.bounded(invocation.invoke_async(&mut connection)).await;
-    }
-
-    // ---- connection and fallback --------------------------------------
 
     /// The connection, or `None` while Redis is unreachable. Made on first
     /// use (within the timeout), and again after a failure.
@@ -919,7 +500,6 @@ impl Shared {
         *lock(&self.inner.link.connection) = None;
         if self.inner.up.swap(false, Ordering::Relaxed) {
             let before = self.inner.outages.fetch_add(1, Ordering::Relaxed);
-            lock(&self.inner.bursts).clear();
             // Warned once per client: a flapping Redis must not flood the log.
             if before == 0 {
                 tracing::warn!(
@@ -950,7 +530,7 @@ impl Shared {
                 let Ok(mut connection) = inner.link.connect().await else {
                     continue;
                 };
-                let mut probe = inner.link.probe.key(&inner.keys.probe);
+                let mut probe = PROBE_LUA.key(&inner.keys.probe);
                 probe.arg(&inner.member);
                 let answered = tokio::time::timeout(
                     inner.link.timeout,
@@ -1330,13 +910,13 @@ impl redis::aio::ConnectionLike for Connection {
 }
 
 /// A Lua script the client runs: its text and SHA-1.
-struct Lua {
+pub(crate) struct Lua {
     script: Script,
     text: &'static str,
 }
 
 impl Lua {
-    fn new(text: &'static str) -> Self {
+    pub(crate) fn new(text: &'static str) -> Self {
         Self {
             script: Script::new(text),
             text,
@@ -1344,7 +924,7 @@ impl Lua {
     }
 
     /// A call of the script with `key` as `KEYS[1]`.
-    fn key<T: ToRedisArgs>(&self, key: T) -> Call<'_> {
+    pub(crate) fn key<T: ToRedisArgs>(&self, key: T) -> Call<'_> {
         let mut call = Call {
             lua: self,
             keys: Vec::new(),
@@ -1356,19 +936,19 @@ impl Lua {
 }
 
 /// One call of a [`Lua`] script, built like redis-rs's `ScriptInvocation`.
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     lua: &'a Lua,
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
 }
 
 impl Call<'_> {
-    fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+    pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
         key.write_redis_args(&mut self.keys);
         self
     }
 
-    fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
         arg.write_redis_args(&mut self.args);
         self
     }
@@ -1405,109 +985,13 @@ impl Call<'_> {
     }
 }
 
-/// Seals access tokens for Redis: XChaCha20-Poly1305 under a key derived
-/// from the client secret, the Redis key name as associated data.
-///
-/// The nonce is derived from the key name and the token (HMAC-SHA256 under
-/// a second derived key), so a token always seals to the same value: the
-/// compare-and-delete of a refused token (`COMPARE_AND_DELETE`) compares
-/// the stored value with the sealed token, without opening it in Lua. Two
-/// equal values then reveal that they hold the same token, nothing more
-/// (the construction is SIV's; every token is distinct anyway).
-struct Sealer {
-    aead: chacha20poly1305::XChaCha20Poly1305,
-    nonce_key: [u8; 32],
-}
-
-/// Prefix of a sealed value: the format's version.
-const SEALED_PREFIX: &str = "v1.";
-
-impl Sealer {
-    fn new(client_secret: &str) -> Self {
-        use chacha20poly1305::KeyInit;
-        let hkdf = hkdf::Hkdf::<Sha256>::new(None, client_secret.as_bytes());
-        let mut okm = [0u8; 64];
-        // 64 bytes is far below HKDF-SHA256's limit (255 x 32): never fails.
-        let _ = hkdf.expand(TOKEN_SEAL_INFO.as_bytes(), &mut okm);
-        let (key, nonce_key) = okm.split_at(32);
-        let mut nonce = [0u8; 32];
-        nonce.copy_from_slice(nonce_key);
-        Self {
-            aead: chacha20poly1305::XChaCha20Poly1305::new(key.into()),
-            nonce_key: nonce,
-        }
-    }
-
-    fn nonce(&self, key_name: &str, token: &str) -> chacha20poly1305::XNonce {
-        use hkdf::hmac::{Hmac, Mac};
-        // Any key length is valid for HMAC.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(key_name.as_bytes());
-        mac.update(&[0]);
-        mac.update(token.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        *chacha20poly1305::XNonce::from_slice(&tag[..24])
-    }
-
-    /// `v1.` and the base64 of nonce and ciphertext.
-    fn seal(&self, key_name: &str, token: &str) -> String {
-        use base64::Engine as _;
-        use chacha20poly1305::aead::{Aead, Payload};
-        let nonce = self.nonce(key_name, token);
-        let payload = Payload {
-            msg: token.as_bytes(),
-            aad: key_name.as_bytes(),
-        };
-        // Encryption fails only past ChaCha20's 256 GiB message limit.
-        let sealed = self.aead.encrypt(&nonce, payload).unwrap_or_default();
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&sealed);
-        format!(
-            "{SEALED_PREFIX}{}",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
-        )
-    }
-
-    /// The token, if `sealed` was sealed by this application for `key_name`.
-    fn open(&self, key_name: &str, sealed: &[u8]) -> Option<String> {
-        use base64::Engine as _;
-        use chacha20poly1305::aead::{Aead, Payload};
-        let encoded = sealed.strip_prefix(SEALED_PREFIX.as_bytes())?;
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(encoded)
-            .ok()?;
-        if bytes.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = bytes.split_at(24);
-        let payload = Payload {
-            msg: ciphertext,
-            aad: key_name.as_bytes(),
-        };
-        let plain = self
-            .aead
-            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), payload)
-            .ok()?;
-        String::from_utf8(plain).ok()
-    }
-}
-
-/// What [`Shared::token`] gives back.
-pub(crate) enum SharedToken<R> {
-    /// Another process's token from Redis, fresh for this long.
-    Read(AccessToken, Duration),
-    /// This process's own fetch.
-    Fetched(R),
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Spawns on the current runtime; outside one (a synchronous caller), the
 /// update is skipped: Redis sees it at the next acquire.
-fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(task);
     }
@@ -1530,30 +1014,6 @@ mod tests {
         assert_eq!(tag(&keys.bucket_base), tag(&keys.token));
         let other = LwaCredentials::new("amzn1.app", "secret", "Atzr|refresh-token-2");
         assert_ne!(tag(&Keys::new("p", Some(&other)).token), tag(&keys.token));
-    }
-
-    #[test]
-    fn a_sealed_token_opens_only_under_its_key_name_and_client_secret() {
-        let sealer = Sealer::new("amzn1.oa2-cs.v1.secret");
-        let sealed = sealer.seal("p:{a}:token:x", "Atza|bearer-token");
-        assert!(sealed.starts_with("v1."), "{sealed}");
-        assert!(!sealed.contains("bearer"), "{sealed}");
-        // Deterministic: the compare-and-delete finds the stored value.
-        assert_eq!(sealed, sealer.seal("p:{a}:token:x", "Atza|bearer-token"));
-        assert_ne!(sealed, sealer.seal("p:{b}:token:x", "Atza|bearer-token"));
-        assert_eq!(
-            sealer.open("p:{a}:token:x", sealed.as_bytes()).as_deref(),
-            Some("Atza|bearer-token")
-        );
-        assert_eq!(sealer.open("p:{b}:token:x", sealed.as_bytes()), None);
-        let other = Sealer::new("amzn1.oa2-cs.v1.other");
-        assert_eq!(other.open("p:{a}:token:x", sealed.as_bytes()), None);
-        for bad in ["Atza|bearer-token", "v1.", "v1.!!", "v1.AAAA", ""] {
-            assert_eq!(sealer.open("p:{a}:token:x", bad.as_bytes()), None, "{bad}");
-        }
-        let mut altered = sealed.into_bytes();
-        altered[10] ^= 1;
-        assert_eq!(sealer.open("p:{a}:token:x", &altered), None);
     }
 
     #[test]

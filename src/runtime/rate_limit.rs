@@ -28,6 +28,9 @@ use tokio::time::Instant;
 
 use crate::operations::Operation;
 
+#[cfg(feature = "redis")]
+mod fleet;
+
 /// Rounding slack, in tokens, so float error never costs a nanosecond wait.
 const EPSILON: f64 = 1e-9;
 
@@ -138,6 +141,9 @@ struct Bucket {
     /// The Redis outage this bucket was last seeded for (feature `redis`).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     outage: u64,
+    /// How long a burst waits for its first answer before refill counts
+    /// anyway ([`ANCHOR_FALLBACK`]; the test vectors use their own).
+    fallback: Duration,
 }
 
 /// When a caller may send.
@@ -150,6 +156,31 @@ enum Slot {
     /// The bucket is empty and refill is not yet counted: wait for the
     /// first answer of the burst that started at this instant.
     AfterAnswer(Instant),
+}
+
+/// What a bucket tells a caller asking for a slot. Only
+/// [`RateLimiter::acquire_until`] sleeps on it.
+#[derive(Debug)]
+pub(crate) enum Wait {
+    /// Send now.
+    Go,
+    /// A slot is reserved at this instant: send then.
+    Reserved(Instant),
+    /// No slot to give yet (a burst waits for its first answer): ask again
+    /// at `until`, or when `wake` fires first.
+    AskAgain {
+        until: Instant,
+        wake: Option<tokio::sync::futures::OwnedNotified>,
+    },
+}
+
+/// One call's state across its asks.
+#[derive(Default)]
+struct Asking {
+    /// With the fleet's buckets: whether this call polls Redis for a
+    /// burst's answer on behalf of the process.
+    #[cfg(feature = "redis")]
+    lead: Option<fleet::Lead>,
 }
 
 impl Bucket {
@@ -165,6 +196,7 @@ impl Bucket {
             anchored: Arc::default(),
             share: 1.0,
             outage: 0,
+            fallback: ANCHOR_FALLBACK,
         }
     }
 
@@ -192,8 +224,15 @@ impl Bucket {
     }
 
     /// Refills up to `now` at the current rate; no-op while reserved ahead
-    /// or while the current burst has had no answer.
+    /// or while the current burst has had no answer (until its fallback
+    /// time, from which refill counts anyway, as in the `ACQUIRE` script).
     fn settle(&mut self, now: Instant) {
+        if let Some(since) = self.unanchored_since {
+            let fallback = since + self.fallback;
+            if now >= fallback {
+                self.anchor(since, fallback);
+            }
+        }
         if self.unanchored_since.is_none() && now > self.at {
             let refill = (now - self.at).as_secs_f64() * self.rate_here();
             self.tokens = (self.tokens + refill).min(self.burst_here());
@@ -227,6 +266,20 @@ impl Bucket {
         self.at = self.at.checked_add(interval).unwrap_or(self.at);
         self.tokens = 0.0;
         Slot::At(self.at)
+    }
+
+    /// [`reserve`](Self::reserve), told as a [`Wait`]: a caller waiting for
+    /// the burst's answer is woken by it, or asks again at the fallback.
+    fn ask(&mut self, now: Instant) -> Wait {
+        match self.reserve(now) {
+            Slot::Now => Wait::Go,
+            Slot::At(at) => Wait::Reserved(at),
+            Slot::AfterAnswer(since) => Wait::AskAgain {
+                until: since + self.fallback,
+                // Made under the lock: an answer right after it still wakes.
+                wake: Some(Arc::clone(&self.anchored).notified_owned()),
+            },
+        }
     }
 
     /// Counts refill from `now` on, if the burst that started at `since`
@@ -373,7 +426,7 @@ pub struct RateLimiter {
     /// The fleet's buckets in Redis (feature `redis`); the local ones serve
     /// while it is unreachable.
     #[cfg(feature = "redis")]
-    shared: Option<crate::shared::Shared>,
+    shared: Option<fleet::FleetBuckets>,
 }
 
 impl RateLimiter {
@@ -393,7 +446,7 @@ impl RateLimiter {
     /// Paces through buckets in Redis shared with other processes.
     #[cfg(feature = "redis")]
     pub(crate) fn with_shared(mut self, shared: crate::shared::Shared) -> Self {
-        self.shared = Some(shared);
+        self.shared = Some(fleet::FleetBuckets::new(shared));
         self
     }
 
@@ -404,7 +457,7 @@ impl RateLimiter {
     pub fn is_shared(&self) -> bool {
         self.shared
             .as_ref()
-            .is_some_and(crate::shared::Shared::is_up)
+            .is_some_and(|fleet| fleet.shared().is_up())
     }
 
     /// How many times Redis became unreachable for this client (feature
@@ -413,7 +466,7 @@ impl RateLimiter {
     pub fn redis_outages(&self) -> u64 {
         self.shared
             .as_ref()
-            .map_or(0, crate::shared::Shared::outages)
+            .map_or(0, |fleet| fleet.shared().outages())
     }
 
     /// [`acquire_until`](Self::acquire_until) without a bound (tests).
@@ -427,6 +480,9 @@ impl RateLimiter {
     /// there, or when disabled). The wait is cut at `bound` (the call's
     /// deadline): `None` when it would pass it, after waiting until it. A
     /// token there now costs no timer.
+    ///
+    /// The one place the limiter sleeps: the buckets (local, and the
+    /// fleet's in Redis) only answer with a [`Wait`]; this loop obeys.
     ///
     /// Callers are served in the order they call this. If the returned
     /// future is dropped while waiting (a cancelled call), or cut at
@@ -442,46 +498,19 @@ impl RateLimiter {
         if !self.settings.enabled {
             return Some(Duration::ZERO);
         }
-        #[cfg(feature = "redis")]
-        if let Some(shared) = &self.shared {
-            let (rate, burst) = self.plan(op);
-            let waiting = shared.acquire(op, rate, burst, self.settings.max_wait);
-            let waited = match bound {
-                Some(bound) => tokio::time::timeout_at(bound, waiting).await.ok()?,
-                None => waiting.await,
-            };
-            if let Some(waited) = waited {
-                return Some(waited);
-            }
-            // Redis is away: local pacing, seeded once per outage.
-            let outage = shared.outages();
-            let now = Instant::now();
-            self.with_bucket(op, now, |bucket| {
-                if bucket.outage != outage {
-                    bucket.fall_back(shared.fleet_share(), outage, now);
-                }
-            });
-        }
         let start = Instant::now();
         let deadline = super::time::after(start, self.settings.max_wait);
         // `max_wait` ends a wait by sending early; the call's deadline, when
         // it comes first, by giving up.
         let cut = bound.filter(|b| *b < deadline);
+        let mut asking = Asking::default();
         let mut now = start;
         loop {
-            let (slot, anchored) = self.with_bucket(op, now, |bucket| {
-                let slot = bucket.reserve(now);
-                // Registered under the lock, so an answer that comes right
-                // after it is released still wakes this caller.
-                let anchored = matches!(slot, Slot::AfterAnswer(_))
-                    .then(|| Arc::clone(&bucket.anchored).notified_owned());
-                (slot, anchored)
-            });
-            match (slot, anchored) {
-                (Slot::Now, _) if now == start => return Some(Duration::ZERO),
-                (Slot::Now, _) => return Some(start.elapsed()),
-                (Slot::At(ready), _) => {
-                    let wait_ms = (ready - now).as_secs_f64() * 1000.0;
+            match self.ask(op, now, cut, &mut asking).await {
+                Wait::Go if now == start => return Some(Duration::ZERO),
+                Wait::Go => return Some(start.elapsed()),
+                Wait::Reserved(ready) => {
+                    let wait_ms = ready.saturating_duration_since(now).as_secs_f64() * 1000.0;
                     tracing::debug!(
                         operation = op.id,
                         wait_ms,
@@ -504,19 +533,17 @@ impl RateLimiter {
                     tokio::time::sleep_until(ready.min(deadline)).await;
                     return Some(start.elapsed());
                 }
-                (Slot::AfterAnswer(since), anchored) => {
+                Wait::AskAgain { until, wake } => {
                     tracing::debug!(
                         operation = op.id,
                         "rate limit: waiting for the burst's first answer"
                     );
-                    let fallback = since + ANCHOR_FALLBACK;
-                    let until = fallback.min(deadline).min(cut.unwrap_or(deadline));
-                    let answered = match anchored {
-                        Some(anchored) => tokio::time::timeout_at(until, anchored).await.is_ok(),
-                        None => false,
-                    };
-                    if !answered && fallback <= until {
-                        self.with_bucket(op, fallback, |bucket| bucket.anchor(since, fallback));
+                    let until = until.min(deadline).min(cut.unwrap_or(deadline));
+                    match wake {
+                        Some(wake) => {
+                            let _ = tokio::time::timeout_at(until, wake).await;
+                        }
+                        None => tokio::time::sleep_until(until).await,
                     }
                     now = Instant::now();
                     if cut.is_some_and(|cut| now >= cut) {
@@ -528,6 +555,49 @@ impl RateLimiter {
                 }
             }
         }
+    }
+
+    /// What `op`'s bucket says now: the fleet's while Redis answers (within
+    /// `cut`), else this process's own. Never sleeps.
+    async fn ask(
+        &self,
+        op: &'static Operation,
+        now: Instant,
+        cut: Option<Instant>,
+        asking: &mut Asking,
+    ) -> Wait {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.shared {
+            let (rate, burst) = self.plan(op);
+            let asked = fleet.ask(op, rate, burst, &mut asking.lead);
+            let asked = match cut {
+                Some(cut) => match tokio::time::timeout_at(cut, asked).await {
+                    Ok(asked) => asked,
+                    // Past the call's deadline: the loop gives up.
+                    Err(_) => {
+                        return Wait::AskAgain {
+                            until: cut,
+                            wake: None,
+                        };
+                    }
+                },
+                None => asked.await,
+            };
+            if let Some(wait) = asked {
+                return wait;
+            }
+            // Redis is away: local pacing, seeded once per outage.
+            let outage = fleet.shared().outages();
+            let now = Instant::now();
+            return self.with_bucket(op, now, |bucket| {
+                if bucket.outage != outage {
+                    bucket.fall_back(fleet.share(), outage, now);
+                }
+                bucket.ask(now)
+            });
+        }
+        let _ = (cut, asking);
+        self.with_bucket(op, now, |bucket| bucket.ask(now))
     }
 
     /// A request for `op` that took its slot at `sent_at` (the instant
@@ -698,6 +768,7 @@ mod tests {
                 anchored: Arc::default(),
                 share: 1.0,
                 outage: 0,
+                fallback,
             };
             for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
                 let now = start + Duration::from_millis(step["at"].as_u64().unwrap());
@@ -705,12 +776,6 @@ mod tests {
                     let since = bucket.unanchored_since.expect("a burst to answer");
                     assert!(bucket.anchor(since, now), "{name}: step {i}");
                     continue;
-                }
-                // What a waiter does once the fallback has passed unanswered.
-                if let Some(since) = bucket.unanchored_since
-                    && now >= since + fallback
-                {
-                    bucket.anchor(since, since + fallback);
                 }
                 let got = match bucket.reserve(now) {
                     Slot::Now => serde_json::json!("now"),

@@ -139,6 +139,12 @@ impl Lwa {
         }
     }
 
+    /// The credentials (the fleet's token source seals with its secret).
+    #[cfg(feature = "redis")]
+    pub(super) fn credentials(&self) -> &LwaCredentials {
+        &self.credentials
+    }
+
     /// The LWA client id (not secret), for `Debug`.
     pub(super) fn client_id(&self) -> &str {
         &self.credentials.client_id

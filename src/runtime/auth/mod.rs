@@ -19,6 +19,8 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 
 mod cache;
+#[cfg(feature = "redis")]
+mod fleet;
 mod lwa;
 mod source;
 #[cfg(test)]

@@ -56,8 +56,8 @@ pub(super) enum TokenSource {
     Shared {
         /// Asked when Redis has no token, or cannot be used.
         lwa: Lwa,
-        /// The seller's shared state in Redis.
-        shared: crate::shared::Shared,
+        /// The seller's token in Redis.
+        fleet: super::fleet::FleetToken,
     },
 }
 
@@ -76,7 +76,11 @@ impl TokenSource {
     #[cfg(feature = "redis")]
     pub(super) fn shared(self, shared: crate::shared::Shared) -> Self {
         match self {
-            Self::Lwa(lwa) => Self::Shared { lwa, shared },
+            Self::Lwa(lwa) => {
+                let fleet =
+                    super::fleet::FleetToken::new(shared, lwa.credentials().client_secret.expose());
+                Self::Shared { lwa, fleet }
+            }
             already @ Self::Shared { .. } => already,
         }
     }
@@ -95,7 +99,7 @@ impl TokenSource {
                 lwa.fetch(timeout).await
             }
             #[cfg(feature = "redis")]
-            Self::Shared { lwa, shared } => {
+            Self::Shared { lwa, fleet } => {
                 // The Redis copy expires the refresh buffer before the token.
                 let shareable = |fetched: &Result<CachedToken, AuthError>| {
                     let fresh = fetched.as_ref().ok()?;
@@ -106,14 +110,14 @@ impl TokenSource {
                         .checked_duration_since(Instant::now())?;
                     Some((fresh.token.clone(), ttl))
                 };
-                match shared
+                match fleet
                     .token(timeout, timeout, lwa.fetch(timeout), shareable)
                     .await
                 {
-                    crate::shared::SharedToken::Read(token, fresh_for) => {
+                    super::fleet::SharedToken::Read(token, fresh_for) => {
                         Ok(CachedToken::read(token, fresh_for, buffer))
                     }
-                    crate::shared::SharedToken::Fetched(fetched) => fetched,
+                    super::fleet::SharedToken::Fetched(fetched) => fetched,
                 }
             }
         }
@@ -127,7 +131,7 @@ impl TokenSource {
                 let _ = token;
             }
             #[cfg(feature = "redis")]
-            Self::Shared { shared, .. } => shared.invalidate_token(token),
+            Self::Shared { fleet, .. } => fleet.invalidate_token(token),
         }
     }
 }
