@@ -45,6 +45,9 @@ pub struct ClientBuilder {
     pooled: bool,
     /// An `App`'s bound on attempts in flight over its pool.
     connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// An [`App`](crate::App)'s slots for LWA requests, all sellers
+    /// together (LWA is another host, with a pool of its own).
+    lwa_connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for ClientBuilder {
@@ -74,6 +77,7 @@ impl Default for ClientBuilder {
             tls_roots: Vec::new(),
             pooled: false,
             connections: None,
+            lwa_connections: None,
         }
     }
 }
@@ -460,7 +464,12 @@ impl ClientBuilder {
                 check_transport("token_url", &url, self.allow_insecure_http)?;
                 // The refresh is bounded like one attempt, even through a
                 // caller's HTTP client without timeouts.
-                Some(TokenProvider::new(credentials, url, http.clone()).with_timeout(self.timeout))
+                let provider =
+                    TokenProvider::new(credentials, url, http.clone()).with_timeout(self.timeout);
+                Some(match &self.lwa_connections {
+                    Some(slots) => provider.with_slots(std::sync::Arc::clone(slots)),
+                    None => provider,
+                })
             }
             None => None,
         };
@@ -574,10 +583,12 @@ impl ClientBuilder {
         mut self,
         http: reqwest::Client,
         connections: std::sync::Arc<tokio::sync::Semaphore>,
+        lwa_connections: std::sync::Arc<tokio::sync::Semaphore>,
     ) -> Self {
         self.http = Some(http);
         self.pooled = true;
         self.connections = Some(connections);
+        self.lwa_connections = Some(lwa_connections);
         self
     }
 

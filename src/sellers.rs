@@ -445,12 +445,13 @@ impl AppBuilder {
         self
     }
 
-    /// At most this many API requests in flight over the application's
-    /// pool, all sellers together (default 64), so it never opens more
-    /// connections to Amazon's host: a request waits for a slot (within its
-    /// call deadline) after its rate-limit slot. Not applied with a given
-    /// [`http_client`](ClientBuilder::http_client). LWA requests go to
-    /// another host and are not counted.
+    /// At most this many requests in flight over the application's pool to
+    /// each host, all sellers together (default 64), so it does not open
+    /// more connections to it: API requests to Amazon's host (a request
+    /// waits for a slot, within its call deadline, after its rate-limit
+    /// slot), and token requests to LWA (1,000 sellers starting together
+    /// refresh 64 at a time, not 1,000 at once). Not applied with a given
+    /// [`http_client`](ClientBuilder::http_client).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections;
         self
@@ -478,10 +479,10 @@ impl AppBuilder {
         if self.max_connections == 0 {
             return Err(ConfigError::new("max_connections", "must be at least 1"));
         }
-        let connections = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         if !parts.has_http {
             let http = template.own_http()?;
-            template = template.pooled_http(http, connections);
+            let slots = || Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+            template = template.pooled_http(http, slots(), slots());
         }
         // One Redis connection for all the sellers (when Redis is set).
         template = template.shared_redis()?;

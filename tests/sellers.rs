@@ -4,7 +4,10 @@
 //! call, and the other sellers are not affected. Against the offline
 //! sandbox only (loopback).
 
-use std::time::Duration;
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use spapi_shipping::auth::AuthError;
 use spapi_shipping::mock::Sandbox;
@@ -313,4 +316,57 @@ async fn the_apps_durations_accept_duration_max() {
     drop(client);
     assert_eq!(app.shed_idle(), 0);
     assert_eq!(sandbox.token_requests(&token("open")), 1);
+}
+
+/// LWA is another host, with a pool of its own: an App's sellers starting
+/// together ask it for tokens at most `max_connections` at a time. A
+/// request can only arrive once an earlier one's answer (100 ms late) was
+/// read, so any 5 arrivals span at least 100 ms with 4 slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sellers_starting_together_ask_lwa_at_most_max_connections_at_a_time() {
+    use support::server::{self, Reply, Server, TOKEN_PATH};
+    const SLOTS: usize = 4;
+    const SELLERS: usize = 24;
+    let answer_after = Duration::from_millis(100);
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&arrivals);
+    let server = Server::start(move |request| {
+        if request.path == TOKEN_PATH {
+            seen.lock().unwrap().push(Instant::now());
+            Reply::after(answer_after).then_send(server::token("Atza|one-of-many"))
+        } else {
+            Reply::send(server::json(200, "req-many", r#"{"payload":{}}"#))
+        }
+    })
+    .await;
+    let app = App::builder()
+        .app_credentials("amzn1.application-oa2-client.many", "many-secret")
+        .max_connections(SLOTS)
+        .settings(
+            Client::builder()
+                .endpoint(server.url(""))
+                .token_url(server.token_url()),
+        )
+        .build()
+        .unwrap();
+    let calls = (0..SELLERS).map(|n| {
+        let client = app
+            .seller(&format!("seller-{n}"), format!("Atzr|many-{n}"))
+            .unwrap();
+        tokio::spawn(async move { call(&client).await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap().unwrap();
+    }
+    let mut arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), SELLERS, "one token request per seller");
+    arrivals.sort();
+    for (i, window) in arrivals.windows(SLOTS + 1).enumerate() {
+        let span = window[SLOTS] - window[0];
+        assert!(
+            span >= answer_after,
+            "token requests {i}..={} arrived within {span:?}: more than {SLOTS} at a time",
+            i + SLOTS
+        );
+    }
 }

@@ -126,6 +126,16 @@ impl TokenProvider {
         }
     }
 
+    /// Token requests wait for one of `slots` (an [`App`](crate::App)'s,
+    /// shared by its sellers) and hold it until LWA's answer is read.
+    /// Called on a new provider, before it is cloned; unchanged otherwise.
+    pub(crate) fn with_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.source.lwa_mut().slots = Some(slots);
+        }
+        self
+    }
+
     /// Names this provider's seller and opens a breaker on `invalid_grant`:
     /// calls then fail at once with [`AuthError::SellerRevoked`] until
     /// `interval` has passed, when one refresh tries again (an `App`'s sellers).

@@ -123,6 +123,9 @@ pub(super) struct Lwa {
     token_url: reqwest::Url,
     http: reqwest::Client,
     requests: AtomicU64,
+    /// An [`App`](crate::App)'s slots for LWA requests: one is held from
+    /// sending until the answer is read (see `TokenProvider::with_slots`).
+    pub(super) slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Lwa {
@@ -136,6 +139,7 @@ impl Lwa {
             token_url,
             http,
             requests: AtomicU64::new(0),
+            slots: None,
         }
     }
 
@@ -164,6 +168,12 @@ impl Lwa {
     /// One token request bounded by `timeout`, connection to last byte; on
     /// expiry a transient [`AuthError::Transport`] (`timeout: true`).
     pub(super) async fn fetch(&self, timeout: Duration) -> Result<CachedToken, AuthError> {
+        // Waiting for a slot is not LWA hanging: the timeout starts after.
+        // The semaphore is never closed, so `acquire` cannot fail.
+        let _slot = match &self.slots {
+            Some(slots) => slots.acquire().await.ok(),
+            None => None,
+        };
         tokio::time::timeout(timeout, self.request())
             .await
             .unwrap_or_else(|_| {

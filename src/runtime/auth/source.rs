@@ -71,6 +71,15 @@ impl TokenSource {
         }
     }
 
+    /// The LWA exchange underneath, to configure it.
+    pub(super) fn lwa_mut(&mut self) -> &mut Lwa {
+        match self {
+            Self::Lwa(lwa) => lwa,
+            #[cfg(feature = "redis")]
+            Self::Shared { lwa, .. } => lwa,
+        }
+    }
+
     /// This source, sharing its tokens with every process using the same
     /// Redis (a source that already does is kept as it is).
     #[cfg(feature = "redis")]
