@@ -48,6 +48,9 @@ pub struct ClientBuilder {
     /// An [`App`](crate::App)'s slots for LWA requests, all sellers
     /// together (LWA is another host, with a pool of its own).
     lwa_connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// An [`App`](crate::App)'s HTTP client for LWA: LWA is another host,
+    /// and each client's dials are bounded as one (`runtime::dial`).
+    lwa_http: Option<reqwest::Client>,
 }
 
 impl Default for ClientBuilder {
@@ -78,6 +81,7 @@ impl Default for ClientBuilder {
             pooled: false,
             connections: None,
             lwa_connections: None,
+            lwa_http: None,
         }
     }
 }
@@ -464,8 +468,9 @@ impl ClientBuilder {
                 check_transport("token_url", &url, self.allow_insecure_http)?;
                 // The refresh is bounded like one attempt, even through a
                 // caller's HTTP client without timeouts.
+                let lwa_http = self.lwa_http.as_ref().unwrap_or(&http).clone();
                 let provider =
-                    TokenProvider::new(credentials, url, http.clone()).with_timeout(self.timeout);
+                    TokenProvider::new(credentials, url, lwa_http).with_timeout(self.timeout);
                 Some(match &self.lwa_connections {
                     Some(slots) => provider.with_slots(std::sync::Arc::clone(slots)),
                     None => provider,
@@ -560,6 +565,24 @@ impl ClientBuilder {
     /// The `reqwest::Client` these settings make when no `http_client` is
     /// given (one per client; one per [`App`](crate::App)).
     pub(crate) fn own_http(&self) -> Result<reqwest::Client, ConfigError> {
+        self.own_http_builder()?
+            .build()
+            .map_err(|e| ConfigError::new("http_client", e.to_string()))
+    }
+
+    /// [`own_http`](Self::own_http) opening at most `dials` connections
+    /// without first waiting for a pooled one (an [`App`](crate::App)'s).
+    pub(crate) fn own_http_bounded(
+        &self,
+        dials: std::sync::Arc<crate::runtime::dial::Dials>,
+    ) -> Result<reqwest::Client, ConfigError> {
+        self.own_http_builder()?
+            .connector_layer(crate::runtime::dial::DialLimit(dials))
+            .build()
+            .map_err(|e| ConfigError::new("http_client", e.to_string()))
+    }
+
+    fn own_http_builder(&self) -> Result<reqwest::ClientBuilder, ConfigError> {
         // Never follow a redirect: it would resend the token, key and
         // body (or the LWA secrets) to whatever host `Location` names.
         // gzip: `Accept-Encoding: gzip` on every request (Amazon then
@@ -568,26 +591,26 @@ impl ClientBuilder {
         // decoded while streaming; reqwest drops the compressed
         // `Content-Length`, so the body cap (decode::read_body) counts
         // decoded bytes.
-        gzip(reqwest::Client::builder())
+        let builder = gzip(reqwest::Client::builder())
             .tls_backend_preconfigured(tls_config(&self.tls_roots)?)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::new("http_client", e.to_string()))
+            .redirect(reqwest::redirect::Policy::none());
+        Ok(builder)
     }
 
-    /// Sends through an [`App`](crate::App)'s pool, made by
-    /// [`own_http`](Self::own_http) from these settings.
+    /// Sends through an [`App`](crate::App)'s pools (API and LWA), made
+    /// by [`own_http_bounded`](Self::own_http_bounded) from these settings,
+    /// at most as many requests in flight as each semaphore has permits.
     pub(crate) fn pooled_http(
         mut self,
-        http: reqwest::Client,
-        connections: std::sync::Arc<tokio::sync::Semaphore>,
-        lwa_connections: std::sync::Arc<tokio::sync::Semaphore>,
+        (http, connections): (reqwest::Client, std::sync::Arc<tokio::sync::Semaphore>),
+        (lwa_http, lwa_connections): (reqwest::Client, std::sync::Arc<tokio::sync::Semaphore>),
     ) -> Self {
         self.http = Some(http);
         self.pooled = true;
         self.connections = Some(connections);
+        self.lwa_http = Some(lwa_http);
         self.lwa_connections = Some(lwa_connections);
         self
     }

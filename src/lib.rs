@@ -35,7 +35,7 @@ pub use generated::{ByteStream, Client, ClientInfo, ResponseValue, builder, type
 pub use region::Region;
 pub use response::Response;
 pub use runtime::correct::{Correction, Was};
-pub use sellers::{App, AppBuilder, Seller};
+pub use sellers::{App, AppBuilder, Connections, Seller};
 pub use validate::Validation;
 
 /// progenitor's error, what the builders' raw layer (`send_raw`) returns;

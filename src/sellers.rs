@@ -34,6 +34,7 @@ use crate::auth::AuthError;
 use crate::auth::{LwaCredentials, Secret};
 use crate::error::ConfigError;
 use crate::region::Region;
+use crate::runtime::dial::Dials;
 use crate::types::ShippingBusinessId;
 use crate::{Client, ClientBuilder};
 
@@ -83,10 +84,29 @@ struct AppInner {
     next_sweep: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
     shards: Box<[Mutex<Shard>]>,
+    /// The API and LWA pools' dials (`None` with a given HTTP client).
+    dials: Option<[Arc<Dials>; 2]>,
 }
 
 /// One shard of the registry: sellers by key.
 type Shard = HashMap<Box<str>, Entry>;
+
+/// What [`App::connections`] reports.
+///
+/// A connection the server or the idle timeout closed is replaced by a new
+/// one, after a short wait (20 ms) for a pooled one to
+/// come back, and counts again: the counts bound the connections open
+/// rather than count them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Connections {
+    /// Connections opened to Amazon's API.
+    pub api: usize,
+    /// Connections opened to LWA.
+    pub lwa: usize,
+    /// Dials not made, because a pooled connection came back first.
+    pub spared: usize,
+}
 
 /// A registered seller.
 struct Entry {
@@ -271,6 +291,22 @@ impl App {
     /// Whether no seller is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The connections this application's pools have opened so far, to
+    /// Amazon's API and to LWA (all zero with a given
+    /// [`http_client`](ClientBuilder::http_client)): a bound on those open,
+    /// for metrics. Each stays within [`AppBuilder::max_connections`] while
+    /// the pool keeps its connections; see [`Connections`].
+    pub fn connections(&self) -> Connections {
+        let [api, lwa] = self.inner.dials.as_ref().map_or([(0, 0), (0, 0)], |d| {
+            d.each_ref().map(|d| (d.made(), d.spared()))
+        });
+        Connections {
+            api: api.0,
+            lwa: lwa.0,
+            spared: api.1 + lwa.1,
+        }
     }
 
     /// How many sellers have state (a token cache and buckets) right now.
@@ -479,10 +515,16 @@ impl AppBuilder {
         if self.max_connections == 0 {
             return Err(ConfigError::new("max_connections", "must be at least 1"));
         }
+        let mut dials = None;
         if !parts.has_http {
-            let http = template.own_http()?;
-            let slots = || Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-            template = template.pooled_http(http, slots(), slots());
+            // Per host (Amazon's API, LWA): requests in flight, and dials.
+            let limit = self.max_connections;
+            let (api, lwa) = (Dials::new(limit), Dials::new(limit));
+            let slots = || Arc::new(tokio::sync::Semaphore::new(limit));
+            let api_http = template.own_http_bounded(Arc::clone(&api))?;
+            let lwa_http = template.own_http_bounded(Arc::clone(&lwa))?;
+            template = template.pooled_http((api_http, slots()), (lwa_http, slots()));
+            dials = Some([api, lwa]);
         }
         // One Redis connection for all the sellers (when Redis is set).
         template = template.shared_redis()?;
@@ -501,6 +543,7 @@ impl AppBuilder {
                 next_sweep: AtomicU64::new(u64::from(secs(self.idle_after)).max(1)),
                 hasher: Default::default(),
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                dials,
             }),
         })
     }

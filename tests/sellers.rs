@@ -370,3 +370,61 @@ async fn sellers_starting_together_ask_lwa_at_most_max_connections_at_a_time() {
         );
     }
 }
+
+/// An App opens at most `max_connections` connections to Amazon's API,
+/// however many sellers call at once (issue 20 item 1): hyper gives a
+/// connection back to its pool on a task of its own after the body is
+/// read, and a request that took the freed slot meanwhile waits for it
+/// rather than dialing another. A keep-alive server counts the connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sellers_calling_at_once_open_at_most_max_connections() {
+    use support::server::{self, Reply, Server};
+    const SLOTS: usize = 8;
+    const SELLERS: usize = 100;
+    const CALLS: usize = 12;
+    let sandbox = Sandbox::start().await;
+    let api = Server::start(|_| {
+        let body = r#"{"payload":{"linkableAccountTypeList":[],"carrierAccountInputs":[]}}"#;
+        Reply::send(server::response(
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("x-amzn-RequestId", "req-pooled"),
+                ("connection", "keep-alive"),
+            ],
+            body,
+        ))
+        .then_keep_open()
+    })
+    .await;
+    let app = App::builder()
+        .app_credentials(Sandbox::CLIENT_ID, Sandbox::CLIENT_SECRET)
+        .max_connections(SLOTS)
+        .settings(
+            Client::builder()
+                .endpoint(api.url(""))
+                .token_url(sandbox.token_url()),
+        )
+        .build()
+        .unwrap();
+    let calls = (0..SELLERS * CALLS).map(|n| {
+        let name = format!("pooled-{}", n % SELLERS);
+        let client = app.seller(&name, token(&name)).unwrap();
+        tokio::spawn(async move { call(&client).await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(api.seen().len(), SELLERS * CALLS);
+    let opened = app.connections();
+    assert!(
+        api.accepted() <= SLOTS,
+        "{} API connections for {SLOTS} slots ({opened:?})",
+        api.accepted()
+    );
+    assert_eq!(opened.api, api.accepted(), "{opened:?}");
+    assert!((1..=SLOTS).contains(&opened.lwa), "{opened:?}");
+    for name in ["pooled-0", "pooled-99"] {
+        assert_eq!(sandbox.token_requests(&token(name)), 1, "{name}");
+    }
+}

@@ -578,29 +578,14 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Gives an `App`'s pool slot back once hyper has put the connection back
-/// in its idle pool. hyper does that on a task of its own after the body is
-/// read (when the connection is ready for another request), so a slot given
-/// back at once let the next request find no idle connection and open one
-/// more: 87 to 103 connections for 64 slots in `examples/sellers_bench.rs`.
-/// Giving it back a moment later ([`SLOT_HELD_AFTER_BODY`]) lets those
-/// tasks run first, without making the caller wait: 60 to 84 connections
-/// for 64 slots in runs of the same benchmark. Not a strict bound: on a
-/// saturated runtime hyper's task may run later still (holding the slot
-/// 10 ms gave the same spread), and hyper's pool has no bound on
-/// connections per host to use instead.
+/// Gives an `App`'s pool slot back once the body is read. hyper puts the
+/// connection back in its idle pool a moment later, on a task of its own;
+/// a request that takes the slot before then waits for that connection
+/// rather than dialing another (`runtime::dial`), so the pool stays within
+/// its limit.
 fn release_slot(permit: Option<tokio::sync::OwnedSemaphorePermit>) {
-    if let Some(permit) = permit {
-        tokio::spawn(async move {
-            tokio::time::sleep(SLOT_HELD_AFTER_BODY).await;
-            drop(permit);
-        });
-    }
+    drop(permit);
 }
-
-/// How long [`release_slot`] keeps a slot after its body was read: against
-/// Amazon's answers of 100 ms and more, a slot's throughput barely changes.
-const SLOT_HELD_AFTER_BODY: Duration = Duration::from_millis(1);
 
 fn header<'r>(response: &'r reqwest::Response, name: &HeaderName) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())

@@ -7,6 +7,7 @@ pub mod auth;
 pub(crate) mod call;
 pub(crate) mod correct;
 pub mod decode;
+pub(crate) mod dial;
 pub(crate) mod hooks;
 pub(crate) mod lenient;
 pub mod operations;

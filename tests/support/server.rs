@@ -133,6 +133,11 @@ impl Server {
         self.handshakes.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.connections.lock().unwrap().len()
+    }
+
     /// Every request received, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
