@@ -1520,7 +1520,7 @@ impl redis::aio::ConnectionLike for TlsNode {
 /// configuration error's text is left out (it could echo a command).
 fn describe(error: &redis::RedisError) -> String {
     match (error.kind(), error.detail()) {
-        (redis::ErrorKind::Io, Some(detail)) => format!("{:?}: {detail}", error.kind()),
+        (redis::ErrorKind::Io, Some(detail)) => detail.to_owned(),
         (kind, _) => format!("{kind:?}"),
     }
 }
