@@ -24,12 +24,12 @@
 //! seller's keys in one Redis Cluster slot, so each script touches one slot.
 //!
 //! Redis Cluster is spoken natively (issue 20 item 4): with
-//! `redis+cluster://host:port,host:port` or [`RedisSettings::cluster`] the
-//! client reads the cluster's slot map from any of those seed nodes and
-//! sends each seller's commands and scripts to the master of that seller's
-//! slot, following `MOVED` and `ASK` as the cluster reshards (redis-rs's
-//! cluster client). Sellers spread over the masters; each one's state lives
-//! on one. A master that is down costs its sellers the local fallback
+//! `redis+cluster://host:port,host:port` (`rediss+cluster://` over TLS) or
+//! [`RedisSettings::cluster`] the client reads the cluster's slot map from
+//! any of those seed nodes and sends each seller's commands and scripts to
+//! the master of that seller's slot, following `MOVED` and `ASK` as the
+//! cluster reshards (redis-rs's cluster client). Sellers spread over the
+//! masters; each one's state lives on one. A master that is down costs its sellers the local fallback
 //! below until it (or its replica) serves the slot again (and every
 //! seller, once a cluster requiring full slot coverage declares itself
 //! down); the probe runs on the seller's slot, so other masters answering
@@ -70,6 +70,13 @@
 //!   [`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate)
 //!   select. The client opens the stream itself and hands it to redis-rs,
 //!   whose own TLS would take the process's default provider and roots.
+//! - A Redis Cluster over TLS (`rediss+cluster://`, `rediss://` seeds)
+//!   likewise: each node's connection is opened by this client
+//!   (`TlsNode`, redis-rs's `cluster_async::Connect`). That trait is a
+//!   static constructor, so the TLS configuration is registered
+//!   process-wide: one configuration (one set of extra roots) for all the
+//!   TLS clusters of a process at a time; a client with other roots is
+//!   refused with a [`ConfigError`] while another lives.
 //! - Access tokens are sealed before they are stored: XChaCha20-Poly1305
 //!   under a key derived from the application's client secret (HKDF-SHA256,
 //!   info [`TOKEN_SEAL_INFO`]), with the Redis key name as associated data.
@@ -146,8 +153,9 @@ pub const TOKEN_SEAL_INFO: &str = "spapi-shipping/redis-token-seal/v1";
 ///
 /// A Redis Cluster is named by its seed nodes, either in one URL
 /// (`redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000`, which
-/// `SP_API_REDIS_URL` accepts too) or with [`cluster`](Self::cluster).
-/// Cluster connections are plain text only (see [`cluster`](Self::cluster)).
+/// `SP_API_REDIS_URL` accepts too) or with [`cluster`](Self::cluster);
+/// over TLS, `rediss+cluster://` or `rediss://` seeds (see
+/// [`cluster`](Self::cluster) for the one rule TLS clusters follow).
 #[derive(Clone, PartialEq)]
 pub struct RedisSettings {
     /// The server's URL; for a cluster made with [`cluster`](Self::cluster),
@@ -167,7 +175,8 @@ impl RedisSettings {
     /// Redis at `url`, default prefix and timeout: `redis://` (plain text),
     /// `rediss://` (TLS), `redis+unix:///path` or `unix:///path` (a Unix
     /// socket), or a Redis Cluster's seed nodes as
-    /// `redis+cluster://[user:password@]host:port,host:port[/db]`.
+    /// `redis+cluster://[user:password@]host:port,host:port[/db]`
+    /// (`rediss+cluster://` over TLS; `valkey`/`valkeys` likewise).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -179,21 +188,35 @@ impl RedisSettings {
         }
     }
 
-    /// A Redis Cluster reached through these seed nodes (`redis://` URLs,
-    /// each with the same password if any): the client reads the slot map
-    /// from the first one that answers and then talks to each master that
-    /// holds a seller's slot, following `MOVED` as the cluster reshards.
-    /// One seed is enough; more let the client start while one is down.
+    /// A Redis Cluster reached through these seed nodes (`redis://` or
+    /// `rediss://` URLs, all with the same scheme and the same password if
+    /// any): the client reads the slot map from the first one that answers
+    /// and then talks to each master that holds a seller's slot, following
+    /// `MOVED` as the cluster reshards. One seed is enough; more let the
+    /// client start while one is down.
     ///
-    /// Plain text only: redis-rs's cluster client opens each node's
-    /// connection itself and takes no connector, so it cannot use this
-    /// client's TLS configuration (its provider and roots), and its own
-    /// TLS would take the process-wide rustls provider. `rediss://` seeds
-    /// are therefore refused (a [`ConfigError`] when the client is built);
-    /// plain seeds off loopback need [`allow_insecure`](Self::allow_insecure),
-    /// and without it every node the cluster announces must resolve to
-    /// loopback too. For TLS, use a managed service's single TLS endpoint
-    /// or a cluster-aware TLS proxy with [`new`](Self::new).
+    /// Over TLS (`rediss://` seeds, or a `rediss+cluster://` URL): every
+    /// node's connection, to the seeds and to the nodes the cluster
+    /// announces, uses this client's TLS configuration (the provider the
+    /// `ring`/`aws-lc-rs` features choose, the roots of `webpki-roots` or
+    /// the system and
+    /// [`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate));
+    /// each node's certificate must name the host the cluster announces
+    /// for it (usually its IP address). Any host is allowed, and
+    /// `#insecure` (no certificate checks) is refused. One rule: redis-rs's
+    /// cluster client connects to each node through a static function that
+    /// cannot be handed a TLS configuration, so the client registers it
+    /// process-wide, and **every TLS cluster of a process uses one TLS
+    /// configuration at a time**: building one with other
+    /// `tls_root_certificate` roots while another lives is a
+    /// [`ConfigError`] (build them with the same roots).
+    ///
+    /// Plain text: seeds off loopback need
+    /// [`allow_insecure`](Self::allow_insecure), and without it every node
+    /// the cluster announces must resolve to loopback too.
+    ///
+    /// Seeds mixing TLS and plain text are a [`ConfigError`] when the client
+    /// is built.
     pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
         let mut seeds = seeds.into_iter().map(Into::into);
         let url = seeds.next().unwrap_or_default();
@@ -1171,8 +1194,8 @@ impl RedisSettings {
 
 /// The seeds of a `redis+cluster://[userinfo@]host:port,host:port[/db]`
 /// URL, each as a `redis://` URL with the userinfo and path (`rediss+`,
-/// `valkey+` and `valkeys+cluster` likewise, so that TLS is refused by
-/// name); `None` for any other URL.
+/// `valkey+` and `valkeys+cluster` likewise, `rediss+cluster` giving
+/// `rediss://` seeds); `None` for any other URL.
 fn cluster_hosts(url: &str) -> Option<Vec<String>> {
     let (scheme, rest) = url.trim().split_once("://")?;
     let base = scheme

@@ -1281,12 +1281,12 @@ async fn an_apps_sellers_share_one_redis_connection() {
 /// could still hold a client) before the next test may start.
 static TLS_CLUSTER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn one_tls_cluster_test(flavor: tokio::runtime::Builder, test: impl Future<Output = ()>) {
+fn one_tls_cluster_test(mut runtime: tokio::runtime::Builder, test: impl Future<Output = ()>) {
     let _one = TLS_CLUSTER_TESTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut flavor = flavor;
-    flavor.enable_all().build().unwrap().block_on(test);
+    // The runtime, a temporary, is dropped before `_one`.
+    runtime.enable_all().build().unwrap().block_on(test);
 }
 
 fn multi_thread() -> tokio::runtime::Builder {
@@ -1357,8 +1357,7 @@ fn over_a_tls_cluster_two_clients_draw_on_one_bucket_and_fetch_one_token() {
 /// nothing logged shows the password.
 #[test]
 fn over_a_tls_cluster_without_the_root_the_certificate_is_refused_and_the_client_paces_locally() {
-    let mut current = tokio::runtime::Builder::new_current_thread();
-    current.start_paused(false);
+    let current = tokio::runtime::Builder::new_current_thread();
     one_tls_cluster_test(current, async {
         let Some(redis_cluster) = RedisCluster::start_tls() else {
             return;
