@@ -32,12 +32,12 @@
 //! seller's keys in one Redis Cluster slot, so each script touches one slot.
 //!
 //! Redis Cluster is spoken natively (issue 20 item 4): with
-//! `redis+cluster://host:port,host:port` or [`RedisSettings::cluster`] the
-//! client reads the cluster's slot map from any of those seed nodes and
-//! sends each seller's commands and scripts to the master of that seller's
-//! slot, following `MOVED` and `ASK` as the cluster reshards (redis-rs's
-//! cluster client). Sellers spread over the masters; each one's state lives
-//! on one. A master that is down costs its sellers the local fallback
+//! `redis+cluster://host:port,host:port` (`rediss+cluster://` over TLS) or
+//! [`RedisSettings::cluster`] the client reads the cluster's slot map from
+//! any of those seed nodes and sends each seller's commands and scripts to
+//! the master of that seller's slot, following `MOVED` and `ASK` as the
+//! cluster reshards (redis-rs's cluster client). Sellers spread over the
+//! masters; each one's state lives on one. A master that is down costs its sellers the local fallback
 //! below until it (or its replica) serves the slot again (and every
 //! seller, once a cluster requiring full slot coverage declares itself
 //! down); the probe runs on the seller's slot, so other masters answering
@@ -78,6 +78,13 @@
 //!   [`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate)
 //!   select. The client opens the stream itself and hands it to redis-rs,
 //!   whose own TLS would take the process's default provider and roots.
+//! - A Redis Cluster over TLS (`rediss+cluster://`, `rediss://` seeds)
+//!   likewise: each node's connection is opened by this client
+//!   (`TlsNode`, redis-rs's `cluster_async::Connect`). That trait is a
+//!   static constructor, so the TLS configuration is registered
+//!   process-wide: one configuration (one set of extra roots) for all the
+//!   TLS clusters of a process at a time; a client with other roots is
+//!   refused with a [`ConfigError`] while another lives.
 //! - Access tokens are sealed before they are stored: XChaCha20-Poly1305
 //!   under a key derived from the application's client secret (HKDF-SHA256,
 //!   info [`TOKEN_SEAL_INFO`]), with the Redis key name as associated data.
@@ -127,8 +134,9 @@ pub const TOKEN_SEAL_INFO: &str = "spapi-shipping/redis-token-seal/v1";
 ///
 /// A Redis Cluster is named by its seed nodes, either in one URL
 /// (`redis+cluster://:password@10.0.0.1:7000,10.0.0.2:7000`, which
-/// `SP_API_REDIS_URL` accepts too) or with [`cluster`](Self::cluster).
-/// Cluster connections are plain text only (see [`cluster`](Self::cluster)).
+/// `SP_API_REDIS_URL` accepts too) or with [`cluster`](Self::cluster);
+/// over TLS, `rediss+cluster://` or `rediss://` seeds (see
+/// [`cluster`](Self::cluster) for the one rule TLS clusters follow).
 #[derive(Clone, PartialEq)]
 pub struct RedisSettings {
     /// The server's URL; for a cluster made with [`cluster`](Self::cluster),
@@ -148,7 +156,8 @@ impl RedisSettings {
     /// Redis at `url`, default prefix and timeout: `redis://` (plain text),
     /// `rediss://` (TLS), `redis+unix:///path` or `unix:///path` (a Unix
     /// socket), or a Redis Cluster's seed nodes as
-    /// `redis+cluster://[user:password@]host:port,host:port[/db]`.
+    /// `redis+cluster://[user:password@]host:port,host:port[/db]`
+    /// (`rediss+cluster://` over TLS; `valkey`/`valkeys` likewise).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -160,21 +169,35 @@ impl RedisSettings {
         }
     }
 
-    /// A Redis Cluster reached through these seed nodes (`redis://` URLs,
-    /// each with the same password if any): the client reads the slot map
-    /// from the first one that answers and then talks to each master that
-    /// holds a seller's slot, following `MOVED` as the cluster reshards.
-    /// One seed is enough; more let the client start while one is down.
+    /// A Redis Cluster reached through these seed nodes (`redis://` or
+    /// `rediss://` URLs, all with the same scheme and the same password if
+    /// any): the client reads the slot map from the first one that answers
+    /// and then talks to each master that holds a seller's slot, following
+    /// `MOVED` as the cluster reshards. One seed is enough; more let the
+    /// client start while one is down.
     ///
-    /// Plain text only: redis-rs's cluster client opens each node's
-    /// connection itself and takes no connector, so it cannot use this
-    /// client's TLS configuration (its provider and roots), and its own
-    /// TLS would take the process-wide rustls provider. `rediss://` seeds
-    /// are therefore refused (a [`ConfigError`] when the client is built);
-    /// plain seeds off loopback need [`allow_insecure`](Self::allow_insecure),
-    /// and without it every node the cluster announces must resolve to
-    /// loopback too. For TLS, use a managed service's single TLS endpoint
-    /// or a cluster-aware TLS proxy with [`new`](Self::new).
+    /// Over TLS (`rediss://` seeds, or a `rediss+cluster://` URL): every
+    /// node's connection, to the seeds and to the nodes the cluster
+    /// announces, uses this client's TLS configuration (the provider the
+    /// `ring`/`aws-lc-rs` features choose, the roots of `webpki-roots` or
+    /// the system and
+    /// [`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate));
+    /// each node's certificate must name the host the cluster announces
+    /// for it (usually its IP address). Any host is allowed, and
+    /// `#insecure` (no certificate checks) is refused. One rule: redis-rs's
+    /// cluster client connects to each node through a static function that
+    /// cannot be handed a TLS configuration, so the client registers it
+    /// process-wide, and **every TLS cluster of a process uses one TLS
+    /// configuration at a time**: building one with other
+    /// `tls_root_certificate` roots while another lives is a
+    /// [`ConfigError`] (build them with the same roots).
+    ///
+    /// Plain text: seeds off loopback need
+    /// [`allow_insecure`](Self::allow_insecure), and without it every node
+    /// the cluster announces must resolve to loopback too.
+    ///
+    /// Seeds mixing TLS and plain text are a [`ConfigError`] when the client
+    /// is built.
     pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
         let mut seeds = seeds.into_iter().map(Into::into);
         let url = seeds.next().unwrap_or_default();
@@ -563,12 +586,29 @@ impl Link {
                 // The cluster client connects to the seeds, reads the slot
                 // map and opens each master's connection (bounded by the
                 // builder's connection timeout, and all of it by ours).
-                Target::Cluster(client) => {
+                Target::Cluster { client, tls: None } => {
                     let connection = client
                         .get_async_connection()
                         .await
                         .map_err(|e| format!("cluster: {:?}", e.kind()))?;
                     return Ok(Connection::Cluster(connection));
+                }
+                // Over TLS: the same cluster client, its node connections
+                // made by `TlsNode` with the configuration `tls` keeps
+                // registered (`ClusterTls`). `get_async_generic_connection`
+                // is doc-hidden in redis-rs 1.8 (public, but outside its
+                // documented API): Cargo.lock pins 1.8.1 for our builds
+                // and CI, and a later 1.x without it fails to compile
+                // here rather than misbehaving.
+                Target::Cluster {
+                    client,
+                    tls: Some(_),
+                } => {
+                    let connection = client
+                        .get_async_generic_connection::<TlsNode>()
+                        .await
+                        .map_err(|e| format!("cluster over TLS: {}", describe(&e)))?;
+                    return Ok(Connection::TlsCluster(connection));
                 }
                 Target::Tcp { host, port, tls } => {
                     let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))
@@ -627,9 +667,16 @@ enum Target {
     },
     #[cfg(unix)]
     Unix(std::path::PathBuf),
-    /// A Redis Cluster, through redis-rs's cluster client (plain text;
-    /// boxed, being several times the size of the others).
-    Cluster(Box<redis::cluster::ClusterClient>),
+    /// A Redis Cluster, through redis-rs's cluster client (boxed, being
+    /// several times the size of the others).
+    Cluster {
+        client: Box<redis::cluster::ClusterClient>,
+        /// Over TLS (`rediss+cluster://`, `rediss://` seeds): the
+        /// process's cluster TLS configuration, held (and so kept
+        /// registered) while this link lives; its node connections are
+        /// [`TlsNode`]s. `None`: plain text, redis-rs's own connections.
+        tls: Option<Arc<ClusterTls>>,
+    },
 }
 
 impl Target {
@@ -642,7 +689,7 @@ impl Target {
         tls_roots: &[Vec<u8>],
     ) -> Result<(Self, redis::RedisConnectionInfo), ConfigError> {
         if let Some(seeds) = settings.cluster_seeds() {
-            return Self::parse_cluster(settings, shown, seeds);
+            return Self::parse_cluster(settings, shown, seeds, tls_roots);
         }
         let url = settings.url.trim();
         let (plain, tls) = match url.split_once("://") {
@@ -727,8 +774,8 @@ impl RedisSettings {
 
 /// The seeds of a `redis+cluster://[userinfo@]host:port,host:port[/db]`
 /// URL, each as a `redis://` URL with the userinfo and path (`rediss+`,
-/// `valkey+` and `valkeys+cluster` likewise, so that TLS is refused by
-/// name); `None` for any other URL.
+/// `valkey+` and `valkeys+cluster` likewise, `rediss+cluster` giving
+/// `rediss://` seeds); `None` for any other URL.
 fn cluster_hosts(url: &str) -> Option<Vec<String>> {
     let (scheme, rest) = url.trim().split_once("://")?;
     let base = scheme
@@ -751,15 +798,23 @@ fn cluster_hosts(url: &str) -> Option<Vec<String>> {
 }
 
 impl Target {
-    /// A cluster's seeds: plain `redis://` (redis-rs's cluster client
-    /// takes no connector of ours, so TLS is refused rather than done with
-    /// another provider and other roots), loopback unless insecure is
-    /// allowed, and then every node it announces must resolve to loopback
-    /// too ([`LoopbackOnly`]).
+    /// A cluster's seeds, all plain (`redis://`, `valkey://`) or all TLS
+    /// (`rediss://`, `valkeys://`; mixing them is refused).
+    ///
+    /// Plain text: loopback unless insecure is allowed, and then every node
+    /// the cluster announces must resolve to loopback too
+    /// ([`LoopbackOnly`]); redis-rs opens the node connections.
+    ///
+    /// TLS: any host (`#insecure` refused, as for one server); every node's
+    /// connection is a [`TlsNode`], with this client's TLS configuration
+    /// registered process-wide ([`ClusterTls`]: redis-rs's `Connect` is a
+    /// static constructor, so there is no other way to hand it over; one
+    /// configuration for all the TLS clusters of a process).
     fn parse_cluster(
         settings: &RedisSettings,
         shown: &str,
         seeds: Vec<String>,
+        tls_roots: &[Vec<u8>],
     ) -> Result<(Self, redis::RedisConnectionInfo), ConfigError> {
         let error = |why: String| ConfigError::new("redis_url", format!("{shown}: {why}"));
         if seeds.is_empty() {
@@ -768,38 +823,46 @@ impl Target {
             ));
         }
         let mut nodes = Vec::with_capacity(seeds.len());
+        let mut over_tls: Option<bool> = None;
         for seed in &seeds {
             let seed = seed.trim();
-            let scheme = seed
-                .split_once("://")
-                .map(|(scheme, _)| scheme.to_ascii_lowercase());
-            match scheme.as_deref() {
-                Some("redis" | "valkey") => {}
-                Some("rediss" | "valkeys") => {
-                    return Err(error(
-                        "Redis Cluster over TLS is not supported: redis-rs's cluster client \
-                         opens each node's connection itself and cannot use this client's TLS \
-                         configuration (its crypto provider and roots); use redis+cluster:// \
-                         on a private network (RedisSettings::allow_insecure off loopback), or \
-                         one TLS endpoint (a managed service's or a cluster-aware proxy) with \
-                         rediss://"
-                            .to_owned(),
-                    ));
-                }
+            let (scheme, rest) = seed.split_once("://").unwrap_or(("", seed));
+            let (plain, tls) = match scheme.to_ascii_lowercase().as_str() {
+                "redis" => (seed.to_owned(), false),
+                "valkey" => (seed.to_owned(), false),
+                // The TLS is ours: redis-rs reads the seed as plain text.
+                "rediss" => (format!("redis://{rest}"), true),
+                "valkeys" => (format!("valkey://{rest}"), true),
                 _ => {
                     return Err(error(format!(
-                        "seed {} is not a redis:// URL (a cluster's nodes are reached over TCP)",
+                        "seed {} is not a redis:// or rediss:// URL (a cluster's nodes are \
+                         reached over TCP)",
                         redact_url(seed)
                     )));
                 }
+            };
+            if *over_tls.get_or_insert(tls) != tls {
+                return Err(error(
+                    "the seeds mix TLS (rediss://) and plain text (redis://): a cluster's \
+                     nodes are all reached one way; name every seed with the same scheme"
+                        .to_owned(),
+                ));
             }
-            let node = redis::IntoConnectionInfo::into_connection_info(seed).map_err(|e| {
-                error(format!(
-                    "seed {} is not a Redis URL: {:?}",
-                    redact_url(seed),
-                    e.kind()
-                ))
-            })?;
+            if tls && plain.ends_with("#insecure") {
+                return Err(error(format!(
+                    "seed {} asks for TLS without certificate checks (#insecure), which this \
+                     client does not do; trust the nodes' CA with tls_root_certificate",
+                    redact_url(seed)
+                )));
+            }
+            let node =
+                redis::IntoConnectionInfo::into_connection_info(plain.as_str()).map_err(|e| {
+                    error(format!(
+                        "seed {} is not a Redis URL: {:?}",
+                        redact_url(seed),
+                        e.kind()
+                    ))
+                })?;
             let ConnectionAddr::Tcp(host, _) = node.addr() else {
                 return Err(error(format!(
                     "seed {} is not a TCP address",
@@ -807,15 +870,20 @@ impl Target {
                 )));
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
-            if !settings.allow_insecure && !crate::config::is_loopback_host(host) {
+            if !tls && !settings.allow_insecure && !crate::config::is_loopback_host(host) {
                 return Err(error(
                     "plain-text Redis Cluster to a non-loopback host: the Redis password, \
-                     access tokens and rate-limit state would travel unencrypted (cluster \
-                     connections cannot use TLS here); opt in with \
-                     RedisSettings::allow_insecure(true) (SP_API_REDIS_ALLOW_INSECURE=true) \
-                     on a private network"
+                     access tokens and rate-limit state would travel unencrypted; use \
+                     rediss+cluster://, or opt in with RedisSettings::allow_insecure(true) \
+                     (SP_API_REDIS_ALLOW_INSECURE=true) on a private network"
                         .to_owned(),
                 ));
+            }
+            if tls && rustls::pki_types::ServerName::try_from(host.to_owned()).is_err() {
+                return Err(error(format!(
+                    "seed {}: {host:?} is not a TLS server name",
+                    redact_url(seed)
+                )));
             }
             nodes.push(node);
         }
@@ -825,15 +893,29 @@ impl Target {
         let connect = settings.timeout.min(Duration::from_secs(3600));
         let mut builder =
             redis::cluster::ClusterClientBuilder::new(nodes).connection_timeout(connect);
-        if !settings.allow_insecure {
-            builder = builder.async_dns_resolver(LoopbackOnly);
-        }
+        let tls = if over_tls == Some(true) {
+            Some(
+                ClusterTls::register(tls_roots, connect)
+                    .map_err(|e| ConfigError::new(e.setting, format!("{shown}: {}", e.message)))?,
+            )
+        } else {
+            if !settings.allow_insecure {
+                builder = builder.async_dns_resolver(LoopbackOnly);
+            }
+            None
+        };
         // Its errors name a mismatch between seeds (passwords, users,
         // databases), never a password itself.
         let client = builder
             .build()
             .map_err(|e| error(format!("not a usable cluster configuration: {e}")))?;
-        Ok((Target::Cluster(Box::new(client)), login))
+        Ok((
+            Target::Cluster {
+                client: Box::new(client),
+                tls,
+            },
+            login,
+        ))
     }
 }
 
@@ -869,6 +951,183 @@ impl redis::io::AsyncDNSResolver for LoopbackOnly {
     }
 }
 
+/// The TLS configuration of the Redis Cluster node connections of this
+/// process ([`TlsNode`]), with the bound on each node's connection.
+///
+/// Why process-wide: redis-rs's cluster client opens each node's
+/// connection through `cluster_async::Connect::connect_with_config`, a
+/// static function given only the node's `ConnectionInfo` (address, login)
+/// and an `AsyncConnectionConfig` whose fields are private; neither can
+/// carry a rustls configuration, and the client takes no connector. So the
+/// configuration is registered here, in one slot, for all the TLS clusters
+/// of the process, and the rule is: **one TLS configuration for every Redis
+/// Cluster link of a process at a time**. Links with the same extra roots
+/// ([`tls_root_certificate`](crate::ClientBuilder::tls_root_certificate);
+/// the provider and `webpki-roots` are fixed per build) share it; building
+/// a cluster link with other roots while one lives is a [`ConfigError`]
+/// saying so. The slot holds it weakly: it goes with its last link.
+struct ClusterTls {
+    /// The extra roots it was made with (what a second link must match).
+    roots: Vec<Vec<u8>>,
+    config: Arc<rustls::ClientConfig>,
+    /// Bound on one node's connection (TCP, TLS, login), in milliseconds:
+    /// the longest connection timeout of the links sharing it (each link's
+    /// own commands and connection are bounded by its own timeout anyway).
+    connect_ms: AtomicU64,
+}
+
+/// The live [`ClusterTls`], if any.
+static CLUSTER_TLS: Mutex<Weak<ClusterTls>> = Mutex::new(Weak::new());
+
+impl ClusterTls {
+    /// The process's cluster TLS configuration for `roots`: the live one if
+    /// it was made with the same roots (its node bound raised to `connect`
+    /// if longer), a new one if none lives, an error if another lives.
+    fn register(roots: &[Vec<u8>], connect: Duration) -> Result<Arc<Self>, ConfigError> {
+        let connect_ms = connect.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let mut slot = lock(&CLUSTER_TLS);
+        if let Some(live) = slot.upgrade() {
+            if live.roots != roots {
+                return Err(ConfigError::new(
+                    "redis_url",
+                    "another Redis Cluster link of this process uses TLS with other root \
+                     certificates (tls_root_certificate): redis-rs's cluster client connects \
+                     to each node through a static function that cannot be handed a TLS \
+                     configuration, so one configuration serves every TLS cluster of a \
+                     process; build these clients with the same roots, or once the other \
+                     clients are dropped",
+                ));
+            }
+            live.connect_ms.fetch_max(connect_ms, Ordering::Relaxed);
+            return Ok(live);
+        }
+        let mut config = crate::config::tls_config(roots)?;
+        // Redis speaks no ALPN protocol (the HTTP one is for reqwest).
+        config.alpn_protocols.clear();
+        let live = Arc::new(Self {
+            roots: roots.to_vec(),
+            config: Arc::new(config),
+            connect_ms: AtomicU64::new(connect_ms),
+        });
+        *slot = Arc::downgrade(&live);
+        Ok(live)
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A Redis Cluster node's connection over TLS: the TCP stream and the TLS
+/// session (this client's configuration, [`ClusterTls`]; the certificate
+/// must name the node's host as the cluster announces it, an IP address or
+/// a name) opened here, and redis-rs's multiplexed connection on top.
+/// TLS is what makes a node off loopback acceptable, so no loopback rule
+/// applies (plain-text clusters keep redis-rs's connections and
+/// [`LoopbackOnly`]).
+#[derive(Clone)]
+struct TlsNode(MultiplexedConnection);
+
+impl redis::cluster_async::Connect for TlsNode {
+    fn connect_with_config<'a, T>(
+        info: T,
+        config: AsyncConnectionConfig,
+    ) -> redis::RedisFuture<'a, Self>
+    where
+        T: redis::IntoConnectionInfo + Send + 'a,
+    {
+        Box::pin(async move {
+            let info = info.into_connection_info()?;
+            let ConnectionAddr::Tcp(host, port) = info.addr() else {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "a cluster node over TLS must be a TCP address",
+                )));
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            // Held by every live TLS cluster link; absent only if the link
+            // this connection serves is gone.
+            let tls = lock(&CLUSTER_TLS).upgrade().ok_or_else(|| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "no Redis Cluster TLS configuration (its link was dropped)",
+                ))
+            })?;
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "a cluster node's host is not a TLS server name",
+                    host.to_owned(),
+                ))
+            })?;
+            let bound = tls.connect_timeout();
+            let open = async {
+                let tcp = tokio::net::TcpStream::connect((host, *port)).await?;
+                let _ = tcp.set_nodelay(true);
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "TLS handshake with a cluster node",
+                            e.to_string(),
+                        ))
+                    })?;
+                // The cluster's own settings (response timeout, concurrency
+                // limit) apply as to redis-rs's connections; its connection
+                // timeout is `bound`, its DNS resolver unused (TLS checks
+                // the node's name, and no loopback rule applies).
+                let (connection, driver) =
+                    MultiplexedConnection::new_with_config(info.redis_settings(), stream, config)
+                        .await?;
+                tokio::spawn(driver);
+                Ok(TlsNode(connection))
+            };
+            match tokio::time::timeout(bound, open).await {
+                Ok(opened) => opened,
+                Err(_) => Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "no connection to a cluster node",
+                    format!("within {bound:?}"),
+                ))),
+            }
+        })
+    }
+}
+
+impl redis::aio::ConnectionLike for TlsNode {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.0.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.0.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
+/// A redis-rs error for a log line: its kind, and for transport errors
+/// (I/O, TLS) their detail, which names no secret; a server's or a
+/// configuration error's text is left out (it could echo a command).
+fn describe(error: &redis::RedisError) -> String {
+    match (error.kind(), error.detail()) {
+        (redis::ErrorKind::Io, Some(detail)) => detail.to_owned(),
+        (kind, _) => format!("{kind:?}"),
+    }
+}
+
 /// One connection to Redis, a single server or a cluster: the scripts and
 /// commands run on either alike (redis-rs routes a cluster's by their
 /// first key, all of a seller's being in one slot).
@@ -876,6 +1135,8 @@ impl redis::io::AsyncDNSResolver for LoopbackOnly {
 enum Connection {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
+    /// A cluster over TLS, its nodes' connections made by [`TlsNode`].
+    TlsCluster(ClusterConnection<TlsNode>),
 }
 
 impl redis::aio::ConnectionLike for Connection {
@@ -886,6 +1147,7 @@ impl redis::aio::ConnectionLike for Connection {
         match self {
             Self::Single(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::TlsCluster(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -898,6 +1160,7 @@ impl redis::aio::ConnectionLike for Connection {
         match self {
             Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::TlsCluster(connection) => connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -905,6 +1168,7 @@ impl redis::aio::ConnectionLike for Connection {
         match self {
             Self::Single(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
+            Self::TlsCluster(connection) => connection.get_db(),
         }
     }
 }
@@ -1029,7 +1293,10 @@ mod tests {
         );
         assert!(!format!("{url:?}").contains("hunter2"), "{url:?}");
         let shared = Shared::new(&url, None, &[]).unwrap();
-        assert!(matches!(shared.inner.link.target, Target::Cluster(_)));
+        assert!(matches!(
+            shared.inner.link.target,
+            Target::Cluster { tls: None, .. }
+        ));
         assert!(!format!("{shared:?}").contains("hunter2"), "{shared:?}");
 
         let list = RedisSettings::cluster(["redis://127.0.0.1:7000", "redis://localhost:7001"]);
@@ -1040,7 +1307,7 @@ mod tests {
         );
         assert!(matches!(
             Shared::new(&list, None, &[]).unwrap().inner.link.target,
-            Target::Cluster(_)
+            Target::Cluster { tls: None, .. }
         ));
         assert!(!RedisSettings::new("redis://127.0.0.1:7000").is_cluster());
         assert_eq!(
@@ -1049,42 +1316,124 @@ mod tests {
         );
     }
 
+    fn refused(settings: RedisSettings, roots: &[Vec<u8>]) -> String {
+        let err = Shared::new(&settings, None, roots).unwrap_err();
+        assert_eq!(err.setting, "redis_url");
+        assert!(!err.to_string().contains("hunter"), "{err}");
+        err.to_string()
+    }
+
     #[test]
-    fn a_cluster_refuses_tls_plain_text_off_loopback_and_no_seeds_with_reasons() {
-        let refused = |settings: RedisSettings| {
-            let err = Shared::new(&settings, None, &[]).unwrap_err();
-            assert_eq!(err.setting, "redis_url");
-            assert!(!err.to_string().contains("hunter2"), "{err}");
-            err.to_string()
-        };
-        for tls in [
-            RedisSettings::new("rediss+cluster://:hunter2hunter2@127.0.0.1:7000"),
-            RedisSettings::cluster(["rediss://:hunter2hunter2@127.0.0.1:7000"]),
-        ] {
-            let err = refused(tls);
-            assert!(
-                err.contains("Redis Cluster over TLS is not supported"),
-                "{err}"
-            );
-        }
+    fn a_plain_cluster_refuses_plain_text_off_loopback_and_no_seeds_with_reasons() {
         let far = "redis+cluster://:hunter2hunter2@127.0.0.1:7000,10.0.0.5:7000";
-        let err = refused(RedisSettings::new(far));
+        let err = refused(RedisSettings::new(far), &[]);
         assert!(err.contains("non-loopback"), "{err}");
         assert!(err.contains("allow_insecure"), "{err}");
         assert!(Shared::new(&RedisSettings::new(far).allow_insecure(true), None, &[]).is_ok());
-        let err = refused(RedisSettings::cluster(Vec::<String>::new()));
+        let err = refused(RedisSettings::cluster(Vec::<String>::new()), &[]);
         assert!(err.contains("at least one seed"), "{err}");
-        let err = refused(RedisSettings::cluster(["unix:///run/redis.sock"]));
-        assert!(err.contains("not a redis:// URL"), "{err}");
-        let err = refused(RedisSettings::new("redis+cluster://:hunter2hunter2@,"));
+        let err = refused(RedisSettings::cluster(["unix:///run/redis.sock"]), &[]);
+        assert!(err.contains("not a redis:// or rediss:// URL"), "{err}");
+        let err = refused(RedisSettings::new("redis+cluster://:hunter2hunter2@,"), &[]);
         assert!(err.contains("not a Redis URL"), "{err}");
         // Seeds must agree on the password (redis-rs's rule), said without it.
-        let err = refused(RedisSettings::cluster([
-            "redis://:hunter2hunter2@127.0.0.1:7000",
-            "redis://:hunter3hunter3@127.0.0.1:7001",
-        ]));
-        assert!(!err.contains("hunter3"), "{err}");
+        let err = refused(
+            RedisSettings::cluster([
+                "redis://:hunter2hunter2@127.0.0.1:7000",
+                "redis://:hunter3hunter3@127.0.0.1:7001",
+            ]),
+            &[],
+        );
         assert!(err.contains("password"), "{err}");
+    }
+
+    /// All the TLS cluster cases in one test: they share the process-wide
+    /// [`ClusterTls`], which tests running in parallel would contend for.
+    #[test]
+    fn a_tls_cluster_takes_any_host_refuses_mixed_seeds_and_insecure_and_one_config_per_process() {
+        let tls_cluster = |shared: &Shared| match &shared.inner.link.target {
+            Target::Cluster { tls: Some(tls), .. } => Arc::clone(tls),
+            _ => panic!("not a TLS cluster"),
+        };
+        // Off loopback without allow_insecure: TLS protects it.
+        let far = RedisSettings::new(
+            "rediss+cluster://:hunter2hunter2@10.0.0.5:7000,redis-1.example:7000/0",
+        );
+        let first = Shared::new(&far, None, &[]).unwrap();
+        assert!(!format!("{first:?}").contains("hunter2"), "{first:?}");
+        let same = Shared::new(
+            &RedisSettings::cluster(["rediss://:hunter2hunter2@10.0.0.6:7000"])
+                .with_timeout(Duration::from_secs(2)),
+            None,
+            &[],
+        )
+        .unwrap();
+        let valkey = Shared::new(
+            &RedisSettings::new("valkeys+cluster://10.0.0.7:7000"),
+            None,
+            &[],
+        )
+        .unwrap();
+        // One configuration, its node bound the longest of the links'.
+        assert!(Arc::ptr_eq(&tls_cluster(&first), &tls_cluster(&same)));
+        assert!(Arc::ptr_eq(&tls_cluster(&first), &tls_cluster(&valkey)));
+        assert_eq!(
+            tls_cluster(&first).connect_timeout(),
+            Duration::from_secs(2)
+        );
+        assert!(tls_cluster(&first).config.alpn_protocols.is_empty());
+
+        // Other roots while it lives: refused, saying why.
+        let root = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .unwrap()
+            .cert
+            .der()
+            .to_vec();
+        let err = refused(far.clone(), std::slice::from_ref(&root));
+        assert!(err.contains("other root certificates"), "{err}");
+        assert!(
+            err.contains("one configuration serves every TLS cluster"),
+            "{err}"
+        );
+        // A single TLS server or a plain cluster is not concerned.
+        assert!(
+            Shared::new(
+                &RedisSettings::new("rediss://:hunter2hunter2@10.0.0.5:6380"),
+                None,
+                std::slice::from_ref(&root)
+            )
+            .is_ok()
+        );
+        drop((first, same, valkey));
+        // Gone with its last link: other roots are taken now.
+        let rooted = Shared::new(&far, None, std::slice::from_ref(&root)).unwrap();
+        assert_eq!(tls_cluster(&rooted).roots, [root]);
+        drop(rooted);
+
+        let err = refused(
+            RedisSettings::cluster([
+                "rediss://:hunter2hunter2@10.0.0.5:7000",
+                "redis://:hunter2hunter2@127.0.0.1:7001",
+            ]),
+            &[],
+        );
+        assert!(err.contains("mix TLS"), "{err}");
+        let err = refused(
+            RedisSettings::cluster([
+                "redis://:hunter2hunter2@127.0.0.1:7001",
+                "valkeys://:hunter2hunter2@10.0.0.5:7000",
+            ]),
+            &[],
+        );
+        assert!(err.contains("mix TLS"), "{err}");
+        for insecure in [
+            RedisSettings::new("rediss+cluster://:hunter2hunter2@10.0.0.5:7000#insecure"),
+            RedisSettings::cluster(["rediss://user:hunter2hunter2@10.0.0.5:7000/0#insecure"]),
+        ] {
+            let err = refused(insecure, &[]);
+            assert!(err.contains("#insecure"), "{err}");
+            assert!(err.contains("tls_root_certificate"), "{err}");
+        }
     }
 
     #[tokio::test]

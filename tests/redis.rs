@@ -19,7 +19,9 @@ use spapi_shipping::retry::RetryPolicy;
 use spapi_shipping::shared::RedisSettings;
 use spapi_shipping::{Client, ClientBuilder, Error};
 
-use redis_support::{RedisCluster, RedisServer, cluster, cluster_seeds, redis, unique_prefix};
+use redis_support::{
+    RedisCluster, RedisServer, TLS_CLUSTER_PASSWORD, cluster, cluster_seeds, redis, unique_prefix,
+};
 use support::{json_response, lwa, lwa_after};
 
 const APP_ID: &str = "amzn1.application-oa2-client.fleet";
@@ -1268,4 +1270,169 @@ async fn an_apps_sellers_share_one_redis_connection() {
         .query(&mut sync_connection(&url))
         .unwrap();
     assert_eq!(list.lines().count(), 2, "{list}");
+}
+
+// ---- Redis Cluster over TLS (`rediss+cluster://`) ---------------------------
+
+/// The tests that build TLS cluster clients run one at a time: the
+/// process has one cluster TLS configuration (`ClusterTls` in
+/// src/shared.rs), and a client with other roots is refused while another
+/// lives. Each runs on a runtime of its own, dropped (with every task that
+/// could still hold a client) before the next test may start.
+static TLS_CLUSTER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_tls_cluster_test(mut runtime: tokio::runtime::Builder, test: impl Future<Output = ()>) {
+    let _one = TLS_CLUSTER_TESTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The runtime, a temporary, is dropped before `_one`.
+    runtime.enable_all().build().unwrap().block_on(test);
+}
+
+fn multi_thread() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(4);
+    builder
+}
+
+/// Two clients through `rediss+cluster://` (a cluster of three TLS-only
+/// masters, the CA trusted with `tls_root_certificate`, the password sent
+/// to each node over TLS) share one bucket and one token, and the keys sit
+/// on the master of the seller's slot, the token sealed.
+#[test]
+fn over_a_tls_cluster_two_clients_draw_on_one_bucket_and_fetch_one_token() {
+    one_tls_cluster_test(multi_thread(), async {
+        let Some(redis_cluster) = RedisCluster::start_tls() else {
+            return;
+        };
+        let url = redis_cluster.tls_url();
+        let server = MockServer::start_async().await;
+        let lwa_calls = lwa(&server, &["Atza|tls-cluster"]).await;
+        let seen = tracking_recording_tokens(&server).await;
+        let prefix = unique_prefix("tls-cluster-one-bucket");
+        let trusting = || {
+            builder(&server, &url, &prefix)
+                .tls_root_certificate(redis_cluster.ca())
+                .build()
+                .unwrap()
+        };
+        let clients = [trusting(), trusting()];
+        let took = concurrent_calls(&clients, 150).await;
+        // One shared burst of 100, then 50 at 80/s.
+        assert!(took >= Duration::from_millis(600), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(lwa_calls.load(Ordering::SeqCst), 1, "one token");
+        for client in &clients {
+            assert!(client.rate_limiter().is_shared());
+            assert_eq!(client.rate_limiter().redis_outages(), 0);
+        }
+        assert!(
+            seen.lock().unwrap().iter().all(|t| t == "Atza|tls-cluster"),
+            "every call carried the one token"
+        );
+        // Bucket and token on one master, the token sealed.
+        let found = redis_cluster.keys(&format!("{prefix}:*"));
+        let bucket: Vec<_> = found
+            .iter()
+            .filter(|(_, k)| k.ends_with(":getTracking"))
+            .collect();
+        assert_eq!(bucket.len(), 1, "{found:?}");
+        let tokens: Vec<_> = found
+            .iter()
+            .filter(|(_, k)| k.contains(":token:") && !k.ends_with(":lock"))
+            .collect();
+        assert_eq!(tokens.len(), 1, "{found:?}");
+        let (node, key) = tokens[0];
+        assert_eq!(*node, bucket[0].0, "one master holds the seller: {found:?}");
+        assert!(
+            found.iter().all(|(n, _)| n == node),
+            "every key of the seller on its master: {found:?}"
+        );
+        assert!(redis_cluster.cli(*node, &["GET", key]).starts_with("v1."));
+    });
+}
+
+/// Without the CA among its roots, the client refuses the nodes'
+/// certificates: the call still succeeds, paced locally (one outage), and
+/// nothing logged shows the password.
+#[test]
+fn over_a_tls_cluster_without_the_root_the_certificate_is_refused_and_the_client_paces_locally() {
+    let current = tokio::runtime::Builder::new_current_thread();
+    one_tls_cluster_test(current, async {
+        let Some(redis_cluster) = RedisCluster::start_tls() else {
+            return;
+        };
+        let logs = support::LogCapture::default();
+        // This thread runs every task of this runtime: all its logs land here.
+        let _logging = tracing::subscriber::set_default(logs.subscriber());
+        let url = redis_cluster.tls_url();
+        let server = MockServer::start_async().await;
+        let lwa_calls = lwa(&server, &["Atza|tls-cluster-untrusted"]).await;
+        tracking(&server, &[]).await;
+        let untrusting = builder(&server, &url, &unique_prefix("tls-cluster-untrusted"))
+            .build()
+            .unwrap();
+        assert_eq!(track(&untrusting).await.unwrap(), "23AA47DE2B3B6");
+        assert!(!untrusting.rate_limiter().is_shared());
+        assert_eq!(untrusting.rate_limiter().redis_outages(), 1);
+        assert_eq!(lwa_calls.load(Ordering::SeqCst), 1);
+        let text = logs.text();
+        assert!(text.contains("Redis unusable"), "{text}");
+        assert!(text.contains("certificate"), "the reason is said: {text}");
+        assert!(!text.contains(TLS_CLUSTER_PASSWORD), "{text}");
+        assert!(text.contains("***"), "the URL shown redacted: {text}");
+        assert!(
+            redis_cluster
+                .keys("spapi-test:tls-cluster-untrusted:*")
+                .is_empty()
+        );
+    });
+}
+
+/// What a TLS cluster refuses when the client is built, never showing the
+/// password: seeds mixing TLS and plain text, `#insecure`; and TLS seeds
+/// off loopback need no `allow_insecure` (plain ones still do).
+#[test]
+fn a_tls_cluster_refuses_mixed_seeds_and_insecure_without_showing_the_password() {
+    one_tls_cluster_test(multi_thread(), async {
+        let client = |settings: RedisSettings| {
+            Client::builder()
+                .endpoint("http://127.0.0.1:1")
+                .credentials(LwaCredentials::new(
+                    APP_ID,
+                    Secret::new("amzn1.oa2-cs.v1.fleet-secret"),
+                    Secret::new(REFRESH_TOKEN),
+                ))
+                .redis(settings)
+                .build()
+        };
+        let refused = |settings: RedisSettings| {
+            let err = client(settings).unwrap_err();
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(!text.contains("hunter2"), "{text}");
+            }
+            err.to_string()
+        };
+        let mixed = refused(RedisSettings::cluster([
+            "rediss://:hunter2hunter2@10.0.0.5:7000",
+            "redis://:hunter2hunter2@10.0.0.6:7000",
+        ]));
+        assert!(mixed.contains("mix TLS"), "{mixed}");
+        let insecure = refused(RedisSettings::new(
+            "rediss+cluster://:hunter2hunter2@10.0.0.5:7000,10.0.0.6:7000#insecure",
+        ));
+        assert!(insecure.contains("#insecure"), "{insecure}");
+        let plain = refused(RedisSettings::new(
+            "redis+cluster://:hunter2hunter2@10.0.0.5:7000",
+        ));
+        assert!(plain.contains("non-loopback"), "{plain}");
+        for tls in [
+            RedisSettings::new("rediss+cluster://:hunter2hunter2@10.0.0.5:7000,10.0.0.6:7000"),
+            RedisSettings::new("valkeys+cluster://:hunter2hunter2@redis.example:7000"),
+            RedisSettings::cluster(["rediss://user:hunter2hunter2@10.0.0.5:7000/0"]),
+        ] {
+            let built = client(tls);
+            assert!(built.is_ok(), "{:?}", built.err());
+        }
+    });
 }

@@ -199,7 +199,8 @@ pub fn command(port: u16, line: &str) -> String {
     String::from_utf8_lossy(&answer).trim_end().to_owned()
 }
 
-/// A Redis Cluster of three masters (no replicas): three `redis-server`
+/// A Redis Cluster of three masters (no replicas), plain or over TLS
+/// ([`start_tls`](Self::start_tls)): three `redis-server`
 /// children with `--cluster-enabled yes` on free loopback ports, joined by
 /// `redis-cli --cluster create`; killed (and their directory removed) on
 /// drop.
@@ -207,6 +208,21 @@ pub struct RedisCluster {
     children: Vec<Option<Child>>,
     pub ports: Vec<u16>,
     dir: std::path::PathBuf,
+    /// A cluster over TLS only ([`start_tls`](Self::start_tls)): its CA.
+    tls: Option<ClusterCa>,
+}
+
+/// The password of a cluster made by [`RedisCluster::start_tls`]
+/// (`requirepass` and `masterauth`): the client logs in to every node with
+/// it, and the tests check that it shows in no error or log line.
+pub const TLS_CLUSTER_PASSWORD: &str = "hunter2-tls-cluster";
+
+/// The CA of a TLS cluster: its certificate (DER, for
+/// `tls_root_certificate`) and its PEM file in the cluster's directory
+/// (for `redis-server` and `redis-cli`).
+pub struct ClusterCa {
+    pub der: Vec<u8>,
+    pem: std::path::PathBuf,
 }
 
 impl RedisCluster {
@@ -223,13 +239,73 @@ impl RedisCluster {
                 ports.push(port);
             }
         }
-        let mut cluster = Self {
+        let cluster = Self {
             children: ports.iter().map(|_| None).collect(),
             ports,
             dir,
+            tls: None,
         };
-        match cluster.create() {
-            Ok(()) => Some(cluster),
+        cluster.create_or_skip()
+    }
+
+    /// A Redis Cluster over TLS only: three masters with `port 0` (no
+    /// plain-text port), `tls-port` on free loopback ports and
+    /// `tls-cluster yes` (the cluster bus and the ports it announces are
+    /// TLS too), each with a certificate for `127.0.0.1` and `localhost`
+    /// issued by a CA of the test's own (rcgen; [`ca`](Self::ca)). Made and
+    /// inspected with `redis-cli --tls`. `None` as for [`start`](Self::start).
+    pub fn start_tls() -> Option<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("spapi-redis-tls-cluster-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "spapi-shipping test cluster CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let node_key = rcgen::KeyPair::generate().unwrap();
+        let node =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .unwrap()
+                .signed_by(&node_key, &ca)
+                .unwrap();
+        let pem = dir.join("ca.pem");
+        std::fs::write(&pem, ca.pem()).unwrap();
+        std::fs::write(dir.join("node.pem"), node.pem()).unwrap();
+        std::fs::write(dir.join("node.key"), node_key.serialize_pem()).unwrap();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = cluster_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let cluster = Self {
+            children: ports.iter().map(|_| None).collect(),
+            ports,
+            dir,
+            tls: Some(ClusterCa {
+                der: ca.der().to_vec(),
+                pem,
+            }),
+        };
+        cluster.create_or_skip()
+    }
+
+    /// The CA of a cluster made by [`start_tls`](Self::start_tls) (DER).
+    pub fn ca(&self) -> Vec<u8> {
+        self.tls
+            .as_ref()
+            .expect("started with start_tls")
+            .der
+            .clone()
+    }
+
+    fn create_or_skip(mut self) -> Option<Self> {
+        match self.create() {
+            Ok(()) => Some(self),
             Err(e) if !services_required() => {
                 eprintln!("Redis Cluster not available ({e}): test not run (it runs in CI)");
                 None
@@ -244,8 +320,8 @@ impl RedisCluster {
         for node in 0..self.ports.len() {
             self.spawn(node)?;
         }
-        let cli = std::env::var("SPAPI_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
-        let created = Command::new(cli)
+        let created = self
+            .cli_command()
             .arg("--cluster")
             .arg("create")
             .args(self.ports.iter().map(|p| format!("127.0.0.1:{p}")))
@@ -268,8 +344,23 @@ impl RedisCluster {
         let binary = std::env::var("SPAPI_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let port = self.ports[node];
         let conf = self.dir.join(format!("nodes-{port}.conf"));
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        let mut command = Command::new(binary);
+        match &self.tls {
+            None => command.args(["--port", &port.to_string()]),
+            Some(ca) => command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--requirepass", TLS_CLUSTER_PASSWORD])
+                .args(["--masterauth", TLS_CLUSTER_PASSWORD])
+                .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("node.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("node.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(&ca.pem),
+        };
+        let child = command
+            .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file"])
             .arg(&conf)
             // A node that is down is marked failed after this (the default
@@ -285,7 +376,57 @@ impl RedisCluster {
             .stderr(Stdio::null())
             .spawn()?;
         self.children[node] = Some(child);
-        wait_for_pong(port, Duration::from_secs(10))
+        if self.tls.is_none() {
+            return wait_for_pong(port, Duration::from_secs(10));
+        }
+        let start = Instant::now();
+        while self.cli(port, &["PING"]) != "PONG" {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(std::io::Error::other(format!(
+                    "redis-server on TLS port {port} did not answer PING within 10 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// `redis-cli`, with `--tls` and the CA for a TLS cluster.
+    fn cli_command(&self) -> Command {
+        let cli = std::env::var("SPAPI_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+        let mut command = Command::new(cli);
+        if let Some(ca) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(&ca.pem);
+            command.args(["-a", TLS_CLUSTER_PASSWORD, "--no-auth-warning"]);
+        }
+        command
+    }
+
+    /// `redis-cli -h 127.0.0.1 -p <port> <args>` (over TLS for a TLS
+    /// cluster): its output, trimmed (empty if it could not run).
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        self.cli_command()
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The keys matching `pattern` on each node, as (port, key).
+    pub fn keys(&self, pattern: &str) -> Vec<(u16, String)> {
+        self.ports
+            .iter()
+            .flat_map(|&port| {
+                self.cli(port, &["KEYS", pattern])
+                    .lines()
+                    .filter(|key| !key.is_empty())
+                    .map(|key| (port, key.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Waits until every running node says `cluster_state:ok`.
@@ -297,7 +438,12 @@ impl RedisCluster {
                 .iter()
                 .zip(&self.children)
                 .filter(|(_, child)| child.is_some())
-                .all(|(port, _)| cluster_state_ok(*port));
+                .all(|(port, _)| match self.tls {
+                    None => cluster_state_ok(*port),
+                    Some(_) => self
+                        .cli(*port, &["CLUSTER", "INFO"])
+                        .contains("cluster_state:ok"),
+                });
             if all_ok {
                 return Ok(());
             }
@@ -319,6 +465,17 @@ impl RedisCluster {
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
         format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// `rediss+cluster://:<password>@127.0.0.1:<p1>,...` (a cluster made
+    /// by [`start_tls`](Self::start_tls)).
+    pub fn tls_url(&self) -> String {
+        assert!(self.tls.is_some(), "started with start_tls");
+        self.url().replacen(
+            "redis+cluster://",
+            &format!("rediss+cluster://:{TLS_CLUSTER_PASSWORD}@"),
+            1,
+        )
     }
 
     /// Kills node `node` (its data is gone; its slots are unserved).
