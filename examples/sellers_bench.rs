@@ -362,5 +362,8 @@ async fn main() {
         failed += task.await.unwrap();
     }
     report("App", &server_b, sellers, failed, started.elapsed());
-    println!("App pool limit (AppBuilder::max_connections): 64");
+    println!(
+        "App pool limit (AppBuilder::max_connections): 64 per host; App::connections: {:?}",
+        app.connections()
+    );
 }

@@ -174,12 +174,12 @@ pub(crate) enum Wait {
     },
 }
 
-/// One call's state across its asks.
+/// One call's state across its asks of the fleet's buckets.
+#[cfg(feature = "redis")]
 #[derive(Default)]
 struct Asking {
-    /// With the fleet's buckets: whether this call polls Redis for a
-    /// burst's answer on behalf of the process.
-    #[cfg(feature = "redis")]
+    /// Whether this call polls Redis for a burst's answer on behalf of the
+    /// process.
     lead: Option<fleet::Lead>,
 }
 
@@ -503,10 +503,20 @@ impl RateLimiter {
         // `max_wait` ends a wait by sending early; the call's deadline, when
         // it comes first, by giving up.
         let cut = bound.filter(|b| *b < deadline);
+        #[cfg(feature = "redis")]
         let mut asking = Asking::default();
         let mut now = start;
         loop {
-            match self.ask(op, now, cut, &mut asking).await {
+            // This process's bucket is asked without a future: the common
+            // case costs no more than before the fleet's asks (issue 12).
+            #[cfg(feature = "redis")]
+            let wait = match &self.shared {
+                Some(fleet) => self.ask_fleet(fleet, op, cut, &mut asking).await,
+                None => self.with_bucket(op, now, |bucket| bucket.ask(now)),
+            };
+            #[cfg(not(feature = "redis"))]
+            let wait = self.with_bucket(op, now, |bucket| bucket.ask(now));
+            match wait {
                 Wait::Go if now == start => return Some(Duration::ZERO),
                 Wait::Go => return Some(start.elapsed()),
                 Wait::Reserved(ready) => {
@@ -557,17 +567,17 @@ impl RateLimiter {
         }
     }
 
-    /// What `op`'s bucket says now: the fleet's while Redis answers (within
-    /// `cut`), else this process's own. Never sleeps.
-    async fn ask(
+    /// What `op`'s bucket in Redis says now (within `cut`), or while Redis
+    /// is away, this process's own. Never sleeps.
+    #[cfg(feature = "redis")]
+    async fn ask_fleet(
         &self,
+        fleet: &fleet::FleetBuckets,
         op: &'static Operation,
-        now: Instant,
         cut: Option<Instant>,
         asking: &mut Asking,
     ) -> Wait {
-        #[cfg(feature = "redis")]
-        if let Some(fleet) = &self.shared {
+        {
             let (rate, burst) = self.plan(op);
             let asked = fleet.ask(op, rate, burst, &mut asking.lead);
             let asked = match cut {
@@ -586,18 +596,16 @@ impl RateLimiter {
             if let Some(wait) = asked {
                 return wait;
             }
-            // Redis is away: local pacing, seeded once per outage.
-            let outage = fleet.shared().outages();
-            let now = Instant::now();
-            return self.with_bucket(op, now, |bucket| {
-                if bucket.outage != outage {
-                    bucket.fall_back(fleet.share(), outage, now);
-                }
-                bucket.ask(now)
-            });
         }
-        let _ = (cut, asking);
-        self.with_bucket(op, now, |bucket| bucket.ask(now))
+        // Redis is away: local pacing, seeded once per outage.
+        let outage = fleet.shared().outages();
+        let now = Instant::now();
+        self.with_bucket(op, now, |bucket| {
+            if bucket.outage != outage {
+                bucket.fall_back(fleet.share(), outage, now);
+            }
+            bucket.ask(now)
+        })
     }
 
     /// A request for `op` that took its slot at `sent_at` (the instant
