@@ -511,7 +511,9 @@ impl RateLimiter {
             // case costs no more than before the fleet's asks (issue 12).
             #[cfg(feature = "redis")]
             let wait = match &self.shared {
-                Some(fleet) => self.ask_fleet(fleet, op, cut, &mut asking).await,
+                // Boxed: the Redis round trip's future is large, and would
+                // otherwise grow every call's future, with Redis or not.
+                Some(fleet) => Box::pin(self.ask_fleet(fleet, op, cut, &mut asking)).await,
                 None => self.with_bucket(op, now, |bucket| bucket.ask(now)),
             };
             #[cfg(not(feature = "redis"))]
