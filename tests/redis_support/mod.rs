@@ -232,13 +232,7 @@ impl RedisCluster {
         let dir =
             std::env::temp_dir().join(format!("spapi-redis-cluster-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 3 {
-            let port = cluster_port();
-            if !ports.contains(&port) {
-                ports.push(port);
-            }
-        }
+        let ports = three_cluster_ports();
         let cluster = Self {
             children: ports.iter().map(|_| None).collect(),
             ports,
@@ -275,13 +269,7 @@ impl RedisCluster {
         std::fs::write(&pem, ca.pem()).unwrap();
         std::fs::write(dir.join("node.pem"), node.pem()).unwrap();
         std::fs::write(dir.join("node.key"), node_key.serialize_pem()).unwrap();
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 3 {
-            let port = cluster_port();
-            if !ports.contains(&port) {
-                ports.push(port);
-            }
-        }
+        let ports = three_cluster_ports();
         let cluster = Self {
             children: ports.iter().map(|_| None).collect(),
             ports,
@@ -502,6 +490,18 @@ impl Drop for RedisCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Three distinct free ports for a cluster's masters.
+fn three_cluster_ports() -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 3 {
+        let port = cluster_port();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// A free loopback port for a cluster node: at most 55535, with the
