@@ -94,7 +94,7 @@ type Shard = HashMap<Box<str>, Entry>;
 /// What [`App::connections`] reports.
 ///
 /// A connection the server or the idle timeout closed is replaced by a new
-/// one, after a short wait (20 ms) for a pooled one to
+/// one, after a short wait (100 ms) for a pooled one to
 /// come back, and counts again: the counts bound the connections open
 /// rather than count them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
