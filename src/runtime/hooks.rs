@@ -287,9 +287,12 @@ impl<'a> Call<'a> {
 
     /// What the retry decision says after `outcome`.
     fn decide(&mut self, outcome: Outcome<'_>) -> Decision {
-        let now = tokio::time::Instant::now();
-        self.attempts
-            .decide(&self.rt.retry, outcome, now, fastrand::f64)
+        self.attempts.decide(
+            &self.rt.retry,
+            outcome,
+            tokio::time::Instant::now,
+            fastrand::f64,
+        )
     }
 
     /// Every attempt, wait and backoff of the call, cut at its deadline.

@@ -271,14 +271,16 @@ impl Attempts {
         }
     }
 
-    /// The next step after `outcome`, at `now`, under `policy`; `jitter`
-    /// gives the backoff's random fraction in `[0, 1)`. No I/O and no clock
-    /// of its own, so the whole policy is tested as a table.
+    /// The next step after `outcome`, under `policy`; `now` reads the
+    /// clock and `jitter` gives the backoff's random fraction in `[0, 1)`,
+    /// each asked only when the decision needs it (a success needs
+    /// neither). No I/O and no clock of its own, so the whole policy is
+    /// tested as a table.
     pub(crate) fn decide(
         &mut self,
         policy: &RetryPolicy,
         outcome: Outcome<'_>,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
         jitter: impl FnOnce() -> f64,
     ) -> Decision {
         let token_refused =
@@ -305,9 +307,11 @@ impl Attempts {
                 // token is the client's problem, not a failure by Amazon,
                 // so it uses up no retry (a call sends at most
                 // `max_attempts + 1` requests), but it keeps the time budget.
-                let resend = !self.last_try
-                    && now.saturating_duration_since(self.started) < policy.max_elapsed
-                    && now < self.deadline;
+                let resend = !self.last_try && {
+                    let now = now();
+                    now.saturating_duration_since(self.started) < policy.max_elapsed
+                        && now < self.deadline
+                };
                 self.renewed_token = resend;
                 Decision::TokenRefused { resend }
             }
@@ -329,7 +333,7 @@ impl Attempts {
         &mut self,
         policy: &RetryPolicy,
         failure: Failure,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
         jitter: impl FnOnce() -> f64,
     ) -> Decision {
         // The resend after a token-expired 403 is not a retry: it does not
@@ -339,6 +343,7 @@ impl Attempts {
             return Decision::Done;
         }
         let wait = policy.backoff_with(tries, jitter());
+        let now = now();
         let took = self
             .sent_at
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
@@ -463,7 +468,7 @@ mod tests {
                     Lwa::Refused => Some(Outcome::NoToken { transient: false }),
                 };
                 if let Some(outcome) = outcome {
-                    match attempts.decide(policy, outcome, now, || 0.5) {
+                    match attempts.decide(policy, outcome, || now, || 0.5) {
                         Decision::RetryAfter(wait) => {
                             now += wait;
                             continue;
@@ -498,7 +503,7 @@ mod tests {
                     (Outcome::Head { status }, Last::Status(status))
                 }
             };
-            let mut decision = attempts.decide(policy, outcome, now, || 0.5);
+            let mut decision = attempts.decide(policy, outcome, || now, || 0.5);
             if decision == Decision::ReadBody {
                 let Outcome::Head { status } = outcome else {
                     panic!("ReadBody after {outcome:?}")
@@ -508,7 +513,8 @@ mod tests {
                 } else {
                     answer(status)
                 };
-                decision = attempts.decide(policy, Outcome::Answer { status, body }, now, || 0.5);
+                decision =
+                    attempts.decide(policy, Outcome::Answer { status, body }, || now, || 0.5);
             }
             match decision {
                 Decision::Done => return end(sent, lwa_requests, last),
@@ -813,7 +819,7 @@ mod tests {
         // 60 ms taken; another 60 ms would pass the 100 ms deadline.
         let late = start + Duration::from_millis(60);
         assert_eq!(
-            attempts.decide(&fast(), Outcome::NoAnswer, late, || 0.5),
+            attempts.decide(&fast(), Outcome::NoAnswer, || late, || 0.5),
             Decision::Done
         );
         // Duration::MAX everywhere means no limit, without overflow.
@@ -828,7 +834,7 @@ mod tests {
         );
         attempts.attempt = 1;
         assert!(matches!(
-            attempts.decide(&unbounded, Outcome::Head { status: 503 }, start, || 0.5),
+            attempts.decide(&unbounded, Outcome::Head { status: 503 }, || start, || 0.5),
             Decision::RetryAfter(_)
         ));
     }
