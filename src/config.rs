@@ -44,10 +44,10 @@ pub struct ClientBuilder {
     /// attempt timeout is known, as for the client's own).
     pooled: bool,
     /// An `App`'s bound on attempts in flight over its pool.
-    connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    connections: Option<std::sync::Arc<crate::runtime::dial::Dials>>,
     /// An [`App`](crate::App)'s slots for LWA requests, all sellers
     /// together (LWA is another host, with a pool of its own).
-    lwa_connections: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    lwa_connections: Option<std::sync::Arc<crate::runtime::dial::Dials>>,
     /// An [`App`](crate::App)'s HTTP client for LWA: LWA is another host,
     /// and each client's dials are bounded as one (`runtime::dial`).
     lwa_http: Option<reqwest::Client>,
@@ -601,11 +601,11 @@ impl ClientBuilder {
 
     /// Sends through an [`App`](crate::App)'s pools (API and LWA), made
     /// by [`own_http_bounded`](Self::own_http_bounded) from these settings,
-    /// at most as many requests in flight as each semaphore has permits.
+    /// each host's requests in flight bounded by its `Dials`' slots.
     pub(crate) fn pooled_http(
         mut self,
-        (http, connections): (reqwest::Client, std::sync::Arc<tokio::sync::Semaphore>),
-        (lwa_http, lwa_connections): (reqwest::Client, std::sync::Arc<tokio::sync::Semaphore>),
+        (http, connections): (reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>),
+        (lwa_http, lwa_connections): (reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>),
     ) -> Self {
         self.http = Some(http);
         self.pooled = true;

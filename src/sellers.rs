@@ -520,10 +520,10 @@ impl AppBuilder {
             // Per host (Amazon's API, LWA): requests in flight, and dials.
             let limit = self.max_connections;
             let (api, lwa) = (Dials::new(limit), Dials::new(limit));
-            let slots = || Arc::new(tokio::sync::Semaphore::new(limit));
             let api_http = template.own_http_bounded(Arc::clone(&api))?;
             let lwa_http = template.own_http_bounded(Arc::clone(&lwa))?;
-            template = template.pooled_http((api_http, slots()), (lwa_http, slots()));
+            template =
+                template.pooled_http((api_http, Arc::clone(&api)), (lwa_http, Arc::clone(&lwa)));
             dials = Some([api, lwa]);
         }
         // One Redis connection for all the sellers (when Redis is set).

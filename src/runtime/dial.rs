@@ -7,15 +7,18 @@
 //! before this gate (87 to 103 without the slot's 1 ms hold).
 //!
 //! [`DialLimit`] sits on reqwest's connector (`connector_layer`). The
-//! first `limit` dials go at once. Past them, a dial first waits
-//! [`GRACE`] for a pooled connection to come back. hyper races every dial
+//! first `limit` dials go at once. Past them, while a request's slot was
+//! given back within [`GRACE`] (so its connection may be on its way back),
+//! a dial first waits up to `GRACE` for a pooled connection. hyper races every dial
 //! against its pool's checkout, and when the checkout wins it moves the
 //! dial onto a task of its own to finish it as a spare: the gate sees that
 //! it is no longer polled by the task that asked (tokio's task ids) and
-//! gives up instead of connecting. A dial still wanted after the grace
-//! goes ahead and counts: the pool lost a connection (the server or the
-//! idle timeout closed it), which hyper does not report, so the count of
-//! dials is a bound on connections opened, not a count of open ones.
+//! gives up instead of connecting. A dial still wanted after the grace, or
+//! after a quiet spell, goes ahead and counts: the pool lost a connection
+//! (the server or the idle timeout closed it), which hyper does not
+//! report, so the count of dials is a bound on connections opened, not a
+//! count of open ones. A process calling once every few minutes thus dials
+//! at once, as before.
 //!
 //! Hand-written: tower's `ConcurrencyLimit` bounds dials in progress, not
 //! connections, and neither it nor hyper can tell a dial that is no longer
@@ -24,9 +27,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How long a dial past the limit waits for a pooled connection to come
 /// back: long enough for hyper's task that returns it to run on a runtime
@@ -37,24 +42,77 @@ pub(crate) const GRACE: Duration = Duration::from_millis(100);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The dials of one pool (shared by its connector's clones).
+/// One host's bound in an [`App`](crate::App): the slots of requests in
+/// flight, and the dials of its pool's connector (shared by its clones).
 #[derive(Debug)]
 pub(crate) struct Dials {
     limit: usize,
+    /// Requests in flight: one slot each, from sending until the answer's
+    /// body is read.
+    slots: Arc<tokio::sync::Semaphore>,
     /// Dials made or in progress (a failed dial gives its place back).
     made: AtomicUsize,
     /// Dials given up because a pooled connection came back first.
     spared: AtomicUsize,
+    /// When a slot was last given back, in µs after `epoch` plus one (0:
+    /// never): its connection is on its way back to the pool for a moment.
+    released: AtomicU64,
+    epoch: Instant,
+}
+
+/// A request's slot; giving it back marks a connection on its way back.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    dials: Arc<Dials>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let at = self.dials.epoch.elapsed().as_micros().saturating_add(1);
+        self.dials
+            .released
+            .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
 }
 
 impl Dials {
-    /// At most `limit` dials without waiting.
+    /// At most `limit` requests in flight, and `limit` dials without
+    /// waiting.
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit,
+            slots: Arc::new(tokio::sync::Semaphore::new(limit)),
             made: AtomicUsize::new(0),
             spared: AtomicUsize::new(0),
+            released: AtomicU64::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Waits for a slot. `None` never happens (the semaphore is never
+    /// closed), but is not a panic either.
+    pub(crate) async fn slot(self: &Arc<Self>) -> Option<Slot> {
+        let permit = Arc::clone(&self.slots).acquire_owned().await.ok()?;
+        Some(Slot {
+            _permit: permit,
+            dials: Arc::clone(self),
+        })
+    }
+
+    /// Whether a slot was given back within [`GRACE`]: only then may a
+    /// connection be on its way back to the pool, worth waiting for. After
+    /// a quiet spell the pool's idle connections are found at once or are
+    /// gone (closed by the server or the idle timeout), and a dial goes
+    /// ahead without waiting.
+    fn returning(&self) -> bool {
+        match self.released.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let released = Duration::from_micros(at - 1);
+                self.epoch.elapsed().saturating_sub(released) < GRACE
+            }
+        }
     }
 
     /// Connections dialed so far (tests and benchmarks).
@@ -110,7 +168,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let dials = Arc::clone(&self.dials);
         Box::pin(async move {
-            if dials.made.fetch_add(1, Ordering::AcqRel) >= dials.limit {
+            if dials.made.fetch_add(1, Ordering::AcqRel) >= dials.limit && dials.returning() {
                 let asker = tokio::task::try_id();
                 tokio::time::sleep(GRACE).await;
                 if tokio::task::try_id() != asker {
@@ -179,11 +237,18 @@ mod tests {
         assert_eq!((dials.made(), dials.spared()), (2, 0));
     }
 
+    /// A request's answer was just read: its connection is on its way
+    /// back to the pool.
+    async fn just_answered(dials: &Arc<Dials>) {
+        drop(dials.slot().await.unwrap());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_dial_past_the_limit_still_wanted_after_the_grace_goes_ahead() {
         let connector = Connector::default();
         let (mut gate, dials) = gate(1, &connector);
         gate.call(1).await.unwrap();
+        just_answered(&dials).await;
         let start = tokio::time::Instant::now();
         assert_eq!(gate.call(2).await.unwrap(), 2);
         assert_eq!(start.elapsed(), GRACE);
@@ -198,6 +263,7 @@ mod tests {
         let connector = Connector::default();
         let (mut gate, dials) = gate(1, &connector);
         gate.call(1).await.unwrap();
+        just_answered(&dials).await;
         let mut dial = gate.call(2);
         std::future::poll_fn(|cx| {
             assert!(dial.as_mut().poll(cx).is_pending(), "waits for the grace");
@@ -208,6 +274,28 @@ mod tests {
         assert!(moved.unwrap_err().to_string().contains("not dialed"));
         assert_eq!(connector.calls.load(Ordering::SeqCst), 1, "never connected");
         assert_eq!((dials.made(), dials.spared()), (1, 1));
+    }
+
+    /// After a quiet spell no connection is on its way back: the pool's
+    /// idle ones were found at once or are gone, so the dial goes ahead (a
+    /// process calling every few minutes pays no wait).
+    #[tokio::test(start_paused = true)]
+    async fn past_the_limit_after_a_quiet_spell_a_dial_goes_at_once() {
+        let connector = Connector::default();
+        let (mut gate, dials) = gate(1, &connector);
+        gate.call(1).await.unwrap();
+        just_answered(&dials).await;
+        tokio::time::sleep(GRACE).await;
+        let start = tokio::time::Instant::now();
+        assert_eq!(gate.call(2).await.unwrap(), 2);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Never answered at all: no wait either.
+        let (mut fresh, _) = super::tests::gate(1, &connector);
+        fresh.call(1).await.unwrap();
+        let start = tokio::time::Instant::now();
+        fresh.call(2).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(dials.made(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -81,7 +81,7 @@ pub(crate) struct Runtime {
     pub(crate) endpoint_auth: Option<HeaderValue>,
     /// An `App`'s bound on attempts in flight over its one pool, so it
     /// opens at most that many connections to a host; `None`: unbounded.
-    pub(crate) connections: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) connections: Option<Arc<crate::runtime::dial::Dials>>,
 }
 
 impl Inner {
@@ -404,14 +404,10 @@ impl<'a> Call<'a> {
             // holding its connection until its body is read.
             let permit = match &self.rt.connections {
                 None => None,
-                Some(limit) => {
-                    match tokio::time::timeout_at(self.deadline, Arc::clone(limit).acquire_owned())
-                        .await
-                    {
-                        Ok(permit) => permit.ok(),
-                        Err(_) => return self.deadline_passed(),
-                    }
-                }
+                Some(limit) => match tokio::time::timeout_at(self.deadline, limit.slot()).await {
+                    Ok(slot) => slot,
+                    Err(_) => return self.deadline_passed(),
+                },
             };
             let execute = self.client.client().execute(request);
             let result = match timer {
@@ -586,7 +582,7 @@ impl<'a> Call<'a> {
 /// a request that takes the slot before then waits for that connection
 /// rather than dialing another (`runtime::dial`), so the pool stays within
 /// its limit.
-fn release_slot(permit: Option<tokio::sync::OwnedSemaphorePermit>) {
+fn release_slot(permit: Option<crate::runtime::dial::Slot>) {
     drop(permit);
 }
 

@@ -129,7 +129,7 @@ impl TokenProvider {
     /// Token requests wait for one of `slots` (an [`App`](crate::App)'s,
     /// shared by its sellers) and hold it until LWA's answer is read.
     /// Called on a new provider, before it is cloned; unchanged otherwise.
-    pub(crate) fn with_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> Self {
+    pub(crate) fn with_slots(mut self, slots: Arc<crate::runtime::dial::Dials>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.source.lwa_mut().slots = Some(slots);
         }

@@ -125,7 +125,7 @@ pub(super) struct Lwa {
     requests: AtomicU64,
     /// An [`App`](crate::App)'s slots for LWA requests: one is held from
     /// sending until the answer is read (see `TokenProvider::with_slots`).
-    pub(super) slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    pub(super) slots: Option<std::sync::Arc<crate::runtime::dial::Dials>>,
 }
 
 impl Lwa {
@@ -171,7 +171,7 @@ impl Lwa {
         // Waiting for a slot is not LWA hanging: the timeout starts after.
         // The semaphore is never closed, so `acquire` cannot fail.
         let _slot = match &self.slots {
-            Some(slots) => slots.acquire().await.ok(),
+            Some(slots) => slots.slot().await,
             None => None,
         };
         tokio::time::timeout(timeout, self.request())
