@@ -379,14 +379,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cold_cache_100_concurrent_callers_share_one_request() {
         let server = MockServer::start_async().await;
-        let mock = server
-            .mock_async(|when, then| {
-                token_request(when);
-                then.status(200)
-                    .json_body(token_body(ACCESS_TOKEN, 3600))
-                    .delay(Duration::from_millis(100));
-            })
-            .await;
+        let mock = mock_slow_token(&server, Duration::from_millis(100)).await;
         let provider = provider(&server);
 
         let mut callers = JoinSet::new();
@@ -532,14 +525,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dropping_the_caller_that_started_the_refresh_does_not_strand_waiters() {
         let server = MockServer::start_async().await;
-        let mock = server
-            .mock_async(|when, then| {
-                token_request(when);
-                then.status(200)
-                    .json_body(token_body(ACCESS_TOKEN, 3600))
-                    .delay(Duration::from_millis(200));
-            })
-            .await;
+        let mock = mock_slow_token(&server, Duration::from_millis(200)).await;
         let provider = provider(&server);
 
         let first = tokio::spawn({
@@ -619,14 +605,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hung_refresh_ends_at_the_providers_own_timeout_for_every_waiter() {
         let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                token_request(when);
-                then.status(200)
-                    .json_body(token_body(ACCESS_TOKEN, 3600))
-                    .delay(Duration::from_secs(5));
-            })
-            .await;
+        mock_slow_token(&server, Duration::from_secs(5)).await;
         // No timeout on the HTTP client at all.
         let provider = provider(&server).with_timeout(Duration::from_millis(200));
         let started = Instant::now();

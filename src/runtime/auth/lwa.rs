@@ -819,14 +819,7 @@ mod tests {
     #[tokio::test]
     async fn slow_answer_past_the_client_timeout_is_a_transport_timeout() {
         let server = MockServer::start_async().await;
-        server
-            .mock_async(|when, then| {
-                token_request(when);
-                then.status(200)
-                    .json_body(token_body(ACCESS_TOKEN, 3600))
-                    .delay(Duration::from_millis(500));
-            })
-            .await;
+        mock_slow_token(&server, Duration::from_millis(500)).await;
         let http = http().timeout(Duration::from_millis(50)).build().unwrap();
 
         let error = provider_with(&server, http)

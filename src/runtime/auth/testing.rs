@@ -69,6 +69,18 @@ pub(super) async fn mock_token<'a>(
         .await
 }
 
+/// [`mock_token`] for an hour, answered only after `delay`.
+pub(super) async fn mock_slow_token(server: &MockServer, delay: std::time::Duration) -> Mock<'_> {
+    server
+        .mock_async(|when, then| {
+            token_request(when);
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, 3600))
+                .delay(delay);
+        })
+        .await
+}
+
 pub(super) async fn mock_answer<'a>(server: &'a MockServer, status: u16, body: &str) -> Mock<'a> {
     server
         .mock_async(|when, then| {
