@@ -45,12 +45,9 @@ pub struct ClientBuilder {
     pooled: bool,
     /// An `App`'s bound on attempts in flight over its pool.
     connections: Option<std::sync::Arc<crate::runtime::dial::Dials>>,
-    /// An [`App`](crate::App)'s slots for LWA requests, all sellers
-    /// together (LWA is another host, with a pool of its own).
-    lwa_connections: Option<std::sync::Arc<crate::runtime::dial::Dials>>,
-    /// An [`App`](crate::App)'s HTTP client for LWA: LWA is another host,
-    /// and each client's dials are bounded as one (`runtime::dial`).
-    lwa_http: Option<reqwest::Client>,
+    /// An [`App`](crate::App)'s HTTP client for LWA and its bound, all
+    /// sellers together: LWA is another host, with a pool of its own.
+    lwa: Option<(reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>)>,
 }
 
 impl Default for ClientBuilder {
@@ -80,8 +77,7 @@ impl Default for ClientBuilder {
             tls_roots: Vec::new(),
             pooled: false,
             connections: None,
-            lwa_connections: None,
-            lwa_http: None,
+            lwa: None,
         }
     }
 }
@@ -468,13 +464,16 @@ impl ClientBuilder {
                 check_transport("token_url", &url, self.allow_insecure_http)?;
                 // The refresh is bounded like one attempt, even through a
                 // caller's HTTP client without timeouts.
-                let lwa_http = self.lwa_http.as_ref().unwrap_or(&http).clone();
-                let provider =
-                    TokenProvider::new(credentials, url, lwa_http).with_timeout(self.timeout);
-                Some(match &self.lwa_connections {
-                    Some(slots) => provider.with_slots(std::sync::Arc::clone(slots)),
-                    None => provider,
-                })
+                Some(
+                    match &self.lwa {
+                        Some((lwa_http, slots)) => {
+                            TokenProvider::new(credentials, url, lwa_http.clone())
+                                .with_slots(std::sync::Arc::clone(slots))
+                        }
+                        None => TokenProvider::new(credentials, url, http.clone()),
+                    }
+                    .with_timeout(self.timeout),
+                )
             }
             None => None,
         };
@@ -605,14 +604,18 @@ impl ClientBuilder {
     pub(crate) fn pooled_http(
         mut self,
         (http, connections): (reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>),
-        (lwa_http, lwa_connections): (reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>),
+        lwa: (reqwest::Client, std::sync::Arc<crate::runtime::dial::Dials>),
     ) -> Self {
         self.http = Some(http);
         self.pooled = true;
         self.connections = Some(connections);
-        self.lwa_http = Some(lwa_http);
-        self.lwa_connections = Some(lwa_connections);
+        self.lwa = Some(lwa);
         self
+    }
+
+    /// An [`App`](crate::App)'s API and LWA bounds ([`pooled_http`](Self::pooled_http)).
+    pub(crate) fn pools(&self) -> Option<[&crate::runtime::dial::Dials; 2]> {
+        Some([self.connections.as_deref()?, self.lwa.as_ref()?.1.as_ref()])
     }
 
     /// With one Redis connection made now for every client built from

@@ -84,8 +84,6 @@ struct AppInner {
     next_sweep: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
     shards: Box<[Mutex<Shard>]>,
-    /// The API and LWA pools' dials (`None` with a given HTTP client).
-    dials: Option<[Arc<Dials>; 2]>,
 }
 
 /// One shard of the registry: sellers by key.
@@ -299,7 +297,7 @@ impl App {
     /// for metrics. Each stays within [`AppBuilder::max_connections`] while
     /// the pool keeps its connections; see [`Connections`].
     pub fn connections(&self) -> Connections {
-        let [api, lwa] = self.inner.dials.as_ref().map_or([(0, 0), (0, 0)], |d| {
+        let [api, lwa] = self.inner.template.pools().map_or([(0, 0), (0, 0)], |d| {
             d.each_ref().map(|d| (d.made(), d.spared()))
         });
         Connections {
@@ -515,16 +513,13 @@ impl AppBuilder {
         if self.max_connections == 0 {
             return Err(ConfigError::new("max_connections", "must be at least 1"));
         }
-        let mut dials = None;
         if !parts.has_http {
             // Per host (Amazon's API, LWA): requests in flight, and dials.
             let limit = self.max_connections;
             let (api, lwa) = (Dials::new(limit), Dials::new(limit));
             let api_http = template.own_http_bounded(Arc::clone(&api))?;
             let lwa_http = template.own_http_bounded(Arc::clone(&lwa))?;
-            template =
-                template.pooled_http((api_http, Arc::clone(&api)), (lwa_http, Arc::clone(&lwa)));
-            dials = Some([api, lwa]);
+            template = template.pooled_http((api_http, api), (lwa_http, lwa));
         }
         // One Redis connection for all the sellers (when Redis is set).
         template = template.shared_redis()?;
@@ -543,7 +538,6 @@ impl AppBuilder {
                 next_sweep: AtomicU64::new(u64::from(secs(self.idle_after)).max(1)),
                 hasher: Default::default(),
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-                dials,
             }),
         })
     }

@@ -454,7 +454,11 @@ impl<'a> Call<'a> {
                     }
                 }
             };
-            release_slot(permit);
+            // The `App`'s slot goes back once the body is read; hyper puts
+            // the connection back in its pool a moment later, on a task of
+            // its own, and a request taking the slot before then waits for
+            // that connection rather than dialing (`runtime::dial`).
+            drop(permit);
             let body = match body {
                 Ok(body) => body,
                 Err(CappedBodyError::Transport(e)) => match self.on_transport_error(e) {
@@ -575,15 +579,6 @@ impl<'a> Call<'a> {
             _ => ControlFlow::Break(Err(e)),
         }
     }
-}
-
-/// Gives an `App`'s pool slot back once the body is read. hyper puts the
-/// connection back in its idle pool a moment later, on a task of its own;
-/// a request that takes the slot before then waits for that connection
-/// rather than dialing another (`runtime::dial`), so the pool stays within
-/// its limit.
-fn release_slot(permit: Option<crate::runtime::dial::Slot>) {
-    drop(permit);
 }
 
 fn header<'r>(response: &'r reqwest::Response, name: &HeaderName) -> Option<&'r str> {

@@ -174,15 +174,6 @@ pub(crate) enum Wait {
     },
 }
 
-/// One call's state across its asks of the fleet's buckets.
-#[cfg(feature = "redis")]
-#[derive(Default)]
-struct Asking {
-    /// Whether this call polls Redis for a burst's answer on behalf of the
-    /// process.
-    lead: Option<fleet::Lead>,
-}
-
 impl Bucket {
     /// A full bucket for `op`, scaled by the safety factor.
     fn full(op: &Operation, factor: f64, now: Instant) -> Self {
@@ -503,8 +494,10 @@ impl RateLimiter {
         // `max_wait` ends a wait by sending early; the call's deadline, when
         // it comes first, by giving up.
         let cut = bound.filter(|b| *b < deadline);
+        // With the fleet's buckets: whether this call polls Redis for a
+        // burst's answer on behalf of the process.
         #[cfg(feature = "redis")]
-        let mut asking = Asking::default();
+        let mut lead = None;
         let mut now = start;
         loop {
             // This process's bucket is asked without a future: the common
@@ -513,7 +506,7 @@ impl RateLimiter {
             let wait = match &self.shared {
                 // Boxed: the Redis round trip's future is large, and would
                 // otherwise grow every call's future, with Redis or not.
-                Some(fleet) => Box::pin(self.ask_fleet(fleet, op, cut, &mut asking)).await,
+                Some(fleet) => Box::pin(self.ask_fleet(fleet, op, cut, &mut lead)).await,
                 None => self.with_bucket(op, now, |bucket| bucket.ask(now)),
             };
             #[cfg(not(feature = "redis"))]
@@ -577,11 +570,11 @@ impl RateLimiter {
         fleet: &fleet::FleetBuckets,
         op: &'static Operation,
         cut: Option<Instant>,
-        asking: &mut Asking,
+        lead: &mut Option<fleet::Lead>,
     ) -> Wait {
         {
             let (rate, burst) = self.plan(op);
-            let asked = fleet.ask(op, rate, burst, &mut asking.lead);
+            let asked = fleet.ask(op, rate, burst, lead);
             let asked = match cut {
                 Some(cut) => match tokio::time::timeout_at(cut, asked).await {
                     Ok(asked) => asked,

@@ -80,7 +80,7 @@ struct Gate {
 }
 
 /// Held by the task that polls for a gate, for as long as its call asks
-/// (kept in [`Asking`](super::Asking)); dropping it (the answer came, or
+/// (kept by `RateLimiter::acquire_until`); dropping it (the answer came, or
 /// the caller went away) lets the waiters ask again at once.
 #[derive(Debug)]
 pub(crate) struct Lead(Arc<Gate>);
